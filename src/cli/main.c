@@ -1,0 +1,56 @@
+/* lqmf: entry point and subcommand dispatch. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_COMMANDS 64
+static const lqmf_cli_command *g_cmds[MAX_COMMANDS];
+static int g_ncmds;
+
+void lqmf_cli_register(const lqmf_cli_command *cmd) {
+    if (g_ncmds < MAX_COMMANDS) g_cmds[g_ncmds++] = cmd;
+}
+
+static const lqmf_cli_command *find(const char *name) {
+    for (int i = 0; i < g_ncmds; i++)
+        if (strcmp(g_cmds[i]->name, name) == 0) return g_cmds[i];
+    return NULL;
+}
+
+int lqmf_cli_fail(lqmf_status st) {
+    fprintf(stderr, "lqmf: %s: %s\n", lqmf_status_name(st), lqmf_last_error());
+    return st == LQMF_E_INVALID ? 2 : 1;
+}
+
+int lqmf_cli_usage(const char *name) {
+    const lqmf_cli_command *c = find(name);
+    if (c) fprintf(stderr, "usage: lqmf %s %s\n", c->name, c->args);
+    return 2;
+}
+
+static int cmp_cmd(const void *a, const void *b) {
+    return strcmp((*(const lqmf_cli_command *const *)a)->name,
+                  (*(const lqmf_cli_command *const *)b)->name);
+}
+
+static void help(FILE *out) {
+    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]\n\n");
+    qsort(g_cmds, (size_t)g_ncmds, sizeof g_cmds[0], cmp_cmd);
+    for (int i = 0; i < g_ncmds; i++)
+        fprintf(out, "  %-10s %-34s %s\n", g_cmds[i]->name, g_cmds[i]->args, g_cmds[i]->summary);
+}
+
+int main(int argc, char **argv) {
+    lqmf_install_signal_cleanup();
+    if (argc < 2 || LQMF_IS(argv[1], "help") || LQMF_IS(argv[1], "--help") || LQMF_IS(argv[1], "-h")) {
+        help(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const lqmf_cli_command *c = find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "lqmf: unknown command '%s' (see 'lqmf help')\n", argv[1]);
+        return 2;
+    }
+    return c->fn(argc - 1, argv + 1);
+}
