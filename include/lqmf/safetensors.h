@@ -66,7 +66,9 @@ typedef struct {
     uint64_t n_elems;      /* product of shape */
     uint64_t offset;       /* byte offset of the data inside its shard file */
     uint64_t nbytes;       /* n_elems * dtype size */
-    const void *data;      /* view into the mapping; NULL when parsed header-only */
+    const void *data;      /* view into the mapping; NULL when parsed header-only.
+                            * Aligned to the element size only when the header
+                            * length is a multiple of 8, as writers pad it. */
     uint32_t shard;        /* index into the shard list (0 for one file) */
 } lqmf_st_tensor;
 
@@ -97,7 +99,8 @@ lqmf_status lqmf_st_parse(const void *bytes, size_t size, const char *label,
 lqmf_status lqmf_st_parse_header(const void *prefix, size_t prefix_size, uint64_t file_size,
                                  const char *label, lqmf_safetensors **out, uint64_t *need);
 
-/* Tensors in file order: by shard, then data offset. */
+/* Tensors in file order: by shard, then data offset. tensor_at returns NULL
+ * past the end. Pointers live until lqmf_st_close. */
 size_t lqmf_st_n_tensors(const lqmf_safetensors *st);
 const lqmf_st_tensor *lqmf_st_tensor_at(const lqmf_safetensors *st, size_t i);
 /* NULL when absent. */

@@ -293,7 +293,7 @@ static lqmf_status finish(lqmf_safetensors *st) {
     return LQMF_OK;
 }
 
-/* A model with n shards and no tensors yet; paths[i] copied. */
+/* An empty model with room for n shards (paths and, if mapped, mappings). */
 static lqmf_safetensors *model_new(size_t n, bool mapped) {
     lqmf_safetensors *st = calloc(1, sizeof *st);
     if (!st) return NULL;
@@ -463,6 +463,7 @@ static lqmf_status open_index(const char *ipath, lqmf_safetensors **out) {
     lqmf_safetensors *st = NULL;
     if (!json_is_object(wm)) s = FMT_ERR("%s: weight_map missing or not an object", ipath);
     if (s == LQMF_OK) s = shard_names(wm, ipath, &files, &nf);
+    if (s == LQMF_OK && nf == 0) s = FMT_ERR("%s: weight_map lists no tensors", ipath);
     if (s == LQMF_OK && !(st = model_new(nf, true))) s = NOMEM(ipath);
 
     const char *slash = strrchr(ipath, '/');

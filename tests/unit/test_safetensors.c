@@ -461,6 +461,8 @@ TEST(st_sharded_broken) {
               "tensor \"s2.2\" of shard model-00003-of-00003.safetensors is not listed");
     CHECK(write_bytes(index, "{\"weight_map\": [1]}", 19));
     CHECK_ERR(lqmf_st_open(index, &st), LQMF_E_FORMAT, "weight_map missing or not an object");
+    CHECK(write_bytes(index, "{\"weight_map\": {}}", 18));
+    CHECK_ERR(lqmf_st_open(index, &st), LQMF_E_FORMAT, "weight_map lists no tensors");
     CHECK(write_bytes(index, "{\"weight_map\": ", 15));
     CHECK_ERR(lqmf_st_open(index, &st), LQMF_E_FORMAT, "not valid JSON");
 }
