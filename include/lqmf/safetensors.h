@@ -59,17 +59,17 @@ uint32_t lqmf_st_dtype_bits(lqmf_st_dtype t);
 bool lqmf_st_dtype_nbytes(lqmf_st_dtype t, uint64_t n_elems, uint64_t *out);
 
 typedef struct {
-    const char *name;      /* owned by the model/header it came from */
+    const char *name; /* owned by the model/header it came from */
     lqmf_st_dtype dtype;
-    uint32_t n_dims;       /* 0 = scalar (one element) */
+    uint32_t n_dims;                  /* 0 = scalar (one element) */
     uint64_t shape[LQMF_ST_MAX_DIMS]; /* row-major: shape[n_dims-1] innermost */
-    uint64_t n_elems;      /* product of shape */
-    uint64_t offset;       /* byte offset of the data inside its shard file */
-    uint64_t nbytes;       /* n_elems * dtype size */
-    const void *data;      /* view into the mapping; NULL when parsed header-only.
-                            * Aligned to the element size only when the header
-                            * length is a multiple of 8, as writers pad it. */
-    uint32_t shard;        /* index into the shard list (0 for one file) */
+    uint64_t n_elems;                 /* product of shape */
+    uint64_t offset;                  /* byte offset of the data inside its shard file */
+    uint64_t nbytes;                  /* n_elems * dtype size */
+    const void *data;                 /* view into the mapping; NULL when parsed header-only.
+                                       * Aligned to the element size only when the header
+                                       * length is a multiple of 8, as writers pad it. */
+    uint32_t shard;                   /* index into the shard list (0 for one file) */
 } lqmf_st_tensor;
 
 /* An opened model: one file or every shard of a sharded checkpoint. */
@@ -86,8 +86,7 @@ void lqmf_st_close(lqmf_safetensors *st); /* NULL is a no-op */
 /* Parse and validate a complete file held in memory (size bytes at bytes).
  * label names the buffer in error messages. Tensor data points into bytes,
  * which the caller keeps alive and unchanged until lqmf_st_close. */
-lqmf_status lqmf_st_parse(const void *bytes, size_t size, const char *label,
-                          lqmf_safetensors **out);
+lqmf_status lqmf_st_parse(const void *bytes, size_t size, const char *label, lqmf_safetensors **out);
 
 /* Header-only parse, for planning from a ranged download. prefix holds the
  * first prefix_size bytes of a file of file_size bytes (file_size = 0 when
@@ -113,8 +112,7 @@ const char *lqmf_st_shard_path(const lqmf_safetensors *st, size_t i);
 /* __metadata__ of the first shard (string -> string), in header order.
  * Strings owned by st. get returns NULL when the key is absent. */
 size_t lqmf_st_n_metadata(const lqmf_safetensors *st);
-void lqmf_st_metadata_at(const lqmf_safetensors *st, size_t i, const char **key,
-                         const char **value);
+void lqmf_st_metadata_at(const lqmf_safetensors *st, size_t i, const char **key, const char **value);
 const char *lqmf_st_metadata_get(const lqmf_safetensors *st, const char *key);
 
 /* ---- writer -------------------------------------------------------------
@@ -130,9 +128,8 @@ void lqmf_st_writer_free(lqmf_st_writer *w); /* NULL is a no-op */
 /* Add a tensor; name and shape are copied, data (nbytes, which must equal
  * prod(shape) * dtype size) is borrowed until lqmf_st_writer_write returns.
  * Fails on a duplicate or invalid name, a bad shape or a size mismatch. */
-lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype,
-                               uint32_t n_dims, const uint64_t *shape, const void *data,
-                               uint64_t nbytes);
+lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                               const uint64_t *shape, const void *data, uint64_t nbytes);
 /* Set (or replace) a __metadata__ entry; both strings are copied. */
 lqmf_status lqmf_st_writer_set_metadata(lqmf_st_writer *w, const char *key, const char *value);
 /* Write the file atomically (temporary + rename). The writer stays usable. */

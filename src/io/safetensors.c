@@ -25,17 +25,28 @@ static const struct {
     const char *name;
     uint32_t bits;
 } DTYPES[LQMF_ST_DTYPE_COUNT] = {
-    [LQMF_ST_BOOL] = {"BOOL", 8},           [LQMF_ST_F4] = {"F4", 4},
-    [LQMF_ST_F6_E2M3] = {"F6_E2M3", 6},     [LQMF_ST_F6_E3M2] = {"F6_E3M2", 6},
-    [LQMF_ST_U8] = {"U8", 8},               [LQMF_ST_I8] = {"I8", 8},
-    [LQMF_ST_F8_E5M2] = {"F8_E5M2", 8},     [LQMF_ST_F8_E4M3] = {"F8_E4M3", 8},
-    [LQMF_ST_F8_E8M0] = {"F8_E8M0", 8},     [LQMF_ST_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 8},
-    [LQMF_ST_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 8}, [LQMF_ST_I16] = {"I16", 16},
-    [LQMF_ST_U16] = {"U16", 16},            [LQMF_ST_F16] = {"F16", 16},
-    [LQMF_ST_BF16] = {"BF16", 16},          [LQMF_ST_I32] = {"I32", 32},
-    [LQMF_ST_U32] = {"U32", 32},            [LQMF_ST_F32] = {"F32", 32},
-    [LQMF_ST_C64] = {"C64", 64},            [LQMF_ST_F64] = {"F64", 64},
-    [LQMF_ST_I64] = {"I64", 64},            [LQMF_ST_U64] = {"U64", 64},
+    [LQMF_ST_BOOL] = {"BOOL", 8},
+    [LQMF_ST_F4] = {"F4", 4},
+    [LQMF_ST_F6_E2M3] = {"F6_E2M3", 6},
+    [LQMF_ST_F6_E3M2] = {"F6_E3M2", 6},
+    [LQMF_ST_U8] = {"U8", 8},
+    [LQMF_ST_I8] = {"I8", 8},
+    [LQMF_ST_F8_E5M2] = {"F8_E5M2", 8},
+    [LQMF_ST_F8_E4M3] = {"F8_E4M3", 8},
+    [LQMF_ST_F8_E8M0] = {"F8_E8M0", 8},
+    [LQMF_ST_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 8},
+    [LQMF_ST_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 8},
+    [LQMF_ST_I16] = {"I16", 16},
+    [LQMF_ST_U16] = {"U16", 16},
+    [LQMF_ST_F16] = {"F16", 16},
+    [LQMF_ST_BF16] = {"BF16", 16},
+    [LQMF_ST_I32] = {"I32", 32},
+    [LQMF_ST_U32] = {"U32", 32},
+    [LQMF_ST_F32] = {"F32", 32},
+    [LQMF_ST_C64] = {"C64", 64},
+    [LQMF_ST_F64] = {"F64", 64},
+    [LQMF_ST_I64] = {"I64", 64},
+    [LQMF_ST_U64] = {"U64", 64},
 };
 
 const char *lqmf_st_dtype_name(lqmf_st_dtype t) {
@@ -57,8 +68,7 @@ uint32_t lqmf_st_dtype_bits(lqmf_st_dtype t) {
 
 bool lqmf_st_dtype_nbytes(lqmf_st_dtype t, uint64_t n_elems, uint64_t *out) {
     uint64_t bits;
-    if (!lqmf_st_dtype_bits(t) || !lqmf_mul_u64(n_elems, lqmf_st_dtype_bits(t), &bits) ||
-        bits % 8)
+    if (!lqmf_st_dtype_bits(t) || !lqmf_mul_u64(n_elems, lqmf_st_dtype_bits(t), &bits) || bits % 8)
         return false;
     *out = bits / 8;
     return true;
@@ -85,13 +95,13 @@ typedef struct {
 } st_kv;
 
 struct lqmf_safetensors {
-    lqmf_map *maps;      /* n_shards mappings; NULL after lqmf_st_parse* */
-    char **shard_paths;  /* n_shards; the label for a parsed buffer */
+    lqmf_map *maps;     /* n_shards mappings; NULL after lqmf_st_parse* */
+    char **shard_paths; /* n_shards; the label for a parsed buffer */
     size_t n_shards;
-    lqmf_st_tensor *t;   /* file order: shard, then offset */
+    lqmf_st_tensor *t; /* file order: shard, then offset */
     size_t n_t, cap_t;
-    size_t *by_name;     /* indices into t, sorted by name */
-    st_kv *meta;         /* __metadata__ of shard 0, header order */
+    size_t *by_name; /* indices into t, sorted by name */
+    st_kv *meta;     /* __metadata__ of shard 0, header order */
     size_t n_meta, cap_meta;
 };
 
@@ -134,12 +144,10 @@ static bool get_u64(json_t *v, uint64_t *out) {
     return true;
 }
 
-static lqmf_status parse_tensor(lqmf_safetensors *st, const char *name, json_t *v,
-                                const shard_ctx *c) {
+static lqmf_status parse_tensor(lqmf_safetensors *st, const char *name, json_t *v, const shard_ctx *c) {
     const char *L = c->label;
     if (!*name) return FMT_ERR("%s: a tensor has an empty name", L);
-    if (!lqmf_utf8_valid(name, strlen(name)))
-        return FMT_ERR("%s: a tensor name is not valid UTF-8", L);
+    if (!lqmf_utf8_valid(name, strlen(name))) return FMT_ERR("%s: a tensor name is not valid UTF-8", L);
     if (!json_is_object(v)) return FMT_ERR("%s: tensor \"%.200s\": entry is not an object", L, name);
 
     lqmf_st_tensor t = {.shard = c->shard, .n_elems = 1};
@@ -161,23 +169,26 @@ static lqmf_status parse_tensor(lqmf_safetensors *st, const char *name, json_t *
             return FMT_ERR("%s: tensor \"%.200s\": element count overflows at shape[%u]", L, name, i);
     }
     if (!lqmf_st_dtype_nbytes(t.dtype, t.n_elems, &t.nbytes))
-        return FMT_ERR("%s: tensor \"%.200s\": %llu elements of %s overflow or do not fill whole bytes",
-                       L, name, (ull)t.n_elems, DTYPES[t.dtype].name);
+        return FMT_ERR("%s: tensor \"%.200s\": %llu elements of %s overflow or do not fill whole bytes", L,
+                       name, (ull)t.n_elems, DTYPES[t.dtype].name);
 
     json_t *jo = json_object_get(v, "data_offsets");
     uint64_t b, e;
     if (!json_is_array(jo) || json_array_size(jo) != 2 || !get_u64(json_array_get(jo, 0), &b) ||
         !get_u64(json_array_get(jo, 1), &e))
         return FMT_ERR("%s: tensor \"%.200s\": data_offsets is not [begin, end] of non-negative "
-                       "integers", L, name);
-    if (b > e) return FMT_ERR("%s: tensor \"%.200s\": data_offsets begin %llu > end %llu", L, name, (ull)b, (ull)e);
+                       "integers",
+                       L, name);
+    if (b > e)
+        return FMT_ERR("%s: tensor \"%.200s\": data_offsets begin %llu > end %llu", L, name, (ull)b, (ull)e);
     if (e > c->data_size)
         return FMT_ERR("%s: tensor \"%.200s\": data_offsets end %llu is past the end of the data "
-                       "(%llu bytes)", L, name, (ull)e, (ull)c->data_size);
+                       "(%llu bytes)",
+                       L, name, (ull)e, (ull)c->data_size);
     if (e - b != t.nbytes)
         return FMT_ERR("%s: tensor \"%.200s\": size mismatch: %llu elements of %s take %llu bytes, "
-                       "data_offsets span %llu", L, name, (ull)t.n_elems, DTYPES[t.dtype].name,
-                       (ull)t.nbytes, (ull)(e - b));
+                       "data_offsets span %llu",
+                       L, name, (ull)t.n_elems, DTYPES[t.dtype].name, (ull)t.nbytes, (ull)(e - b));
     t.offset = c->base + b;
     t.data = c->data ? c->data + b : NULL;
 
@@ -202,27 +213,27 @@ static lqmf_status check_coverage(lqmf_safetensors *st, size_t first, const shar
     for (size_t i = 0; i < n; i++) {
         uint64_t b = t[i].offset - c->base;
         if (b < pos)
-            return FMT_ERR("%s: tensors \"%.200s\" and \"%.200s\" overlap (data bytes %llu..%llu)",
-                           c->label, t[i - 1].name, t[i].name, (ull)b, (ull)pos);
+            return FMT_ERR("%s: tensors \"%.200s\" and \"%.200s\" overlap (data bytes %llu..%llu)", c->label,
+                           t[i - 1].name, t[i].name, (ull)b, (ull)pos);
         if (b > pos)
             return FMT_ERR("%s: gap: data bytes %llu..%llu before tensor \"%.200s\" belong to no "
-                           "tensor", c->label, (ull)pos, (ull)b, t[i].name);
+                           "tensor",
+                           c->label, (ull)pos, (ull)b, t[i].name);
         pos = b + t[i].nbytes;
     }
     if (c->data_size != UNKNOWN_SIZE && pos != c->data_size)
-        return FMT_ERR("%s: gap: data bytes %llu..%llu at the end belong to no tensor", c->label,
-                       (ull)pos, (ull)c->data_size);
+        return FMT_ERR("%s: gap: data bytes %llu..%llu at the end belong to no tensor", c->label, (ull)pos,
+                       (ull)c->data_size);
     return LQMF_OK;
 }
 
-static lqmf_status parse_json(lqmf_safetensors *st, const char *json, size_t len,
-                              const shard_ctx *c) {
+static lqmf_status parse_json(lqmf_safetensors *st, const char *json, size_t len, const shard_ctx *c) {
     if (!lqmf_utf8_valid(json, len)) return FMT_ERR("%s: header is not valid UTF-8", c->label);
     json_error_t je;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!root)
-        return FMT_ERR("%s: header is not valid JSON: %s (line %d, column %d)", c->label, je.text,
-                       je.line, je.column);
+        return FMT_ERR("%s: header is not valid JSON: %s (line %d, column %d)", c->label, je.text, je.line,
+                       je.column);
     lqmf_status s = LQMF_OK;
     if (!json_is_object(root)) s = FMT_ERR("%s: header is not a JSON object", c->label);
     size_t first = st->n_t;
@@ -244,9 +255,8 @@ static uint64_t read_le64(const uint8_t *p) {
 
 /* Parse one shard from its first `have` bytes. file_size is the whole file's
  * size, or 0 when unknown (header-only parse). header_only leaves data NULL. */
-static lqmf_status parse_shard(lqmf_safetensors *st, const uint8_t *p, uint64_t have,
-                               uint64_t file_size, bool header_only, const char *label,
-                               uint32_t shard, uint64_t *need) {
+static lqmf_status parse_shard(lqmf_safetensors *st, const uint8_t *p, uint64_t have, uint64_t file_size,
+                               bool header_only, const char *label, uint32_t shard, uint64_t *need) {
     if (have < 8) {
         if (header_only && (file_size == 0 || file_size >= 8)) {
             if (need) *need = 8;
@@ -261,15 +271,15 @@ static lqmf_status parse_shard(lqmf_safetensors *st, const uint8_t *p, uint64_t 
                        LQMF_ST_MAX_HEADER);
     uint64_t hend = 8 + n;
     if (file_size && hend > file_size)
-        return FMT_ERR("%s: header length %llu runs past the end of the file (%llu bytes)", label,
-                       (ull)n, (ull)file_size);
+        return FMT_ERR("%s: header length %llu runs past the end of the file (%llu bytes)", label, (ull)n,
+                       (ull)file_size);
     if (hend > have) {
         if (need) *need = hend;
-        return lqmf_error(LQMF_E_STATE, "%s: need the first %llu bytes for the header, have %llu",
-                          label, (ull)hend, (ull)have);
+        return lqmf_error(LQMF_E_STATE, "%s: need the first %llu bytes for the header, have %llu", label,
+                          (ull)hend, (ull)have);
     }
-    shard_ctx c = {label, header_only ? NULL : p + hend, hend,
-                   file_size ? file_size - hend : UNKNOWN_SIZE, shard};
+    shard_ctx c = {label, header_only ? NULL : p + hend, hend, file_size ? file_size - hend : UNKNOWN_SIZE,
+                   shard};
     return parse_json(st, (const char *)p + 8, (size_t)n, &c);
 }
 
@@ -287,8 +297,8 @@ static lqmf_status finish(lqmf_safetensors *st) {
     for (size_t i = 1; i < st->n_t; i++) {
         const lqmf_st_tensor *a = &st->t[st->by_name[i - 1]], *b = &st->t[st->by_name[i]];
         if (strcmp(a->name, b->name) == 0)
-            return FMT_ERR("tensor \"%.200s\" is in both %s and %s", a->name,
-                           st->shard_paths[a->shard], st->shard_paths[b->shard]);
+            return FMT_ERR("tensor \"%.200s\" is in both %s and %s", a->name, st->shard_paths[a->shard],
+                           st->shard_paths[b->shard]);
     }
     return LQMF_OK;
 }
@@ -327,9 +337,8 @@ void lqmf_st_close(lqmf_safetensors *st) {
 }
 
 /* Shared tail of the parse entry points. */
-static lqmf_status parse_buffer(const void *bytes, size_t size, uint64_t file_size,
-                                bool header_only, const char *label, lqmf_safetensors **out,
-                                uint64_t *need) {
+static lqmf_status parse_buffer(const void *bytes, size_t size, uint64_t file_size, bool header_only,
+                                const char *label, lqmf_safetensors **out, uint64_t *need) {
     *out = NULL;
     if (!label) label = "(buffer)";
     lqmf_safetensors *st = model_new(1, false);
@@ -347,8 +356,7 @@ static lqmf_status parse_buffer(const void *bytes, size_t size, uint64_t file_si
     return LQMF_OK;
 }
 
-lqmf_status lqmf_st_parse(const void *bytes, size_t size, const char *label,
-                          lqmf_safetensors **out) {
+lqmf_status lqmf_st_parse(const void *bytes, size_t size, const char *label, lqmf_safetensors **out) {
     return parse_buffer(bytes, size, size, false, label, out, NULL);
 }
 
@@ -406,12 +414,11 @@ static lqmf_status shard_names(json_t *wm, const char *ipath, const char ***file
     const char *k;
     json_t *v;
     json_object_foreach(wm, k, v) {
-        if (!json_is_string(v))
-            return FMT_ERR("%s: weight_map entry \"%.200s\" is not a string", ipath, k);
+        if (!json_is_string(v)) return FMT_ERR("%s: weight_map entry \"%.200s\" is not a string", ipath, k);
         const char *f = json_string_value(v);
         if (!safe_relative(f))
-            return FMT_ERR("%s: weight_map entry \"%.200s\" names shard \"%.200s\" outside the folder",
-                           ipath, k, f);
+            return FMT_ERR("%s: weight_map entry \"%.200s\" names shard \"%.200s\" outside the folder", ipath,
+                           k, f);
         size_t j = 0;
         while (j < *nf && strcmp((*files)[j], f) != 0) j++;
         if (j < *nf) continue;
@@ -430,18 +437,18 @@ static lqmf_status check_index(const lqmf_safetensors *st, json_t *wm, const cha
         const lqmf_st_tensor *t = &st->t[i];
         const char *f = json_string_value(json_object_get(wm, t->name));
         if (!f)
-            return FMT_ERR("%s: tensor \"%.200s\" of shard %s is not listed in weight_map", ipath,
-                           t->name, files[t->shard]);
+            return FMT_ERR("%s: tensor \"%.200s\" of shard %s is not listed in weight_map", ipath, t->name,
+                           files[t->shard]);
         if (strcmp(f, files[t->shard]) != 0)
-            return FMT_ERR("%s: weight_map puts tensor \"%.200s\" in %s, but it is in %s", ipath,
-                           t->name, f, files[t->shard]);
+            return FMT_ERR("%s: weight_map puts tensor \"%.200s\" in %s, but it is in %s", ipath, t->name, f,
+                           files[t->shard]);
     }
     const char *k;
     json_t *v;
     json_object_foreach(wm, k, v) {
         if (!lqmf_st_find(st, k))
-            return FMT_ERR("%s: weight_map lists tensor \"%.200s\" in %s, but that shard lacks it",
-                           ipath, k, json_string_value(v));
+            return FMT_ERR("%s: weight_map lists tensor \"%.200s\" in %s, but that shard lacks it", ipath, k,
+                           json_string_value(v));
     }
     return LQMF_OK;
 }
@@ -455,8 +462,7 @@ static lqmf_status open_index(const char *ipath, lqmf_safetensors **out) {
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
     if (!root)
-        return FMT_ERR("%s: not valid JSON: %s (line %d, column %d)", ipath, je.text, je.line,
-                       je.column);
+        return FMT_ERR("%s: not valid JSON: %s (line %d, column %d)", ipath, je.text, je.line, je.column);
     json_t *wm = json_object_get(root, "weight_map");
     const char **files = NULL;
     size_t nf = 0;
@@ -500,8 +506,7 @@ lqmf_status lqmf_st_open(const char *path, lqmf_safetensors **out) {
     *out = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0) return lqmf_error(LQMF_E_NOT_FOUND, "%s: no such file or folder", path);
-    if (!S_ISDIR(sb.st_mode))
-        return ends_with(path, ".json") ? open_index(path, out) : open_file(path, out);
+    if (!S_ISDIR(sb.st_mode)) return ends_with(path, ".json") ? open_index(path, out) : open_file(path, out);
     char *p = NULL;
     lqmf_status s;
     if (asprintf(&p, "%s/model.safetensors.index.json", path) < 0) return NOMEM(path);
@@ -510,8 +515,10 @@ lqmf_status lqmf_st_open(const char *path, lqmf_safetensors **out) {
     } else {
         p[strlen(p) - strlen(".index.json")] = '\0';
         s = access(p, F_OK) == 0 ? open_file(p, out)
-                                  : lqmf_error(LQMF_E_NOT_FOUND, "%s: folder holds neither "
-                                               "model.safetensors nor its index", path);
+                                 : lqmf_error(LQMF_E_NOT_FOUND,
+                                              "%s: folder holds neither "
+                                              "model.safetensors nor its index",
+                                              path);
     }
     free(p);
     return s;
@@ -530,8 +537,10 @@ const lqmf_st_tensor *lqmf_st_find(const lqmf_safetensors *st, const char *name)
         const lqmf_st_tensor *t = &st->t[st->by_name[mid]];
         int c = strcmp(name, t->name);
         if (c == 0) return t;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -544,8 +553,7 @@ const char *lqmf_st_shard_path(const lqmf_safetensors *st, size_t i) {
 
 size_t lqmf_st_n_metadata(const lqmf_safetensors *st) { return st->n_meta; }
 
-void lqmf_st_metadata_at(const lqmf_safetensors *st, size_t i, const char **key,
-                         const char **value) {
+void lqmf_st_metadata_at(const lqmf_safetensors *st, size_t i, const char **key, const char **value) {
     *key = i < st->n_meta ? st->meta[i].key : NULL;
     *value = i < st->n_meta ? st->meta[i].value : NULL;
 }
@@ -593,29 +601,31 @@ void lqmf_st_writer_free(lqmf_st_writer *w) {
     free(w);
 }
 
-lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype,
-                               uint32_t n_dims, const uint64_t *shape, const void *data,
-                               uint64_t nbytes) {
+lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                               const uint64_t *shape, const void *data, uint64_t nbytes) {
     if (!name || !*name || !lqmf_utf8_valid(name, strlen(name)) || !strcmp(name, "__metadata__"))
         return lqmf_error(LQMF_E_INVALID, "safetensors writer: bad tensor name \"%.200s\"",
                           name ? name : "(null)");
     if ((unsigned)dtype >= LQMF_ST_DTYPE_COUNT || n_dims > LQMF_ST_MAX_DIMS)
-        return lqmf_error(LQMF_E_INVALID, "safetensors writer: tensor \"%.200s\": bad dtype %d or "
-                          "%u dims", name, (int)dtype, n_dims);
+        return lqmf_error(LQMF_E_INVALID,
+                          "safetensors writer: tensor \"%.200s\": bad dtype %d or "
+                          "%u dims",
+                          name, (int)dtype, n_dims);
     uint64_t n = 1, need;
     for (uint32_t i = 0; i < n_dims; i++)
         if (!lqmf_mul_u64(n, shape[i], &n)) n = UINT64_MAX;
     if (!lqmf_st_dtype_nbytes(dtype, n, &need) || need != nbytes || (!data && nbytes))
-        return lqmf_error(LQMF_E_INVALID, "safetensors writer: tensor \"%.200s\": %llu bytes given "
-                          "for %llu elements of %s", name, (ull)nbytes, (ull)n, DTYPES[dtype].name);
+        return lqmf_error(LQMF_E_INVALID,
+                          "safetensors writer: tensor \"%.200s\": %llu bytes given "
+                          "for %llu elements of %s",
+                          name, (ull)nbytes, (ull)n, DTYPES[dtype].name);
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return lqmf_error(LQMF_E_INVALID, "safetensors writer: tensor \"%.200s\" added twice", name);
     if (!grow((void **)&w->t, &w->cap_t, w->n_t + 1, sizeof *w->t))
         return lqmf_error(LQMF_E_NOMEM, "safetensors writer: out of memory");
     wtensor *t = &w->t[w->n_t];
-    *t = (wtensor){.name = strdup(name), .dtype = dtype, .n_dims = n_dims, .data = data,
-                   .nbytes = nbytes};
+    *t = (wtensor){.name = strdup(name), .dtype = dtype, .n_dims = n_dims, .data = data, .nbytes = nbytes};
     if (!t->name) return lqmf_error(LQMF_E_NOMEM, "safetensors writer: out of memory");
     if (n_dims) memcpy(t->shape, shape, n_dims * sizeof *shape);
     w->n_t++;
@@ -623,10 +633,9 @@ lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtyp
 }
 
 lqmf_status lqmf_st_writer_set_metadata(lqmf_st_writer *w, const char *key, const char *value) {
-    if (!key || !value || !lqmf_utf8_valid(key, strlen(key)) ||
-        !lqmf_utf8_valid(value, strlen(value)))
+    if (!key || !value || !lqmf_utf8_valid(key, strlen(key)) || !lqmf_utf8_valid(value, strlen(value)))
         return lqmf_error(LQMF_E_INVALID, "safetensors writer: metadata key or value missing or "
-                          "not UTF-8");
+                                          "not UTF-8");
     char *v = strdup(value);
     if (!v) return lqmf_error(LQMF_E_NOMEM, "safetensors writer: out of memory");
     for (size_t i = 0; i < w->n_meta; i++)
@@ -661,9 +670,12 @@ static void put_string(lqmf_buf *b, const char *s) {
         case '\t': esc = "\\t"; break;
         default: break;
         }
-        if (esc) lqmf_buf_append(b, esc, strlen(esc));
-        else if (*p < 0x20) lqmf_buf_printf(b, "\\u%04x", *p);
-        else lqmf_buf_append(b, p, 1);
+        if (esc)
+            lqmf_buf_append(b, esc, strlen(esc));
+        else if (*p < 0x20)
+            lqmf_buf_printf(b, "\\u%04x", *p);
+        else
+            lqmf_buf_append(b, p, 1);
     }
     lqmf_buf_append(b, "\"", 1);
 }
@@ -694,8 +706,7 @@ static void build_header(const lqmf_st_writer *w, wtensor *const *order, lqmf_bu
         if (i || w->n_meta) lqmf_buf_append(b, ",", 1);
         put_string(b, t->name);
         lqmf_buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", DTYPES[t->dtype].name);
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            lqmf_buf_printf(b, "%s%llu", d ? "," : "", (ull)t->shape[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++) lqmf_buf_printf(b, "%s%llu", d ? "," : "", (ull)t->shape[d]);
         lqmf_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (ull)off, (ull)(off + t->nbytes));
         off += t->nbytes;
     }
@@ -719,7 +730,8 @@ lqmf_status lqmf_st_writer_write(lqmf_st_writer *w, const char *path) {
     lqmf_buf_init(&hdr);
     build_header(w, order, &hdr);
     lqmf_status s = LQMF_OK;
-    if (hdr.failed) s = lqmf_error(LQMF_E_NOMEM, "%s: out of memory", path);
+    if (hdr.failed)
+        s = lqmf_error(LQMF_E_NOMEM, "%s: out of memory", path);
     else if (hdr.len > LQMF_ST_MAX_HEADER)
         s = lqmf_error(LQMF_E_INVALID, "%s: header of %zu bytes is over the limit", path, hdr.len);
     lqmf_afile f;
@@ -731,8 +743,10 @@ lqmf_status lqmf_st_writer_write(lqmf_st_writer *w, const char *path) {
         if (s == LQMF_OK) s = lqmf_afile_write(&f, hdr.data, hdr.len);
         for (size_t i = 0; s == LQMF_OK && i < w->n_t; i++)
             if (order[i]->nbytes) s = lqmf_afile_write(&f, order[i]->data, (size_t)order[i]->nbytes);
-        if (s == LQMF_OK) s = lqmf_afile_commit(&f);
-        else lqmf_afile_abort(&f);
+        if (s == LQMF_OK)
+            s = lqmf_afile_commit(&f);
+        else
+            lqmf_afile_abort(&f);
     }
     lqmf_buf_free(&hdr);
     free(order);

@@ -70,8 +70,8 @@ static lqmf_status rewrite(const lqmf_safetensors *st, const char *path) {
     return s;
 }
 
-static void check_shape(const lqmf_safetensors *st, const char *name, lqmf_st_dtype dt,
-                        uint32_t nd, uint64_t d0, uint64_t d1) {
+static void check_shape(const lqmf_safetensors *st, const char *name, lqmf_st_dtype dt, uint32_t nd,
+                        uint64_t d0, uint64_t d1) {
     const lqmf_st_tensor *t = lqmf_st_find(st, name);
     CHECKF(t != NULL, "tensor %s missing", name);
     if (!t) return;
@@ -122,7 +122,10 @@ TEST(st_tiny_llama) {
     check_shape(st, "lm_head.weight", LQMF_ST_BF16, 2, 4096, 256);
     check_shape(st, "model.norm.weight", LQMF_ST_BF16, 1, 256, 0);
     char name[128];
-    static const struct { const char *suffix; uint64_t d0, d1; } layer[] = {
+    static const struct {
+        const char *suffix;
+        uint64_t d0, d1;
+    } layer[] = {
         {"self_attn.q_proj.weight", 256, 256}, {"self_attn.k_proj.weight", 128, 256},
         {"self_attn.v_proj.weight", 128, 256}, {"self_attn.o_proj.weight", 256, 256},
         {"mlp.gate_proj.weight", 768, 256},    {"mlp.up_proj.weight", 768, 256},
@@ -201,9 +204,15 @@ TEST(st_writer_reference_bytes) {
         const char *meta_key;
         const char *header;
     } cases[] = {
-        {"attn.0", 3, {1, 2, 3}, NULL,
+        {"attn.0",
+         3,
+         {1, 2, 3},
+         NULL,
          "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}"},
-        {"attn0", 4, {1, 1, 2, 3}, NULL,
+        {"attn0",
+         4,
+         {1, 1, 2, 3},
+         NULL,
          "{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       "},
         {NULL, 0, {0}, NULL, "{}      "},
         {NULL, 0, {0}, "framework", "{\"__metadata__\":{\"framework\":\"pt\"}}     "},
@@ -212,8 +221,8 @@ TEST(st_writer_reference_bytes) {
         lqmf_st_writer *w;
         REQUIRE_OK(lqmf_st_writer_new(&w));
         if (cases[c].name)
-            CHECK_OK(lqmf_st_writer_add(w, cases[c].name, LQMF_ST_F32, cases[c].nd, cases[c].shape,
-                                        v, sizeof v));
+            CHECK_OK(
+                lqmf_st_writer_add(w, cases[c].name, LQMF_ST_F32, cases[c].nd, cases[c].shape, v, sizeof v));
         if (cases[c].meta_key) CHECK_OK(lqmf_st_writer_set_metadata(w, cases[c].meta_key, "pt"));
         const char *out = path_in(dir, "ref.safetensors");
         CHECK_OK(lqmf_st_writer_write(w, out));
@@ -259,17 +268,14 @@ TEST(st_writer_every_dtype) {
     CHECK_OK(lqmf_st_writer_write(w, out));
 
     /* writer misuse */
-    CHECK_ERR(lqmf_st_writer_add(w, "scalar", LQMF_ST_F64, 0, NULL, &pi, 8), LQMF_E_INVALID,
-              "added twice");
+    CHECK_ERR(lqmf_st_writer_add(w, "scalar", LQMF_ST_F64, 0, NULL, &pi, 8), LQMF_E_INVALID, "added twice");
     CHECK_ERR(lqmf_st_writer_add(w, "x", LQMF_ST_F32, 2, shape, bytes[0], 31), LQMF_E_INVALID,
               "31 bytes given");
-    CHECK_ERR(lqmf_st_writer_add(w, "__metadata__", LQMF_ST_U8, 0, NULL, bytes[0], 1),
-              LQMF_E_INVALID, "bad tensor name");
-    CHECK_ERR(lqmf_st_writer_add(w, "", LQMF_ST_U8, 0, NULL, bytes[0], 1), LQMF_E_INVALID,
+    CHECK_ERR(lqmf_st_writer_add(w, "__metadata__", LQMF_ST_U8, 0, NULL, bytes[0], 1), LQMF_E_INVALID,
               "bad tensor name");
+    CHECK_ERR(lqmf_st_writer_add(w, "", LQMF_ST_U8, 0, NULL, bytes[0], 1), LQMF_E_INVALID, "bad tensor name");
     const uint64_t odd[1] = {3};
-    CHECK_ERR(lqmf_st_writer_add(w, "f4", LQMF_ST_F4, 1, odd, bytes[0], 1), LQMF_E_INVALID,
-              "elements of F4");
+    CHECK_ERR(lqmf_st_writer_add(w, "f4", LQMF_ST_F4, 1, odd, bytes[0], 1), LQMF_E_INVALID, "elements of F4");
     lqmf_st_writer_free(w);
     lqmf_st_writer_free(NULL);
 
@@ -330,8 +336,7 @@ TEST(st_dtype_table) {
 
 /* ---- sharded checkpoints ------------------------------------------------ */
 
-static const char *const SHARD[3] = {"model-00001-of-00003.safetensors",
-                                     "model-00002-of-00003.safetensors",
+static const char *const SHARD[3] = {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
                                      "model-00003-of-00003.safetensors"};
 
 /* Shard k holds tensors named "s<k>.<j>" (j < k + 1), F32 [2] = {k, j}. */
@@ -402,8 +407,7 @@ TEST(st_folder) {
     const char *dir = lqmf_test_tmpdir();
     lqmf_safetensors *st = NULL;
     CHECK_ERR(lqmf_st_open(dir, &st), LQMF_E_NOT_FOUND, "neither model.safetensors");
-    CHECK_ERR(lqmf_st_open(path_in(dir, "absent.safetensors"), &st), LQMF_E_NOT_FOUND,
-              "absent.safetensors");
+    CHECK_ERR(lqmf_st_open(path_in(dir, "absent.safetensors"), &st), LQMF_E_NOT_FOUND, "absent.safetensors");
     lqmf_st_writer *w;
     REQUIRE_OK(lqmf_st_writer_new(&w));
     const uint8_t b[3] = {1, 2, 3};
@@ -428,15 +432,16 @@ TEST(st_sharded_broken) {
         const char *extra, *needle;
         lqmf_status st;
     } cases[] = {
-        {0, "", "weight_map puts tensor \"s1.0\" in model-00001-of-00003.safetensors, but it is "
-                "in model-00002-of-00003.safetensors", LQMF_E_FORMAT},
-        {1, ", \"ghost\": \"model-00004-of-00003.safetensors\"",
-         "shard model-00004-of-00003.safetensors", LQMF_E_NOT_FOUND},
+        {0, "",
+         "weight_map puts tensor \"s1.0\" in model-00001-of-00003.safetensors, but it is "
+         "in model-00002-of-00003.safetensors",
+         LQMF_E_FORMAT},
+        {1, ", \"ghost\": \"model-00004-of-00003.safetensors\"", "shard model-00004-of-00003.safetensors",
+         LQMF_E_NOT_FOUND},
         {1, ", \"ghost\": \"model-00001-of-00003.safetensors\"",
          "lists tensor \"ghost\" in model-00001-of-00003.safetensors, but that shard lacks it",
          LQMF_E_FORMAT},
-        {1, ", \"evil\": \"../model-00001-of-00003.safetensors\"", "outside the folder",
-         LQMF_E_FORMAT},
+        {1, ", \"evil\": \"../model-00001-of-00003.safetensors\"", "outside the folder", LQMF_E_FORMAT},
         {1, ", \"s2.2\": \"model-00003-of-00003.safetensors\"", "duplicate", LQMF_E_FORMAT},
         {1, ", \"n\": 3", "weight_map entry \"n\" is not a string", LQMF_E_FORMAT},
     };
@@ -445,8 +450,7 @@ TEST(st_sharded_broken) {
         write_index(index, cases[c].s10, cases[c].extra);
         lqmf_safetensors *st = NULL;
         CHECK_ERR(lqmf_st_open(index, &st), cases[c].st, cases[c].needle);
-        CHECKF(strstr(lqmf_last_error(), "broken.index.json") != NULL, "case %zu: %s", c,
-               lqmf_last_error());
+        CHECKF(strstr(lqmf_last_error(), "broken.index.json") != NULL, "case %zu: %s", c, lqmf_last_error());
         CHECK(st == NULL);
     }
     /* a tensor missing from weight_map: drop s2.2 by listing only five */
@@ -486,15 +490,15 @@ TEST(st_parse_header) {
         for (size_t i = 0; i < lqmf_st_n_tensors(h); i++) {
             const lqmf_st_tensor *a = lqmf_st_tensor_at(h, i), *b = lqmf_st_tensor_at(full, i);
             CHECK(a->data == NULL && b->data == m.data + b->offset);
-            CHECK(strcmp(a->name, b->name) == 0 && a->offset == b->offset &&
-                  a->nbytes == b->nbytes && a->dtype == b->dtype);
+            CHECK(strcmp(a->name, b->name) == 0 && a->offset == b->offset && a->nbytes == b->nbytes &&
+                  a->dtype == b->dtype);
         }
         CHECK_STR(lqmf_st_metadata_get(h, "format"), "pt");
         lqmf_st_close(h);
     }
     /* a wrong file size is caught from the header alone */
-    CHECK_ERR(lqmf_st_parse_header(m.data, (size_t)need, m.size + 2, "hub", &h, NULL),
-              LQMF_E_FORMAT, "at the end belong to no tensor");
+    CHECK_ERR(lqmf_st_parse_header(m.data, (size_t)need, m.size + 2, "hub", &h, NULL), LQMF_E_FORMAT,
+              "at the end belong to no tensor");
     CHECK_ERR(lqmf_st_parse_header(m.data, (size_t)need, 6000, "hub", &h, NULL), LQMF_E_INVALID,
               "longer than the file");
     CHECK_ERR(lqmf_st_parse_header(m.data, 8, 6000, "hub", &h, NULL), LQMF_E_FORMAT,
@@ -519,49 +523,49 @@ TEST(st_malformed) {
         {"\"str\"", 0, "header is not a JSON object"},
         {"{\"a\":{\"dtype\":\"F17\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
          "tensor \"a\": unknown dtype \"F17\""},
-        {"{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
-         "dtype missing or not a string"},
+        {"{\"a\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "dtype missing or not a string"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8,
          "tensor \"a\": shape missing or not an array"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}", 8,
          "shape[0] is not a non-negative integer"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", 8,
          "shape[1] is not a non-negative integer"},
-        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}",
-         1, "shape has 9 dims, more than 8"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
+         "shape has 9 dims, more than 8"},
         {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]}}", 4,
          "tensor \"a\": data_offsets end 8 is past the end of the data (4 bytes)"},
         {"{\"a\":{" F32_2 ",\"data_offsets\":[8,0]}}", 8, "data_offsets begin 8 > end 0"},
         {"{\"a\":{" F32_2 ",\"data_offsets\":[0]}}", 8, "data_offsets is not [begin, end]"},
         {"{\"a\":{" F32_2 ",\"data_offsets\":[0,-8]}}", 8, "data_offsets is not [begin, end]"},
         {"{\"a\":{" F32_2 "}}", 8, "data_offsets is not [begin, end]"},
-        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"b\":{" F32_2
-         ",\"data_offsets\":[4,12]}}", 12, "tensors \"a\" and \"b\" overlap"},
-        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"b\":{" F32_2
-         ",\"data_offsets\":[0,8]}}", 8, "overlap"},
+        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"b\":{" F32_2 ",\"data_offsets\":[4,12]}}", 12,
+         "tensors \"a\" and \"b\" overlap"},
+        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"b\":{" F32_2 ",\"data_offsets\":[0,8]}}", 8, "overlap"},
         {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]}}", 12,
          "gap: data bytes 8..12 at the end belong to no tensor"},
-        {"{\"a\":{" F32_2 ",\"data_offsets\":[4,12]}}", 12,
-         "gap: data bytes 0..4 before tensor \"a\""},
+        {"{\"a\":{" F32_2 ",\"data_offsets\":[4,12]}}", 12, "gap: data bytes 0..4 before tensor \"a\""},
         {"{}", 1, "gap"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
          "size mismatch: 3 elements of F32 take 12 bytes, data_offsets span 8"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
-         "\"data_offsets\":[0,0]}}", 0, "element count overflows at shape[1]"},
+         "\"data_offsets\":[0,0]}}",
+         0, "element count overflows at shape[1]"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],"
-         "\"data_offsets\":[0,0]}}", 0, "overflow or do not fill whole bytes"},
+         "\"data_offsets\":[0,0]}}",
+         0, "overflow or do not fill whole bytes"},
         {"{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2,
          "3 elements of F4 overflow or do not fill whole bytes"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],"
-         "\"data_offsets\":[0,0]}}", 0, "header is not valid JSON"},
+         "\"data_offsets\":[0,0]}}",
+         0, "header is not valid JSON"},
         {"{\"a\xff\":{" F32_2 ",\"data_offsets\":[0,8]}}", 8, "header is not valid UTF-8"},
         {"{\"\\ud800\":{" F32_2 ",\"data_offsets\":[0,8]}}", 8, "header is not valid JSON"},
         {"{\"\":{" F32_2 ",\"data_offsets\":[0,8]}}", 8, "a tensor has an empty name"},
         {"{\"a\":5}", 0, "tensor \"a\": entry is not an object"},
         {"{\"__metadata__\":{\"k\":1}}", 0, "__metadata__ value of \"k\" is not a string"},
         {"{\"__metadata__\":[\"k\"]}", 0, "__metadata__ is not an object"},
-        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"a\":{" F32_2
-         ",\"data_offsets\":[0,8]}}", 8, "duplicate object key"},
+        {"{\"a\":{" F32_2 ",\"data_offsets\":[0,8]},\"a\":{" F32_2 ",\"data_offsets\":[0,8]}}", 8,
+         "duplicate object key"},
         {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "duplicate object key"},
     };
     const char *dir = lqmf_test_tmpdir();
@@ -571,8 +575,7 @@ TEST(st_malformed) {
         uint8_t *img = image(cases[c].hdr, cases[c].data, &n);
         lqmf_safetensors *st = NULL;
         CHECK_ERR(lqmf_st_parse(img, n, "mem.safetensors", &st), LQMF_E_FORMAT, cases[c].needle);
-        CHECKF(strstr(lqmf_last_error(), "mem.safetensors") != NULL, "case %zu: %s", c,
-               lqmf_last_error());
+        CHECKF(strstr(lqmf_last_error(), "mem.safetensors") != NULL, "case %zu: %s", c, lqmf_last_error());
         CHECK(st == NULL);
         REQUIRE(write_bytes(file, img, n));
         CHECK_ERR(lqmf_st_open(file, &st), LQMF_E_FORMAT, cases[c].needle);
@@ -606,10 +609,12 @@ TEST(st_valid_corners) {
         {"{}      ", 0, 0},
         {"{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}", 0, 1},
         {"{\"s\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
-         "\"e\":{\"dtype\":\"I64\",\"shape\":[0],\"data_offsets\":[8,8]}}", 8, 2},
+         "\"e\":{\"dtype\":\"I64\",\"shape\":[0],\"data_offsets\":[8,8]}}",
+         8, 2},
         {"{\"b\":{" F32_2 ",\"data_offsets\":[8,16]},\"a\":{" F32_2
          ",\"data_offsets\":[0,8]},\"x\":{\"dtype\":\"U8\",\"shape\":[1],"
-         "\"data_offsets\":[16,17],\"extra\":true}}", 17, 3},
+         "\"data_offsets\":[16,17],\"extra\":true}}",
+         17, 3},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         size_t n;
