@@ -157,6 +157,10 @@ lqmf_status lqmf_hw_parse_nvidia_smi(const char *text, size_t len, lqmf_gpu *gpu
                               line, (int)(e - s > 120 ? 120 : e - s), s);
         const char *ns = skip_ws(s, c1), *ne = trim_end(ns, c1);
         if (ns == ne) return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: empty GPU name", line);
+        for (const char *p = ns; p < ne; p++)
+            if ((unsigned char)*p < 0x20)
+                return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: control byte 0x%02x in the GPU name", line,
+                                  (unsigned char)*p);
         snprintf(g.name, sizeof g.name, "%.*s", (int)(ne - ns), ns);
         if (*n < max) gpus[(*n)++] = g;
     }

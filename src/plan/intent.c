@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,12 +242,20 @@ typedef struct {
     char raw[WORD_MAX]; /* as typed, outer quotes and trailing punctuation removed */
     char low[WORD_MAX]; /* lowercase */
     bool used;
+    int kind, kv;       /* keyword() of low, cached */
 } word;
 
 typedef struct {
     word w[MAX_WORDS];
     size_t n;
 } words;
+
+static kw_kind keyword(const char *low, int *v);
+
+static kw_kind wkw(const word *w, int *v) {
+    if (v) *v = w->kv;
+    return (kw_kind)w->kind;
+}
 
 static lqmf_status split_words(const char *text, words *W) {
     W->n = 0;
@@ -272,6 +281,7 @@ static lqmf_status split_words(const char *text, words *W) {
         w->raw[e - s] = 0;
         for (size_t i = 0; i <= (size_t)(e - s); i++) w->low[i] = (char)tolower((unsigned char)w->raw[i]);
         w->used = false;
+        w->kind = (int)keyword(w->low, &w->kv);
     }
     return LQMF_OK;
 }
@@ -418,7 +428,7 @@ static lqmf_status take_size(parser *P, size_t i, int nw, const size_val *sv, bo
     size_t j = next_free(W, i + (size_t)nw - 1);
     if (j < W->n && strcmp(W->w[j].low, "of") == 0) j = next_free(W, j);
     int v = 0;
-    kw_kind after = j < W->n ? keyword(W->w[j].low, &v) : KW_NONE;
+    kw_kind after = j < W->n ? wkw(&W->w[j], &v) : KW_NONE;
     /* "8GB GPU", "8 GB of VRAM", "16 GB RAM" */
     if ((after == KW_DEVICE && v == LQMF_DEVICE_GPU) || after == KW_RAM) {
         W->w[j].used = true;
@@ -434,7 +444,7 @@ static lqmf_status take_size(parser *P, size_t i, int nw, const size_val *sv, bo
     /* the nearest bound word before it: "under", "smaller than", "fits in an" */
     kw_kind before = lt ? KW_SIZE_WORD : KW_NONE;
     for (size_t b = i; before == KW_NONE && b > 0 && i - b < 4; b--) {
-        kw_kind k = keyword(W->w[b - 1].low, &v);
+        kw_kind k = wkw(&W->w[b - 1], &v);
         if (k == KW_SIZE_WORD || k == KW_FIT_WORD || k == KW_SMALLER) before = k;
         else if (k == KW_DEVICE && v == LQMF_DEVICE_GPU) before = KW_DEVICE; /* "GPU with 8 GB" */
     }
@@ -445,12 +455,11 @@ static lqmf_status take_size(parser *P, size_t i, int nw, const size_val *sv, bo
         return set_device(P, LQMF_DEVICE_GPU, why);
     }
     P->said_any = true;
-    if (before == KW_FIT_WORD) {
-        in->mem_budget = (uint64_t)(sv->value * sv->bin);
-        return check_bytes((double)in->mem_budget, why);
-    }
-    in->size_budget = (uint64_t)(sv->value * (sv->explicit_binary ? sv->bin : sv->dec));
-    return check_bytes((double)in->size_budget, why);
+    bool fit = before == KW_FIT_WORD;
+    double bytes = sv->value * (fit || sv->explicit_binary ? sv->bin : sv->dec);
+    lqmf_status st = check_bytes(bytes, why);
+    if (st == LQMF_OK) *(fit ? &in->mem_budget : &in->size_budget) = (uint64_t)bytes;
+    return st;
 }
 
 /* "4-bit", "4bit", "4 bits", "int4", "w4a16", "q4": returns words taken. */
@@ -462,7 +471,7 @@ static int parse_bits(const words *W, size_t i, double *bits) {
     if (!number(s, bits, &e, false)) return 0;
     if (strcmp(e, "-bit") == 0 || strcmp(e, "bit") == 0 || strcmp(e, "-bits") == 0 || strcmp(e, "bits") == 0) return 1;
     size_t j = i + 1;
-    if (!*e && j < W->n && !W->w[j].used && keyword(W->w[j].low, NULL) == KW_BIT) return 2;
+    if (!*e && j < W->n && !W->w[j].used && wkw(&W->w[j], NULL) == KW_BIT) return 2;
     return 0;
 }
 
@@ -495,7 +504,7 @@ static lqmf_status take_ctx(parser *P, size_t i) {
     if (i > 0 && !W->w[i - 1].used && number(W->w[i - 1].low, &v, &e, true) && !*e) at = i - 1;
     for (size_t j = i + 1; at == W->n && j < W->n && j <= i + 3; j++) {
         if (number(W->w[j].low, &v, &e, true) && !*e) at = j;
-        else if (keyword(W->w[j].low, NULL) != KW_STOP) break;
+        else if (wkw(&W->w[j], NULL) != KW_STOP) break;
     }
     if (at == W->n) return LQMF_OK; /* "context" alone */
     if (v < 16 || v > 16777216 || v != floor(v))
@@ -540,7 +549,7 @@ static lqmf_status parse_values(parser *P) {
             /* handled */
         } else {
             int v = 0;
-            switch (keyword(w->low, &v)) {
+            switch (wkw(w, &v)) {
             case KW_METHOD: w->used = true; st = set_method(P, (lqmf_method)v, w->raw); break;
             case KW_DEVICE: w->used = true; st = set_device(P, (lqmf_device)v, w->raw); break;
             case KW_PREF:
@@ -659,32 +668,50 @@ static void add_candidate(lqmf_model_ref *r, const char *repo, const char *file)
     if (r->n_candidates < LQMF_INTENT_MAX_CANDIDATES) snprintf(r->candidates[r->n_candidates++], 128, "%s", c);
 }
 
+/* The short-name table compacted once: every alias whole, and every run of
+ * its leading words (a prefix naming a family). */
+typedef struct {
+    char key[64];
+    uint16_t entry;
+    bool whole;
+} alias_key;
+#define MAX_ALIAS_KEYS 1024
+static alias_key g_alias[MAX_ALIAS_KEYS];
+static size_t g_n_alias;
+static pthread_once_t g_alias_once = PTHREAD_ONCE_INIT;
+
+static void add_alias_key(size_t entry, const char *s, size_t n, bool whole) {
+    if (g_n_alias == MAX_ALIAS_KEYS) return;
+    alias_key *a = &g_alias[g_n_alias++];
+    a->key[0] = 0;
+    compact_append(a->key, sizeof a->key, s, n);
+    a->entry = (uint16_t)entry;
+    a->whole = whole;
+}
+
+static void build_alias_keys(void) {
+    for (size_t e = 0; e < sizeof k_models / sizeof k_models[0]; e++) {
+        for (const char *a = k_models[e].aliases; *a;) {
+            size_t len = strcspn(a, "|");
+            for (size_t i = 0; i <= len; i++)
+                if (i == len || a[i] == ' ') add_alias_key(e, a, i, i == len);
+            a += len + (a[len] ? 1 : 0);
+        }
+        if (!*k_models[e].file) {
+            const char *name = strchr(k_models[e].repo, '/') + 1;
+            add_alias_key(e, name, strlen(name), true);
+        }
+    }
+}
+
 /* Candidates for the compacted words key: exact aliases (and repo names and
  * history names) when prefix is false, else the entries whose aliases begin
  * with key's words. */
 static void lookup(const char *key, bool prefix, const lqmf_intent_opts *opts, lqmf_model_ref *r) {
-    for (size_t e = 0; e < sizeof k_models / sizeof k_models[0]; e++) {
-        const char *a = k_models[e].aliases;
-        while (*a) {
-            const char *bar = strchr(a, '|');
-            size_t len = bar ? (size_t)(bar - a) : strlen(a);
-            char c[128] = "";
-            for (size_t i = 0; i <= len; i++) {
-                if (i < len && a[i] != ' ') continue;
-                bool whole = i == len;
-                c[0] = 0;
-                compact_append(c, sizeof c, a, i);
-                if (whole != prefix && strcmp(c, key) == 0) add_candidate(r, k_models[e].repo, k_models[e].file);
-            }
-            a += len + (bar ? 1 : 0);
-        }
-        if (!prefix && !*k_models[e].file) {
-            char c[128] = "";
-            const char *name = strchr(k_models[e].repo, '/') + 1;
-            compact_append(c, sizeof c, name, strlen(name));
-            if (strcmp(c, key) == 0) add_candidate(r, k_models[e].repo, "");
-        }
-    }
+    pthread_once(&g_alias_once, build_alias_keys);
+    for (size_t i = 0; i < g_n_alias; i++)
+        if (g_alias[i].whole != prefix && strcmp(g_alias[i].key, key) == 0)
+            add_candidate(r, k_models[g_alias[i].entry].repo, k_models[g_alias[i].entry].file);
     for (size_t h = 0; !prefix && opts && h < opts->n_history; h++) {
         const char *id = opts->history[h], *slash = strchr(id, '/');
         char c[128] = "";
@@ -710,7 +737,7 @@ static size_t match_alias(parser *P, size_t i, bool prefix, lqmf_model_ref *r) {
         bool ok = true;
         for (size_t k = 0; k < n && ok; k++) {
             const word *w = &W->w[i + k];
-            ok = !w->used && keyword(w->low, NULL) == KW_NONE;
+            ok = !w->used && wkw(w, NULL) == KW_NONE;
             compact_append(key, sizeof key, w->low, strlen(w->low));
             size_t t = strlen(text);
             snprintf(text + t, sizeof text - t, "%s%s", k ? " " : "", w->raw);
@@ -764,7 +791,7 @@ static void parse_model(parser *P, bool name_expected) {
     char text[128] = "";
     for (size_t i = P->action_end; i < W->n; i++) {
         const word *w = &W->w[i];
-        bool free_word = !w->used && keyword(w->low, NULL) == KW_NONE;
+        bool free_word = !w->used && wkw(w, NULL) == KW_NONE;
         if (!free_word && *text) break;
         if (!free_word) continue;
         size_t t = strlen(text);
@@ -780,7 +807,7 @@ static void parse_model(parser *P, bool name_expected) {
 static void parse_target(parser *P) {
     for (size_t i = P->action_end; i < P->W.n; i++) {
         word *w = &P->W.w[i];
-        if (w->used || keyword(w->low, NULL) == KW_STOP) continue;
+        if (w->used || wkw(w, NULL) == KW_STOP) continue;
         snprintf(P->in->target, sizeof P->in->target, "%s", w->raw);
         w->used = true;
         return;

@@ -225,46 +225,50 @@ lqmf_status lqmf_plan_estimate(const lqmf_model_meta *m, const lqmf_scheme *s, u
 
 static double gib(uint64_t b) { return (double)b / GIB; }
 
+/* One line of the sum: "  label    formula ... = x.xx GiB". */
+static void term(lqmf_buf *out, const char *label, const char *formula, uint64_t bytes) {
+    lqmf_buf_printf(out, "  %-8s %-74s = %7.2f GiB\n", label, formula, gib(bytes));
+}
+
 lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estimate *e, lqmf_buf *out) {
     const lqmf_scheme *s = e->scheme;
-    lqmf_buf_printf(out, "%s for %s on %s, context %u tokens:\n", s->name, m->name,
-                    lqmf_device_name(e->device), e->n_ctx);
-    lqmf_buf_printf(out, "  weights  %.3f G params x %.3f bits / 8", (double)m->n_params / 1e9, e->bpw);
-    lqmf_buf_printf(out, "%*s= %7.2f GiB (%.2f GB)\n", 22, "", gib(e->weight_bytes),
-                    (double)e->weight_bytes / 1e9);
+    char f[256];
+    lqmf_buf_printf(out, "%s for %s on the %s, context %u tokens:\n", s->name, m->name, lqmf_device_name(e->device),
+                    e->n_ctx);
+    snprintf(f, sizeof f, "%.3f G params x %.4f bits / 8 (%.2f GB)", (double)m->n_params / 1e9, e->bpw,
+             (double)e->weight_bytes / 1e9);
+    term(out, "weights", f, e->weight_bytes);
     if (e->from_reference) {
-        lqmf_buf_printf(out, "           bits per weight of %s on the Llama-2-7B shape (tensor shapes unknown)\n",
-                        s->name);
+        lqmf_buf_printf(out, "%11sbits per weight of %s on the Llama-2-7B shape (tensor shapes unknown)\n", "", s->name);
     } else {
         weight_sum w;
         lqmf_status st = sum_weights(lqmf_scheme_def_of(s), m, &w);
         if (st != LQMF_OK) return st;
-        lqmf_buf_printf(out, "          ");
+        lqmf_buf_printf(out, "%11sparams:", "");
         const char *sep = "";
         for (int t = 0; t <= LQMF_TYPE_COUNT; t++) {
             if (!w.params[t]) continue;
-            lqmf_buf_printf(out, "%s %s %.1f M", sep, t == LQMF_TYPE_COUNT ? s->name : lqmf_type_name((uint32_t)t),
-                            (double)w.params[t] / 1e6);
+            lqmf_buf_printf(out, "%s %.1f M %s", sep, (double)w.params[t] / 1e6,
+                            t == LQMF_TYPE_COUNT ? s->name : lqmf_type_name((uint32_t)t));
             sep = " +";
         }
-        lqmf_buf_printf(out, " params\n");
+        lqmf_buf_printf(out, "\n");
         if (e->n_fallback)
-            lqmf_buf_printf(out, "           %u tensors in a fallback type (rows not a multiple of 256)\n",
-                            e->n_fallback);
+            lqmf_buf_printf(out, "%11s%u tensors in a fallback type (rows not a multiple of 256)\n", "", e->n_fallback);
     }
-    lqmf_buf_printf(out, "           rule: %s\n", s->size_rule);
-    lqmf_buf_printf(out, "  kv cache 2 x %u layers x %u ctx x %u kv heads x %u head_dim x 2 B", m->n_layer,
-                    e->n_ctx, m->n_head_kv, m->head_dim);
-    lqmf_buf_printf(out, " = %7.2f GiB\n", gib(e->kv_bytes));
+    lqmf_buf_printf(out, "%11srule: %s\n", "", s->size_rule);
+    snprintf(f, sizeof f, "2 x %u layers x %u ctx x %u kv heads x %u head_dim x 2 B", m->n_layer, e->n_ctx,
+             m->n_head_kv, m->head_dim);
+    term(out, "kv cache", f, e->kv_bytes);
     uint64_t vocab, embd, ff, heads;
     compute_dims(m, &vocab, &embd, &ff, &heads);
-    lqmf_buf_printf(out, "  compute  4 B x %u x (%llu vocab + 4 x %llu + 2 x %llu + %llu x %u)%s = %7.2f GiB\n",
-                    BATCH, (unsigned long long)vocab, (unsigned long long)embd, (unsigned long long)ff,
-                    (unsigned long long)heads, e->n_ctx, m->shapes_known ? "" : " (dims guessed)",
-                    gib(e->compute_bytes));
-    lqmf_buf_printf(out, "  base     %s runtime%*s= %7.2f GiB\n", lqmf_device_name(e->device), 50, "",
-                    gib(e->base_bytes));
-    lqmf_buf_printf(out, "  total%*s= %7.2f GiB\n", 64, "", gib(e->total_bytes));
+    snprintf(f, sizeof f, "4 B x %u x (%llu vocab + 4 x %llu + 2 x %llu + %llu heads x %u)%s", BATCH,
+             (unsigned long long)vocab, (unsigned long long)embd, (unsigned long long)ff, (unsigned long long)heads,
+             e->n_ctx, m->shapes_known ? "" : ", dims guessed");
+    term(out, "compute", f, e->compute_bytes);
+    snprintf(f, sizeof f, "%s runtime", lqmf_device_name(e->device));
+    term(out, "base", f, e->base_bytes);
+    term(out, "total", "", e->total_bytes);
     return out->failed ? lqmf_error(LQMF_E_NOMEM, "plan: out of memory rendering") : LQMF_OK;
 }
 
@@ -550,8 +554,10 @@ lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_
     if (rq->mem_budget) lqmf_buf_printf(out, "  run-time budget %.2f GiB\n", gib(rq->mem_budget));
     if (rq->size_budget) lqmf_buf_printf(out, "  file-size budget %.2f GB\n", (double)rq->size_budget / 1e9);
     if (rq->check_disk)
-        lqmf_buf_printf(out, "  disk: %.2f GB free, %.2f GB to download\n", (double)rq->disk_free / 1e9,
-                        (double)rq->disk_extra / 1e9);
+        lqmf_buf_printf(out, "  disk: %.2f GB free for the output%s\n", (double)rq->disk_free / 1e9,
+                        rq->disk_extra ? "" : " (download size not counted)");
+    if (rq->check_disk && rq->disk_extra)
+        lqmf_buf_printf(out, "  download: %.2f GB\n", (double)rq->disk_extra / 1e9);
     lqmf_buf_printf(out, "\n     %-10s %-5s %6s %10s %10s %10s %10s %8s  %s\n", "scheme", "meth", "bpw", "weights",
                     "kv cache", "other", "total", "dPPL%", "fit");
     for (size_t i = 0; i < p->n_opts; i++) {
