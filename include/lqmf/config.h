@@ -39,12 +39,12 @@ typedef enum {
     LQMF_CFG_GPU_MEMORY_LIMIT, /* GB (GiB) of GPU memory to plan for, > 0 */
     LQMF_CFG_CPU_FALLBACK,     /* bool */
     LQMF_CFG_API_HOST,
-    LQMF_CFG_API_PORT,         /* 1..65535 */
-    LQMF_CFG_API_RELOAD,       /* bool */
-    LQMF_CFG_GEMINI_API_KEY,   /* secrets: environment / .env only */
+    LQMF_CFG_API_PORT,       /* 1..65535 */
+    LQMF_CFG_API_RELOAD,     /* bool */
+    LQMF_CFG_GEMINI_API_KEY, /* secrets: environment / .env only */
     LQMF_CFG_ANTHROPIC_API_KEY,
     LQMF_CFG_OPENAI_API_KEY,
-    LQMF_CFG_HF_TOKEN,         /* HF_TOKEN or HUGGINGFACE_TOKEN */
+    LQMF_CFG_HF_TOKEN, /* HF_TOKEN or HUGGINGFACE_TOKEN */
     LQMF_CFG_COUNT
 } lqmf_config_key;
 
@@ -56,9 +56,10 @@ typedef enum {
     LQMF_CFG_FROM_FLAG    /* command line */
 } lqmf_config_source;
 
-const char *lqmf_config_source_name(lqmf_config_source s); /* "default", "config.json", ".env", "env", "flag" */
-const char *lqmf_config_key_name(lqmf_config_key k);       /* "storage_backend" */
-const char *lqmf_config_key_env(lqmf_config_key k);        /* "STORAGE_BACKEND" (the first name) */
+const char *
+lqmf_config_source_name(lqmf_config_source s);       /* "default", "config.json", ".env", "env", "flag" */
+const char *lqmf_config_key_name(lqmf_config_key k); /* "storage_backend" */
+const char *lqmf_config_key_env(lqmf_config_key k);  /* "STORAGE_BACKEND" (the first name) */
 bool lqmf_config_key_secret(lqmf_config_key k);
 /* Key by its config.json name, environment name or flag name ("storage-backend"). */
 bool lqmf_config_key_find(const char *name, lqmf_config_key *out);
@@ -86,8 +87,8 @@ typedef struct {
 
 #define LQMF_CONFIG_MAX_FLAGS 32
 typedef struct {
-    const char *config_path;                  /* NULL: $LQMF_CONFIG or ./config.json */
-    const char *dotenv_path;                  /* NULL: ./.env */
+    const char *config_path;                               /* NULL: $LQMF_CONFIG or ./config.json */
+    const char *dotenv_path;                               /* NULL: ./.env */
     const char *(*getenv_fn)(const char *name, void *ctx); /* NULL: getenv */
     void *getenv_ctx;
     lqmf_config_flag flags[LQMF_CONFIG_MAX_FLAGS]; /* values from the command line */

@@ -47,10 +47,10 @@ typedef struct {
     bool ram_cgroup_limited;           /* a cgroup limit is lower than the machine's RAM */
     unsigned n_cpus;                   /* logical CPUs this process may use */
     char cpu_model[128];
-    uint32_t cpu_features;             /* LQMF_CPU_* */
+    uint32_t cpu_features; /* LQMF_CPU_* */
     lqmf_gpu gpus[LQMF_HW_MAX_GPUS];
     size_t n_gpus;
-    const char *gpu_source;            /* "nvidia-smi", "/proc/driver/nvidia", "sysfs", "none" (static) */
+    const char *gpu_source; /* "nvidia-smi", "/proc/driver/nvidia", "sysfs", "none" (static) */
 } lqmf_hw;
 
 typedef struct {

@@ -56,10 +56,10 @@ typedef enum {
 #define LQMF_INTENT_MAX_CANDIDATES 8
 typedef struct {
     lqmf_ref_kind kind;
-    char text[128];     /* the words the reference was read from */
-    char id[256];       /* REPO: "org/name"; LOCAL: the path */
-    char file[96];      /* REPO: a file the short name picks in the repo ("" for the whole repo) */
-    bool from_alias;    /* REPO found through the short-name table or the history */
+    char text[128];  /* the words the reference was read from */
+    char id[256];    /* REPO: "org/name"; LOCAL: the path */
+    char file[96];   /* REPO: a file the short name picks in the repo ("" for the whole repo) */
+    bool from_alias; /* REPO found through the short-name table or the history */
     size_t n_candidates;
     char candidates[LQMF_INTENT_MAX_CANDIDATES][128]; /* AMBIGUOUS: repo ids */
 } lqmf_model_ref;
@@ -82,13 +82,13 @@ typedef struct {
     uint32_t n_ctx;            /* tokens; 0: not said */
     lqmf_pref pref;
     bool pref_said;
-    uint16_t port;             /* SERVE; 0: not said */
+    uint16_t port; /* SERVE; 0: not said */
 } lqmf_intent;
 
 typedef struct {
     const char *const *history; /* repo ids used before: "MyModel-1B" then finds "org/MyModel-1B" */
     size_t n_history;
-    bool probe_fs;              /* a word naming an existing file or folder is a local path */
+    bool probe_fs; /* a word naming an existing file or folder is a local path */
 } lqmf_intent_opts;
 
 #define LQMF_INTENT_MAX_BYTES 4096

@@ -55,7 +55,7 @@ const char *lqmf_pref_name(lqmf_pref p);     /* "balanced", "quality", "fastest"
 
 /* ---- schemes ------------------------------------------------------------ */
 typedef struct {
-    const char *name;        /* "Q4_K_M", "GPTQ-4bit", "NF4", "INT8", "F16" */
+    const char *name; /* "Q4_K_M", "GPTQ-4bit", "NF4", "INT8", "F16" */
     lqmf_method method;
     unsigned bits;           /* nominal bits of the bulk of the weights (16 for F16) */
     bool gpu_only;           /* runs only with CUDA kernels (GPTQ, AWQ, bitsandbytes) */
@@ -132,9 +132,9 @@ typedef struct {
     uint64_t compute_bytes; /* f32 scratch of one 512-token batch */
     uint64_t base_bytes;    /* runtime base on the device */
     uint64_t total_bytes;
-    uint32_t n_fallback;    /* tensors stored in a fallback type (row length not a
-                               multiple of the block size) */
-    bool from_reference;    /* shapes unknown: bpw of the scheme on Llama-2-7B */
+    uint32_t n_fallback; /* tensors stored in a fallback type (row length not a
+                            multiple of the block size) */
+    bool from_reference; /* shapes unknown: bpw of the scheme on Llama-2-7B */
 } lqmf_estimate;
 
 #define LQMF_PLAN_DEFAULT_CTX 4096u
@@ -147,17 +147,17 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
 
 /* ---- plans --------------------------------------------------------------- */
 typedef struct {
-    lqmf_device device;         /* CPU or GPU (ANY is planned as CPU) */
-    uint64_t device_mem;        /* bytes of device memory; 0: unknown, not checked */
-    uint64_t mem_budget;        /* run-time bytes allowed ("fits 6 GB"); 0: none */
-    uint64_t size_budget;       /* weight (file) bytes allowed ("smaller than 3 GB"); 0: none */
+    lqmf_device device;   /* CPU or GPU (ANY is planned as CPU) */
+    uint64_t device_mem;  /* bytes of device memory; 0: unknown, not checked */
+    uint64_t mem_budget;  /* run-time bytes allowed ("fits 6 GB"); 0: none */
+    uint64_t size_budget; /* weight (file) bytes allowed ("smaller than 3 GB"); 0: none */
     bool check_disk;
-    uint64_t disk_free;         /* bytes free where the output is written */
-    uint64_t disk_extra;        /* bytes also to be written there (the download) */
-    uint32_t n_ctx;             /* 0: min(n_ctx_train, 4096) */
-    lqmf_method method;         /* ANY: every method the device runs */
-    unsigned bits;              /* 0: any */
-    const lqmf_scheme *scheme;  /* non-NULL: this scheme only */
+    uint64_t disk_free;        /* bytes free where the output is written */
+    uint64_t disk_extra;       /* bytes also to be written there (the download) */
+    uint32_t n_ctx;            /* 0: min(n_ctx_train, 4096) */
+    lqmf_method method;        /* ANY: every method the device runs */
+    unsigned bits;             /* 0: any */
+    const lqmf_scheme *scheme; /* non-NULL: this scheme only */
     lqmf_pref pref;
 } lqmf_plan_request;
 
@@ -180,19 +180,19 @@ typedef struct {
                                first, best expected quality first, then the rest by
                                total size */
     size_t n_opts;
-    int chosen;             /* index into opts; -1 when the plan is a refusal */
+    int chosen; /* index into opts; -1 when the plan is a refusal */
     uint32_t n_ctx;
-    uint64_t usable_mem;    /* device_mem minus margin; 0 when unknown */
+    uint64_t usable_mem; /* device_mem minus margin; 0 when unknown */
     uint64_t margin;
-    char why[384];          /* the choice in one or two sentences, or why nothing fits */
-    char alternative[384];  /* on refusal: the nearest alternative ("" when none) */
+    char why[384];         /* the choice in one or two sentences, or why nothing fits */
+    char alternative[384]; /* on refusal: the nearest alternative ("" when none) */
 } lqmf_plan;
 
 /* Estimate every scheme rq allows and choose one. A plan where nothing fits
  * is not an error: chosen is -1 and why/alternative say what would work.
  * Fails only on bad metadata. *out is owned by the caller (lqmf_plan_free). */
 lqmf_status lqmf_plan_make(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out);
-void lqmf_plan_free(lqmf_plan *p); /* NULL or zeroed: no-op */
+void lqmf_plan_free(lqmf_plan *p);     /* NULL or zeroed: no-op */
 const char *lqmf_fit_name(lqmf_fit f); /* "fits", "memory", "budget", "size", "disk" */
 /* The plan as text: the limits, one line per option, the arithmetic of the
  * chosen option and the explanation. */

@@ -17,10 +17,10 @@
 typedef struct {
     char request[LQMF_INTENT_MAX_BYTES + 1];
     bool json;
-    double params;                           /* --params: 7e9, 7.24B, 125M */
+    double params;                            /* --params: 7e9, 7.24B, 125M */
     unsigned layers, kv_heads, head_dim, ctx; /* --layers --kv-heads --head-dim --ctx */
-    unsigned embd, heads, ff, vocab;         /* full shape: --embd --heads --ff --vocab */
-    bool tied;                               /* --tied: output shares the embeddings */
+    unsigned embd, heads, ff, vocab;          /* full shape: --embd --heads --ff --vocab */
+    bool tied;                                /* --tied: output shares the embeddings */
 } plan_args;
 
 /* "7e9", "7.24B", "125M", "1.5k" -> count; false when malformed. */
@@ -30,7 +30,8 @@ static bool parse_count(const char *s, double *out) {
     static const struct {
         char c;
         double mul;
-    } sfx[] = { { 'k', 1e3 }, { 'K', 1e3 }, { 'm', 1e6 }, { 'M', 1e6 }, { 'b', 1e9 }, { 'B', 1e9 }, { 't', 1e12 }, { 'T', 1e12 } };
+    } sfx[] = {{'k', 1e3}, {'K', 1e3}, {'m', 1e6},  {'M', 1e6},
+               {'b', 1e9}, {'B', 1e9}, {'t', 1e12}, {'T', 1e12}};
     for (size_t i = 0; *e && i < sizeof sfx / sizeof sfx[0]; i++)
         if (*e == sfx[i].c && !e[1]) {
             v *= sfx[i].mul;
@@ -53,16 +54,26 @@ static int parse_args(int argc, char **argv, plan_args *a) {
         const char *flag;
         size_t off;
     } uints[] = {
-        { "--layers", offsetof(plan_args, layers) }, { "--kv-heads", offsetof(plan_args, kv_heads) },
-        { "--head-dim", offsetof(plan_args, head_dim) }, { "--ctx", offsetof(plan_args, ctx) },
-        { "--embd", offsetof(plan_args, embd) },     { "--heads", offsetof(plan_args, heads) },
-        { "--ff", offsetof(plan_args, ff) },         { "--vocab", offsetof(plan_args, vocab) },
+        {"--layers", offsetof(plan_args, layers)},
+        {"--kv-heads", offsetof(plan_args, kv_heads)},
+        {"--head-dim", offsetof(plan_args, head_dim)},
+        {"--ctx", offsetof(plan_args, ctx)},
+        {"--embd", offsetof(plan_args, embd)},
+        {"--heads", offsetof(plan_args, heads)},
+        {"--ff", offsetof(plan_args, ff)},
+        {"--vocab", offsetof(plan_args, vocab)},
     };
     size_t len = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (LQMF_IS(s, "--json")) { a->json = true; continue; }
-        if (LQMF_IS(s, "--tied")) { a->tied = true; continue; }
+        if (LQMF_IS(s, "--json")) {
+            a->json = true;
+            continue;
+        }
+        if (LQMF_IS(s, "--tied")) {
+            a->tied = true;
+            continue;
+        }
         if (LQMF_IS(s, "--params")) {
             if (i + 1 >= argc || !parse_count(argv[++i], &a->params)) return 2;
             continue;
@@ -86,15 +97,22 @@ static int parse_args(int argc, char **argv, plan_args *a) {
 
 /* The model's shape: a full shape from flags, else counts from flags. Local
  * files and Hub ids are read by the loader and Hub modules once they exist. */
-static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_model_meta *m, const char **from) {
+static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_model_meta *m,
+                             const char **from) {
     const char *name = in->model.kind == LQMF_REF_REPO || in->model.kind == LQMF_REF_LOCAL ? in->model.id
-                       : in->model.text[0]                                                ? in->model.text
-                                                                                          : "model";
+                       : in->model.text[0]                                                 ? in->model.text
+                                                                                           : "model";
     if (a->embd && a->heads && a->ff && a->vocab && a->layers) {
-        lqmf_hparams hp = { .arch = LQMF_ARCH_LLAMA, .n_vocab = a->vocab, .n_embd = a->embd, .n_layer = a->layers,
-                            .n_head = a->heads, .n_head_kv = a->kv_heads ? a->kv_heads : a->heads,
-                            .head_dim = a->head_dim ? a->head_dim : a->embd / a->heads, .n_ff = a->ff,
-                            .n_ctx_train = a->ctx, .tied_embeddings = a->tied };
+        lqmf_hparams hp = {.arch = LQMF_ARCH_LLAMA,
+                           .n_vocab = a->vocab,
+                           .n_embd = a->embd,
+                           .n_layer = a->layers,
+                           .n_head = a->heads,
+                           .n_head_kv = a->kv_heads ? a->kv_heads : a->heads,
+                           .head_dim = a->head_dim ? a->head_dim : a->embd / a->heads,
+                           .n_ff = a->ff,
+                           .n_ctx_train = a->ctx,
+                           .tied_embeddings = a->tied};
         *from = "flags (full shape: exact mix rules)";
         return lqmf_plan_meta_from_hparams(&hp, name, m);
     }
@@ -102,14 +120,16 @@ static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_mod
         if (!a->layers || !a->kv_heads || !a->head_dim)
             return lqmf_error(LQMF_E_INVALID, "--params needs --layers, --kv-heads and --head-dim too");
         *from = "flags (parameter count only)";
-        return lqmf_plan_meta_from_counts((uint64_t)a->params, a->layers, a->kv_heads, a->head_dim, a->ctx, name, m);
+        return lqmf_plan_meta_from_counts((uint64_t)a->params, a->layers, a->kv_heads, a->head_dim, a->ctx,
+                                          name, m);
     }
     const char *what = in->model.kind == LQMF_REF_LOCAL ? "reading a local model's shape"
                                                         : "fetching a Hub model's configuration";
-    return lqmf_error(LQMF_E_UNSUPPORTED,
-                      "%s: %s is not in this build yet; give the shape with --params N --layers L --kv-heads H "
-                      "--head-dim D (or --embd --heads --ff --vocab --layers for the exact mix)",
-                      name, what);
+    return lqmf_error(
+        LQMF_E_UNSUPPORTED,
+        "%s: %s is not in this build yet; give the shape with --params N --layers L --kv-heads H "
+        "--head-dim D (or --embd --heads --ff --vocab --layers for the exact mix)",
+        name, what);
 }
 
 /* Device and its memory: the request's, else the probed GPU (capped by a
@@ -141,23 +161,25 @@ static json_t *plan_json(const lqmf_model_meta *m, const lqmf_plan *p) {
     for (size_t i = 0; i < p->n_opts; i++) {
         const lqmf_estimate *e = &p->opts[i].est;
         json_array_append_new(
-            opts, json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b}", "scheme", e->scheme->name,
-                            "method", lqmf_method_name(e->scheme->method), "bpw", e->bpw, "weight_bytes",
-                            (json_int_t)e->weight_bytes, "kv_bytes", (json_int_t)e->kv_bytes, "compute_bytes",
-                            (json_int_t)e->compute_bytes, "base_bytes", (json_int_t)e->base_bytes, "total_bytes",
-                            (json_int_t)e->total_bytes, "ppl_delta_pct", e->scheme->ppl_delta_pct, "fit",
-                            lqmf_fit_name(p->opts[i].fit), "chosen", (int)i == p->chosen));
+            opts,
+            json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:s, s:b}", "scheme", e->scheme->name,
+                      "method", lqmf_method_name(e->scheme->method), "bpw", e->bpw, "weight_bytes",
+                      (json_int_t)e->weight_bytes, "kv_bytes", (json_int_t)e->kv_bytes, "compute_bytes",
+                      (json_int_t)e->compute_bytes, "base_bytes", (json_int_t)e->base_bytes, "total_bytes",
+                      (json_int_t)e->total_bytes, "ppl_delta_pct", e->scheme->ppl_delta_pct, "fit",
+                      lqmf_fit_name(p->opts[i].fit), "chosen", (int)i == p->chosen));
     }
     return json_pack("{s:s, s:I, s:i, s:s, s:I, s:I, s:i, s:o, s:s?, s:s, s:s}", "model", m->name, "params",
-                     (json_int_t)m->n_params, "layers", (int)m->n_layer, "device", lqmf_device_name(p->rq.device),
-                     "device_mem", (json_int_t)p->rq.device_mem, "usable_mem", (json_int_t)p->usable_mem, "n_ctx",
-                     (int)p->n_ctx, "options", opts, "chosen",
-                     p->chosen >= 0 ? p->opts[p->chosen].est.scheme->name : NULL, "why", p->why, "alternative",
-                     p->alternative);
+                     (json_int_t)m->n_params, "layers", (int)m->n_layer, "device",
+                     lqmf_device_name(p->rq.device), "device_mem", (json_int_t)p->rq.device_mem, "usable_mem",
+                     (json_int_t)p->usable_mem, "n_ctx", (int)p->n_ctx, "options", opts, "chosen",
+                     p->chosen >= 0 ? p->opts[p->chosen].est.scheme->name : NULL, "why", p->why,
+                     "alternative", p->alternative);
 }
 
-static int report(const plan_args *a, const char *intent_line, const lqmf_model_meta *m, const char *meta_from,
-                  const char *mem_from, const lqmf_plan *p, const lqmf_plan *fallback) {
+static int report(const plan_args *a, const char *intent_line, const lqmf_model_meta *m,
+                  const char *meta_from, const char *mem_from, const lqmf_plan *p,
+                  const lqmf_plan *fallback) {
     if (a->json) {
         json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:o}", "request", a->request, "intent", intent_line,
                                  "model_from", meta_from, "memory_from", mem_from, "plan", plan_json(m, p));
@@ -171,8 +193,8 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
     }
     lqmf_buf b;
     lqmf_buf_init(&b);
-    lqmf_buf_printf(&b, "Request: %s\nUnderstood: %s\nModel shape from %s; device memory from %s.\n\n", a->request,
-                    intent_line, meta_from, mem_from);
+    lqmf_buf_printf(&b, "Request: %s\nUnderstood: %s\nModel shape from %s; device memory from %s.\n\n",
+                    a->request, intent_line, meta_from, mem_from);
     lqmf_status st = lqmf_plan_render(m, p, &b);
     if (st == LQMF_OK && fallback) {
         lqmf_buf_printf(&b, "\nCPU fallback (cpu_fallback = true):\n");
@@ -188,24 +210,25 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
 }
 
 static int run_plan(int argc, char **argv) {
-    lqmf_config_opts copts = { 0 };
+    lqmf_config_opts copts = {0};
     lqmf_status st = lqmf_config_take_args(&argc, argv, &copts);
     if (st != LQMF_OK) return lqmf_cli_fail(st);
-    plan_args a = { 0 };
+    plan_args a = {0};
     if (parse_args(argc, argv, &a)) return lqmf_cli_usage("plan");
     lqmf_intent in;
-    if ((st = lqmf_intent_parse(a.request, &(lqmf_intent_opts){ .probe_fs = true }, &in)) != LQMF_OK)
+    if ((st = lqmf_intent_parse(a.request, &(lqmf_intent_opts){.probe_fs = true}, &in)) != LQMF_OK)
         return lqmf_cli_fail(st);
     if (in.action != LQMF_ACTION_QUANTIZE && in.action != LQMF_ACTION_PLAN && in.action != LQMF_ACTION_REFINE)
-        return lqmf_cli_fail(lqmf_error(LQMF_E_INVALID, "\"%s\" asks to %s, not for a quantization plan", a.request,
-                                        lqmf_action_name(in.action)));
+        return lqmf_cli_fail(lqmf_error(LQMF_E_INVALID, "\"%s\" asks to %s, not for a quantization plan",
+                                        a.request, lqmf_action_name(in.action)));
     if (in.model.kind == LQMF_REF_AMBIGUOUS) {
         lqmf_buf b;
         lqmf_buf_init(&b);
         for (size_t i = 0; i < in.model.n_candidates; i++)
             lqmf_buf_printf(&b, "%s%s", i ? ", " : "", in.model.candidates[i]);
         lqmf_buf_append(&b, "", 1);
-        st = lqmf_error(LQMF_E_INVALID, "\"%s\" could mean %s; name one", in.model.text, (const char *)b.data);
+        st =
+            lqmf_error(LQMF_E_INVALID, "\"%s\" could mean %s; name one", in.model.text, (const char *)b.data);
         lqmf_buf_free(&b);
         return lqmf_cli_fail(st);
     }
@@ -219,12 +242,17 @@ static int run_plan(int argc, char **argv) {
         lqmf_config_free(cfg);
         return lqmf_cli_fail(st);
     }
-    lqmf_plan_request rq = { .size_budget = in.size_budget, .mem_budget = in.mem_budget,
-                             .n_ctx = a.ctx ? a.ctx : in.n_ctx, .bits = in.bits, .scheme = in.scheme, .pref = in.pref };
+    lqmf_plan_request rq = {.size_budget = in.size_budget,
+                            .mem_budget = in.mem_budget,
+                            .n_ctx = a.ctx ? a.ctx : in.n_ctx,
+                            .bits = in.bits,
+                            .scheme = in.scheme,
+                            .pref = in.pref};
     size_device(&in, &hw, cfg, &rq, &mem_from);
     rq.method = in.method;
-    rq.check_disk = lqmf_hw_disk_free(lqmf_config_get(cfg, LQMF_CFG_QUANTIZED_MODELS_DIR), &rq.disk_free, NULL) == LQMF_OK;
-    lqmf_plan p, fb = { 0 };
+    rq.check_disk = lqmf_hw_disk_free(lqmf_config_get(cfg, LQMF_CFG_QUANTIZED_MODELS_DIR), &rq.disk_free,
+                                      NULL) == LQMF_OK;
+    lqmf_plan p, fb = {0};
     bool have_fb = false;
     st = lqmf_plan_make(&m, &rq, &p);
     if (st == LQMF_OK && p.chosen < 0 && rq.device == LQMF_DEVICE_GPU &&
@@ -248,7 +276,8 @@ static int run_plan(int argc, char **argv) {
     lqmf_buf_init(&line);
     lqmf_intent_describe(&in, &line);
     lqmf_buf_append(&line, "", 1);
-    int rc = report(&a, line.failed ? "" : (const char *)line.data, &m, meta_from, mem_from, &p, have_fb ? &fb : NULL);
+    int rc = report(&a, line.failed ? "" : (const char *)line.data, &m, meta_from, mem_from, &p,
+                    have_fb ? &fb : NULL);
     lqmf_buf_free(&line);
     lqmf_plan_free(&p);
     lqmf_plan_free(&fb);

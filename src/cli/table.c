@@ -5,7 +5,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-void lqmf_table_init(lqmf_table *t, size_t ncols) { *t = (lqmf_table){ .ncols = ncols }; }
+void lqmf_table_init(lqmf_table *t, size_t ncols) { *t = (lqmf_table){.ncols = ncols}; }
 
 void lqmf_table_add(lqmf_table *t, const char *const *cols) {
     if (t->failed) return;

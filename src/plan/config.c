@@ -25,36 +25,39 @@ static const struct {
     double min, max;     /* T_INT, T_NUM */
     const char *choices; /* T_ENUM, '|'-separated */
 } k_keys[LQMF_CFG_COUNT] = {
-    [LQMF_CFG_STORAGE_BACKEND] = { "storage_backend", "STORAGE_BACKEND", T_ENUM, "sqlite", 0, 0, "sqlite|json" },
-    [LQMF_CFG_MODELS_DIR] = { "models_dir", "MODELS_DIR", T_PATH, "models", 0, 0, NULL },
-    [LQMF_CFG_QUANTIZED_MODELS_DIR] = { "quantized_models_dir", "QUANTIZED_MODELS_DIR", T_PATH, "quantized-models", 0, 0, NULL },
-    [LQMF_CFG_CONFIGS_DIR] = { "configs_dir", "CONFIGS_DIR", T_PATH, "configs", 0, 0, NULL },
-    [LQMF_CFG_LOGS_DIR] = { "logs_dir", "LOGS_DIR", T_PATH, "logs", 0, 0, NULL },
-    [LQMF_CFG_MCP_DIR] = { "mcp_dir", "MCP_DIR", T_PATH, "mcp", 0, 0, NULL },
-    [LQMF_CFG_BENCHMARKS_DIR] = { "benchmarks_dir", "BENCHMARKS_DIR", T_PATH, "benchmarks", 0, 0, NULL },
-    [LQMF_CFG_ADAPTERS_DIR] = { "adapters_dir", "ADAPTERS_DIR", T_PATH, "adapters", 0, 0, NULL },
-    [LQMF_CFG_AUTO_SAVE_PLANS] = { "auto_save_plans", "AUTO_SAVE_PLANS", T_BOOL, "true", 0, 0, NULL },
-    [LQMF_CFG_MAX_RETRIES] = { "max_retries", "MAX_RETRIES", T_INT, "3", 0, 100, NULL },
-    [LQMF_CFG_LLM_PROVIDER] = { "llm_provider", "LLM_PROVIDER", T_ENUM, "gemini", 0, 0, "gemini|claude|openai|none" },
-    [LQMF_CFG_GPU_MEMORY_LIMIT] = { "gpu_memory_limit", "GPU_MEMORY_LIMIT", T_NUM, "8", 0.25, 4096, NULL },
-    [LQMF_CFG_CPU_FALLBACK] = { "cpu_fallback", "CPU_FALLBACK", T_BOOL, "true", 0, 0, NULL },
-    [LQMF_CFG_API_HOST] = { "api_host", "API_HOST", T_TEXT, "127.0.0.1", 0, 0, NULL },
-    [LQMF_CFG_API_PORT] = { "api_port", "API_PORT", T_INT, "8000", 1, 65535, NULL },
-    [LQMF_CFG_API_RELOAD] = { "api_reload", "API_RELOAD", T_BOOL, "false", 0, 0, NULL },
-    [LQMF_CFG_GEMINI_API_KEY] = { "gemini_api_key", "GEMINI_API_KEY", T_SECRET, "", 0, 0, NULL },
-    [LQMF_CFG_ANTHROPIC_API_KEY] = { "anthropic_api_key", "ANTHROPIC_API_KEY", T_SECRET, "", 0, 0, NULL },
-    [LQMF_CFG_OPENAI_API_KEY] = { "openai_api_key", "OPENAI_API_KEY", T_SECRET, "", 0, 0, NULL },
-    [LQMF_CFG_HF_TOKEN] = { "hf_token", "HF_TOKEN|HUGGINGFACE_TOKEN", T_SECRET, "", 0, 0, NULL },
+    [LQMF_CFG_STORAGE_BACKEND] = {"storage_backend", "STORAGE_BACKEND", T_ENUM, "sqlite", 0, 0,
+                                  "sqlite|json"},
+    [LQMF_CFG_MODELS_DIR] = {"models_dir", "MODELS_DIR", T_PATH, "models", 0, 0, NULL},
+    [LQMF_CFG_QUANTIZED_MODELS_DIR] = {"quantized_models_dir", "QUANTIZED_MODELS_DIR", T_PATH,
+                                       "quantized-models", 0, 0, NULL},
+    [LQMF_CFG_CONFIGS_DIR] = {"configs_dir", "CONFIGS_DIR", T_PATH, "configs", 0, 0, NULL},
+    [LQMF_CFG_LOGS_DIR] = {"logs_dir", "LOGS_DIR", T_PATH, "logs", 0, 0, NULL},
+    [LQMF_CFG_MCP_DIR] = {"mcp_dir", "MCP_DIR", T_PATH, "mcp", 0, 0, NULL},
+    [LQMF_CFG_BENCHMARKS_DIR] = {"benchmarks_dir", "BENCHMARKS_DIR", T_PATH, "benchmarks", 0, 0, NULL},
+    [LQMF_CFG_ADAPTERS_DIR] = {"adapters_dir", "ADAPTERS_DIR", T_PATH, "adapters", 0, 0, NULL},
+    [LQMF_CFG_AUTO_SAVE_PLANS] = {"auto_save_plans", "AUTO_SAVE_PLANS", T_BOOL, "true", 0, 0, NULL},
+    [LQMF_CFG_MAX_RETRIES] = {"max_retries", "MAX_RETRIES", T_INT, "3", 0, 100, NULL},
+    [LQMF_CFG_LLM_PROVIDER] = {"llm_provider", "LLM_PROVIDER", T_ENUM, "gemini", 0, 0,
+                               "gemini|claude|openai|none"},
+    [LQMF_CFG_GPU_MEMORY_LIMIT] = {"gpu_memory_limit", "GPU_MEMORY_LIMIT", T_NUM, "8", 0.25, 4096, NULL},
+    [LQMF_CFG_CPU_FALLBACK] = {"cpu_fallback", "CPU_FALLBACK", T_BOOL, "true", 0, 0, NULL},
+    [LQMF_CFG_API_HOST] = {"api_host", "API_HOST", T_TEXT, "127.0.0.1", 0, 0, NULL},
+    [LQMF_CFG_API_PORT] = {"api_port", "API_PORT", T_INT, "8000", 1, 65535, NULL},
+    [LQMF_CFG_API_RELOAD] = {"api_reload", "API_RELOAD", T_BOOL, "false", 0, 0, NULL},
+    [LQMF_CFG_GEMINI_API_KEY] = {"gemini_api_key", "GEMINI_API_KEY", T_SECRET, "", 0, 0, NULL},
+    [LQMF_CFG_ANTHROPIC_API_KEY] = {"anthropic_api_key", "ANTHROPIC_API_KEY", T_SECRET, "", 0, 0, NULL},
+    [LQMF_CFG_OPENAI_API_KEY] = {"openai_api_key", "OPENAI_API_KEY", T_SECRET, "", 0, 0, NULL},
+    [LQMF_CFG_HF_TOKEN] = {"hf_token", "HF_TOKEN|HUGGINGFACE_TOKEN", T_SECRET, "", 0, 0, NULL},
 };
 
-static const char *const k_sources[] = { "default", "config.json", ".env", "env", "flag" };
+static const char *const k_sources[] = {"default", "config.json", ".env", "env", "flag"};
 
 /* Boolean spellings -> canonical. */
 static const struct {
     const char *word;
     bool v;
-} k_bools[] = { { "true", true }, { "false", false }, { "1", true },  { "0", false },
-                { "yes", true },  { "no", false },    { "on", true }, { "off", false } };
+} k_bools[] = {{"true", true}, {"false", false}, {"1", true},  {"0", false},
+               {"yes", true},  {"no", false},    {"on", true}, {"off", false}};
 
 struct lqmf_config {
     char *value[LQMF_CFG_COUNT];
@@ -65,13 +68,18 @@ struct lqmf_config {
 };
 
 const char *lqmf_config_source_name(lqmf_config_source s) { return (unsigned)s < 5 ? k_sources[s] : "?"; }
-const char *lqmf_config_key_name(lqmf_config_key k) { return (unsigned)k < LQMF_CFG_COUNT ? k_keys[k].name : "?"; }
-bool lqmf_config_key_secret(lqmf_config_key k) { return (unsigned)k < LQMF_CFG_COUNT && k_keys[k].type == T_SECRET; }
+const char *lqmf_config_key_name(lqmf_config_key k) {
+    return (unsigned)k < LQMF_CFG_COUNT ? k_keys[k].name : "?";
+}
+bool lqmf_config_key_secret(lqmf_config_key k) {
+    return (unsigned)k < LQMF_CFG_COUNT && k_keys[k].type == T_SECRET;
+}
 
 const char *lqmf_config_key_env(lqmf_config_key k) {
     static char first[LQMF_CFG_COUNT][32];
     if ((unsigned)k >= LQMF_CFG_COUNT) return "?";
-    if (!first[k][0]) snprintf(first[k], sizeof first[k], "%.*s", (int)strcspn(k_keys[k].env, "|"), k_keys[k].env);
+    if (!first[k][0])
+        snprintf(first[k], sizeof first[k], "%.*s", (int)strcspn(k_keys[k].env, "|"), k_keys[k].env);
     return first[k];
 }
 
@@ -178,8 +186,10 @@ lqmf_status lqmf_dotenv_parse(const char *text, size_t len, const char *label, l
         const char *ke = s;
         while (s < e && (*s == ' ' || *s == '\t')) s++;
         const char *why = NULL;
-        if (s == e || *s != '=') why = ke == k ? "expected KEY=VALUE" : "expected '=' after the key";
-        else if (ke == k) why = "missing key before '='";
+        if (s == e || *s != '=')
+            why = ke == k ? "expected KEY=VALUE" : "expected '=' after the key";
+        else if (ke == k)
+            why = "missing key before '='";
         char *value = NULL;
         if (!why) {
             value = malloc((size_t)(e - s) + 1);
@@ -272,9 +282,10 @@ static lqmf_status set_value(lqmf_config *c, lqmf_config_key k, const char *text
         free(canon);
         free(org);
         if (k_keys[k].type == T_INT || k_keys[k].type == T_NUM)
-            return lqmf_error(LQMF_E_INVALID, "%s: %s: bad value \"%.64s\" (%s %g..%g)", origin, k_keys[k].name, text,
-                              why, k_keys[k].min, k_keys[k].max);
-        return lqmf_error(LQMF_E_INVALID, "%s: %s: bad value \"%.64s\" (expected %s)", origin, k_keys[k].name, text, why);
+            return lqmf_error(LQMF_E_INVALID, "%s: %s: bad value \"%.64s\" (%s %g..%g)", origin,
+                              k_keys[k].name, text, why, k_keys[k].min, k_keys[k].max);
+        return lqmf_error(LQMF_E_INVALID, "%s: %s: bad value \"%.64s\" (expected %s)", origin, k_keys[k].name,
+                          text, why);
     }
     free(c->value[k]);
     free(c->origin[k]);
@@ -308,7 +319,8 @@ static lqmf_status load_json(lqmf_config *c, const char *path) {
         lqmf_config_key k;
         char buf[64];
         const char *textv = buf;
-        if (!lqmf_config_key_find(name, &k) || strcmp(name, k_keys[k].name) != 0 || k_keys[k].type == T_SECRET) {
+        if (!lqmf_config_key_find(name, &k) || strcmp(name, k_keys[k].name) != 0 ||
+            k_keys[k].type == T_SECRET) {
             st = lqmf_error(LQMF_E_INVALID, "%s: unknown setting \"%.64s\"%s", path, name,
                             lqmf_config_key_find(name, &k) && k_keys[k].type == T_SECRET
                                 ? " (keys and tokens belong in the environment or .env)"
@@ -316,10 +328,14 @@ static lqmf_status load_json(lqmf_config *c, const char *path) {
             break;
         }
         if (json_is_null(v)) continue;
-        if (json_is_string(v)) textv = json_string_value(v);
-        else if (json_is_boolean(v)) textv = json_is_true(v) ? "true" : "false";
-        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+        if (json_is_string(v))
+            textv = json_string_value(v);
+        else if (json_is_boolean(v))
+            textv = json_is_true(v) ? "true" : "false";
+        else if (json_is_integer(v))
+            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_real(v))
+            snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
         else {
             st = lqmf_error(LQMF_E_INVALID, "%s: %s: expected a string, number or boolean", path, name);
             break;
@@ -347,7 +363,8 @@ static lqmf_status load_dotenv(lqmf_config *c, const char *path) {
         const lqmf_dotenv_entry *en = &c->dotenv.entries[i];
         for (int k = 0; k < LQMF_CFG_COUNT; k++) {
             size_t r = list_index(k_keys[k].env, en->key, false);
-            if (r == (size_t)-1 || r > rank[k] || !*en->value) continue; /* HF_TOKEN beats HUGGINGFACE_TOKEN */
+            if (r == (size_t)-1 || r > rank[k] || !*en->value)
+                continue; /* HF_TOKEN beats HUGGINGFACE_TOKEN */
             char origin[4200];
             snprintf(origin, sizeof origin, "%s:%u", path, en->line);
             st = set_value(c, (lqmf_config_key)k, en->value, LQMF_CFG_FROM_DOTENV, origin);
@@ -390,7 +407,8 @@ lqmf_status lqmf_config_load(const lqmf_config_opts *o, lqmf_config **out) {
     }
     const char *cfg = o && o->config_path ? o->config_path : NULL;
     if (!cfg) {
-        const char *env = o && o->getenv_fn ? o->getenv_fn("LQMF_CONFIG", o->getenv_ctx) : getenv("LQMF_CONFIG");
+        const char *env =
+            o && o->getenv_fn ? o->getenv_fn("LQMF_CONFIG", o->getenv_ctx) : getenv("LQMF_CONFIG");
         cfg = env && *env ? env : file_exists("config.json") ? "config.json" : NULL;
     }
     if (st == LQMF_OK && cfg) {
@@ -440,15 +458,20 @@ lqmf_config_source lqmf_config_source_of(const lqmf_config *c, lqmf_config_key k
 const char *lqmf_config_origin(const lqmf_config *c, lqmf_config_key k) { return c->origin[k]; }
 const char *lqmf_config_file(const lqmf_config *c) { return c->config_path; }
 const char *lqmf_config_dotenv(const lqmf_config *c) { return c->dotenv_path; }
-bool lqmf_config_get_bool(const lqmf_config *c, lqmf_config_key k) { return strcmp(c->value[k], "true") == 0; }
+bool lqmf_config_get_bool(const lqmf_config *c, lqmf_config_key k) {
+    return strcmp(c->value[k], "true") == 0;
+}
 long lqmf_config_get_int(const lqmf_config *c, lqmf_config_key k) { return strtol(c->value[k], NULL, 10); }
 double lqmf_config_get_double(const lqmf_config *c, lqmf_config_key k) { return strtod(c->value[k], NULL); }
 
 const char *lqmf_config_mask(const char *secret, char *buf, size_t n) {
     size_t len = strlen(secret);
-    if (!len) snprintf(buf, n, "%s", "");
-    else if (len >= 12) snprintf(buf, n, "****%s", secret + len - 4);
-    else snprintf(buf, n, "****");
+    if (!len)
+        snprintf(buf, n, "%s", "");
+    else if (len >= 12)
+        snprintf(buf, n, "****%s", secret + len - 4);
+    else
+        snprintf(buf, n, "****");
     return buf;
 }
 
@@ -489,10 +512,13 @@ lqmf_status lqmf_config_take_args(int *argc, char **argv, lqmf_config_opts *o) {
             if (i + 1 >= *argc) return lqmf_error(LQMF_E_INVALID, "--%s needs a value", key);
             value = argv[++i];
         }
-        if (strcmp(key, "config") == 0) o->config_path = value;
-        else if (strcmp(key, "env-file") == 0) o->dotenv_path = value;
+        if (strcmp(key, "config") == 0)
+            o->config_path = value;
+        else if (strcmp(key, "env-file") == 0)
+            o->dotenv_path = value;
         else {
-            if (o->n_flags == LQMF_CONFIG_MAX_FLAGS) return lqmf_error(LQMF_E_INVALID, "too many setting flags");
+            if (o->n_flags == LQMF_CONFIG_MAX_FLAGS)
+                return lqmf_error(LQMF_E_INVALID, "too many setting flags");
             o->flags[o->n_flags].key = k_keys[k].name;
             o->flags[o->n_flags++].value = value;
         }

@@ -24,16 +24,16 @@ static const struct {
     const char *flag, *label;
     uint32_t bit;
 } k_features[] = {
-    { "avx", "AVX", LQMF_CPU_AVX },
-    { "avx2", "AVX2", LQMF_CPU_AVX2 },
-    { "fma", "FMA", LQMF_CPU_FMA },
-    { "f16c", "F16C", LQMF_CPU_F16C },
-    { "avx512f", "AVX-512F", LQMF_CPU_AVX512F },
-    { "avx512bw", "AVX-512BW", LQMF_CPU_AVX512BW },
-    { "avx512_vnni", "AVX-512VNNI", LQMF_CPU_AVX512VNNI },
-    { "asimd", "NEON", LQMF_CPU_NEON },
-    { "asimddp", "DOTPROD", LQMF_CPU_DOTPROD },
-    { "sve", "SVE", LQMF_CPU_SVE },
+    {"avx", "AVX", LQMF_CPU_AVX},
+    {"avx2", "AVX2", LQMF_CPU_AVX2},
+    {"fma", "FMA", LQMF_CPU_FMA},
+    {"f16c", "F16C", LQMF_CPU_F16C},
+    {"avx512f", "AVX-512F", LQMF_CPU_AVX512F},
+    {"avx512bw", "AVX-512BW", LQMF_CPU_AVX512BW},
+    {"avx512_vnni", "AVX-512VNNI", LQMF_CPU_AVX512VNNI},
+    {"asimd", "NEON", LQMF_CPU_NEON},
+    {"asimddp", "DOTPROD", LQMF_CPU_DOTPROD},
+    {"sve", "SVE", LQMF_CPU_SVE},
 };
 #define N_FEATURES (sizeof k_features / sizeof k_features[0])
 
@@ -86,7 +86,8 @@ static bool parse_u64(const char *s, const char *e, uint64_t *out) {
     if (s >= e) return false;
     uint64_t v = 0;
     for (; s < e; s++) {
-        if (!isdigit((unsigned char)*s) || !lqmf_mul_u64(v, 10, &v) || !lqmf_add_u64(v, (uint64_t)(*s - '0'), &v))
+        if (!isdigit((unsigned char)*s) || !lqmf_mul_u64(v, 10, &v) ||
+            !lqmf_add_u64(v, (uint64_t)(*s - '0'), &v))
             return false;
     }
     *out = v;
@@ -96,9 +97,9 @@ static bool parse_u64(const char *s, const char *e, uint64_t *out) {
 /* ---- /proc/meminfo ------------------------------------------------------------------ */
 
 lqmf_status lqmf_hw_parse_meminfo(const char *text, size_t len, uint64_t *total, uint64_t *available) {
-    static const char *const keys[] = { "MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached" };
-    uint64_t v[5] = { 0 };
-    bool seen[5] = { false };
+    static const char *const keys[] = {"MemTotal", "MemAvailable", "MemFree", "Buffers", "Cached"};
+    uint64_t v[5] = {0};
+    bool seen[5] = {false};
     size_t pos = 0;
     const char *s, *e;
     while (next_line(text, len, &pos, &s, &e)) {
@@ -108,7 +109,8 @@ lqmf_status lqmf_hw_parse_meminfo(const char *text, size_t len, uint64_t *total,
             if (ve - vs > 3 && strncmp(ve - 3, " kB", 3) == 0) ve -= 3;
             uint64_t kb;
             if (!parse_u64(vs, ve, &kb) || !lqmf_mul_u64(kb, 1024, &v[k]))
-                return lqmf_error(LQMF_E_FORMAT, "meminfo: %s: bad value \"%.*s\"", keys[k], (int)(e - vs), vs);
+                return lqmf_error(LQMF_E_FORMAT, "meminfo: %s: bad value \"%.*s\"", keys[k], (int)(e - vs),
+                                  vs);
             seen[k] = true;
         }
     }
@@ -145,22 +147,24 @@ lqmf_status lqmf_hw_parse_nvidia_smi(const char *text, size_t len, lqmf_gpu *gpu
         const char *c2 = NULL, *c1 = NULL;
         for (const char *p = e; p > s; p--)
             if (p[-1] == ',') {
-                if (!c2) c2 = p - 1;
+                if (!c2)
+                    c2 = p - 1;
                 else {
                     c1 = p - 1;
                     break;
                 }
             }
-        lqmf_gpu g = { .vendor = LQMF_GPU_NVIDIA };
+        lqmf_gpu g = {.vendor = LQMF_GPU_NVIDIA};
         if (!c1 || !mib_field(c1 + 1, c2, &g.mem_total) || !mib_field(c2 + 1, e, &g.mem_used))
-            return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: expected \"name, MiB total, MiB used\", got \"%.*s\"",
+            return lqmf_error(LQMF_E_FORMAT,
+                              "nvidia-smi line %zu: expected \"name, MiB total, MiB used\", got \"%.*s\"",
                               line, (int)(e - s > 120 ? 120 : e - s), s);
         const char *ns = skip_ws(s, c1), *ne = trim_end(ns, c1);
         if (ns == ne) return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: empty GPU name", line);
         for (const char *p = ns; p < ne; p++)
             if ((unsigned char)*p < 0x20)
-                return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: control byte 0x%02x in the GPU name", line,
-                                  (unsigned char)*p);
+                return lqmf_error(LQMF_E_FORMAT, "nvidia-smi line %zu: control byte 0x%02x in the GPU name",
+                                  line, (unsigned char)*p);
         snprintf(g.name, sizeof g.name, "%.*s", (int)(ne - ns), ns);
         if (*n < max) gpus[(*n)++] = g;
     }
@@ -176,7 +180,8 @@ static uint32_t feature_bits(const char *s, const char *e) {
         const char *w = s;
         while (s < e && *s != ' ' && *s != '\t') s++;
         for (size_t i = 0; i < N_FEATURES; i++)
-            if ((size_t)(s - w) == strlen(k_features[i].flag) && strncmp(w, k_features[i].flag, (size_t)(s - w)) == 0)
+            if ((size_t)(s - w) == strlen(k_features[i].flag) &&
+                strncmp(w, k_features[i].flag, (size_t)(s - w)) == 0)
                 bits |= k_features[i].bit;
     }
     return bits;
@@ -184,7 +189,7 @@ static uint32_t feature_bits(const char *s, const char *e) {
 
 void lqmf_hw_parse_cpuinfo(const char *text, size_t len, char *model, size_t model_len, uint32_t *features,
                            unsigned *n_cpus) {
-    static const char *const model_keys[] = { "model name", "Hardware", "cpu model", "Model" };
+    static const char *const model_keys[] = {"model name", "Hardware", "cpu model", "Model"};
     model[0] = 0;
     *features = 0;
     *n_cpus = 0;
@@ -274,8 +279,8 @@ static bool probe_nvidia_smi(const char *prog, lqmf_hw *hw) {
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20)) lqmf_buf_append(&b, chunk, n);
     int rc = pclose(f);
     bool ok = rc == 0 && !b.failed &&
-              lqmf_hw_parse_nvidia_smi((const char *)b.data, b.len, hw->gpus, LQMF_HW_MAX_GPUS, &hw->n_gpus) ==
-                  LQMF_OK &&
+              lqmf_hw_parse_nvidia_smi((const char *)b.data, b.len, hw->gpus, LQMF_HW_MAX_GPUS,
+                                       &hw->n_gpus) == LQMF_OK &&
               hw->n_gpus > 0;
     lqmf_buf_free(&b);
     if (!ok) hw->n_gpus = 0;
@@ -301,7 +306,8 @@ static bool probe_proc_nvidia(const char *root, lqmf_hw *hw) {
         size_t pos = 0;
         const char *s, *e, *vs, *ve;
         while (next_line(text, len, &pos, &s, &e))
-            if (key_value(s, e, "Model", &vs, &ve)) snprintf(g->name, sizeof g->name, "%.*s", (int)(ve - vs), vs);
+            if (key_value(s, e, "Model", &vs, &ve))
+                snprintf(g->name, sizeof g->name, "%.*s", (int)(ve - vs), vs);
         free(text);
         if (g->name[0]) hw->n_gpus++;
     }
@@ -343,12 +349,15 @@ static bool probe_sysfs_drm(const char *root, lqmf_hw *hw) {
         snprintf(rel, sizeof rel, "/sys/class/drm/card%u/device/vendor", idx);
         if (read_text(root, rel, &vendor, &len) == LQMF_OK)
             g->vendor = strncmp(vendor, "0x1002", 6) == 0 ? LQMF_GPU_AMD : LQMF_GPU_OTHER;
-        else g->vendor = LQMF_GPU_OTHER;
+        else
+            g->vendor = LQMF_GPU_OTHER;
         free(vendor);
         snprintf(rel, sizeof rel, "/sys/class/drm/card%u/device/product_name", idx);
         if (read_text(root, rel, &text, &len) == LQMF_OK && len)
             snprintf(g->name, sizeof g->name, "%.*s", (int)(trim_end(text, text + len) - text), text);
-        else snprintf(g->name, sizeof g->name, "%s GPU (card%u)", g->vendor == LQMF_GPU_AMD ? "AMD" : "DRM", idx);
+        else
+            snprintf(g->name, sizeof g->name, "%s GPU (card%u)", g->vendor == LQMF_GPU_AMD ? "AMD" : "DRM",
+                     idx);
         free(text);
         hw->n_gpus++;
     }
@@ -383,7 +392,8 @@ lqmf_status lqmf_hw_probe(const lqmf_hw_opts *opts, lqmf_hw *out) {
     if (st != LQMF_OK) return st;
     apply_cgroup_limit(root, out);
     if (read_text(root, "/proc/cpuinfo", &text, &len) == LQMF_OK) {
-        lqmf_hw_parse_cpuinfo(text, len, out->cpu_model, sizeof out->cpu_model, &out->cpu_features, &out->n_cpus);
+        lqmf_hw_parse_cpuinfo(text, len, out->cpu_model, sizeof out->cpu_model, &out->cpu_features,
+                              &out->n_cpus);
         free(text);
     }
     lqmf_clear_error();
@@ -397,10 +407,14 @@ lqmf_status lqmf_hw_probe(const lqmf_hw_opts *opts, lqmf_hw *out) {
         }
     }
     if (!out->cpu_model[0]) snprintf(out->cpu_model, sizeof out->cpu_model, "unknown CPU");
-    if (probe_nvidia_smi(opts ? opts->nvidia_smi : NULL, out)) out->gpu_source = "nvidia-smi";
-    else if (probe_proc_nvidia(root, out)) out->gpu_source = "/proc/driver/nvidia";
-    else if (probe_sysfs_drm(root, out)) out->gpu_source = "sysfs";
-    else out->gpu_source = "none";
+    if (probe_nvidia_smi(opts ? opts->nvidia_smi : NULL, out))
+        out->gpu_source = "nvidia-smi";
+    else if (probe_proc_nvidia(root, out))
+        out->gpu_source = "/proc/driver/nvidia";
+    else if (probe_sysfs_drm(root, out))
+        out->gpu_source = "sysfs";
+    else
+        out->gpu_source = "none";
     return LQMF_OK;
 }
 
@@ -410,11 +424,15 @@ lqmf_status lqmf_hw_disk_free(const char *path, uint64_t *free_bytes, uint64_t *
         return lqmf_error(LQMF_E_INVALID, "path too long: %.64s...", path);
     struct statvfs vfs;
     while (statvfs(p, &vfs) != 0) {
-        if (errno != ENOENT && errno != ENOTDIR) return lqmf_error(LQMF_E_IO, "%s: statvfs: %s", p, strerror(errno));
+        if (errno != ENOENT && errno != ENOTDIR)
+            return lqmf_error(LQMF_E_IO, "%s: statvfs: %s", p, strerror(errno));
         char *slash = strrchr(p, '/');
-        if (!slash) snprintf(p, sizeof p, ".");
-        else if (slash == p) p[1] = 0;
-        else *slash = 0;
+        if (!slash)
+            snprintf(p, sizeof p, ".");
+        else if (slash == p)
+            p[1] = 0;
+        else
+            *slash = 0;
     }
     *free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     if (total_bytes) *total_bytes = (uint64_t)vfs.f_blocks * vfs.f_frsize;

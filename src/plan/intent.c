@@ -20,12 +20,14 @@
 /* ---- vocabularies ---------------------------------------------------------- */
 
 static const char *const k_action_names[LQMF_ACTION_COUNT] = {
-    "unknown",  "quantize", "plan",     "refine",   "test",      "test-list", "test-discover",
-    "list",     "stats",    "download", "serve",    "finetune",  "hf-login",  "hf-status",
-    "hf-logout", "system",  "config",   "help",     "exit",
+    "unknown",   "quantize", "plan",     "refine", "test",     "test-list", "test-discover",
+    "list",      "stats",    "download", "serve",  "finetune", "hf-login",  "hf-status",
+    "hf-logout", "system",   "config",   "help",   "exit",
 };
 
-const char *lqmf_action_name(lqmf_action a) { return (unsigned)a < LQMF_ACTION_COUNT ? k_action_names[a] : "?"; }
+const char *lqmf_action_name(lqmf_action a) {
+    return (unsigned)a < LQMF_ACTION_COUNT ? k_action_names[a] : "?";
+}
 
 /* Action phrases (space-separated words); at the earliest position the
  * longest phrase wins. */
@@ -33,67 +35,67 @@ static const struct {
     const char *words;
     lqmf_action action;
 } k_actions[] = {
-    { "test list", LQMF_ACTION_TEST_LIST },
-    { "test discover", LQMF_ACTION_TEST_DISCOVER },
-    { "list tests", LQMF_ACTION_TEST_LIST },
-    { "list models", LQMF_ACTION_TEST_LIST },
-    { "list quantized models", LQMF_ACTION_TEST_LIST },
-    { "discover", LQMF_ACTION_TEST_DISCOVER },
-    { "hf login", LQMF_ACTION_HF_LOGIN },
-    { "hf logout", LQMF_ACTION_HF_LOGOUT },
-    { "hf status", LQMF_ACTION_HF_STATUS },
-    { "hf whoami", LQMF_ACTION_HF_STATUS },
-    { "huggingface login", LQMF_ACTION_HF_LOGIN },
-    { "huggingface logout", LQMF_ACTION_HF_LOGOUT },
-    { "huggingface status", LQMF_ACTION_HF_STATUS },
-    { "hugging face login", LQMF_ACTION_HF_LOGIN },
-    { "hugging face logout", LQMF_ACTION_HF_LOGOUT },
-    { "hugging face status", LQMF_ACTION_HF_STATUS },
-    { "login", LQMF_ACTION_HF_LOGIN },
-    { "log in", LQMF_ACTION_HF_LOGIN },
-    { "logout", LQMF_ACTION_HF_LOGOUT },
-    { "log out", LQMF_ACTION_HF_LOGOUT },
-    { "system info", LQMF_ACTION_SYSTEM },
-    { "system", LQMF_ACTION_SYSTEM },
-    { "sysinfo", LQMF_ACTION_SYSTEM },
-    { "hardware", LQMF_ACTION_SYSTEM },
-    { "status", LQMF_ACTION_SYSTEM },
-    { "config", LQMF_ACTION_CONFIG },
-    { "configuration", LQMF_ACTION_CONFIG },
-    { "settings", LQMF_ACTION_CONFIG },
-    { "stats", LQMF_ACTION_STATS },
-    { "statistics", LQMF_ACTION_STATS },
-    { "list", LQMF_ACTION_LIST },
-    { "history", LQMF_ACTION_LIST },
-    { "experiments", LQMF_ACTION_LIST },
-    { "help", LQMF_ACTION_HELP },
-    { "?", LQMF_ACTION_HELP },
-    { "exit", LQMF_ACTION_EXIT },
-    { "quit", LQMF_ACTION_EXIT },
-    { "bye", LQMF_ACTION_EXIT },
-    { "download", LQMF_ACTION_DOWNLOAD },
-    { "fetch", LQMF_ACTION_DOWNLOAD },
-    { "pull", LQMF_ACTION_DOWNLOAD },
-    { "serve", LQMF_ACTION_SERVE },
-    { "server", LQMF_ACTION_SERVE },
-    { "deploy", LQMF_ACTION_SERVE },
-    { "fine tune", LQMF_ACTION_FINETUNE },
-    { "fine-tune", LQMF_ACTION_FINETUNE },
-    { "finetune", LQMF_ACTION_FINETUNE },
-    { "train", LQMF_ACTION_FINETUNE },
-    { "quantize", LQMF_ACTION_QUANTIZE },
-    { "quantise", LQMF_ACTION_QUANTIZE },
-    { "quant", LQMF_ACTION_QUANTIZE },
-    { "compress", LQMF_ACTION_QUANTIZE },
-    { "shrink", LQMF_ACTION_QUANTIZE },
-    { "convert", LQMF_ACTION_QUANTIZE },
-    { "plan", LQMF_ACTION_PLAN },
-    { "recommend", LQMF_ACTION_PLAN },
-    { "suggest", LQMF_ACTION_PLAN },
-    { "test", LQMF_ACTION_TEST },
-    { "benchmark", LQMF_ACTION_TEST },
-    { "evaluate", LQMF_ACTION_TEST },
-    { "eval", LQMF_ACTION_TEST },
+    {"test list", LQMF_ACTION_TEST_LIST},
+    {"test discover", LQMF_ACTION_TEST_DISCOVER},
+    {"list tests", LQMF_ACTION_TEST_LIST},
+    {"list models", LQMF_ACTION_TEST_LIST},
+    {"list quantized models", LQMF_ACTION_TEST_LIST},
+    {"discover", LQMF_ACTION_TEST_DISCOVER},
+    {"hf login", LQMF_ACTION_HF_LOGIN},
+    {"hf logout", LQMF_ACTION_HF_LOGOUT},
+    {"hf status", LQMF_ACTION_HF_STATUS},
+    {"hf whoami", LQMF_ACTION_HF_STATUS},
+    {"huggingface login", LQMF_ACTION_HF_LOGIN},
+    {"huggingface logout", LQMF_ACTION_HF_LOGOUT},
+    {"huggingface status", LQMF_ACTION_HF_STATUS},
+    {"hugging face login", LQMF_ACTION_HF_LOGIN},
+    {"hugging face logout", LQMF_ACTION_HF_LOGOUT},
+    {"hugging face status", LQMF_ACTION_HF_STATUS},
+    {"login", LQMF_ACTION_HF_LOGIN},
+    {"log in", LQMF_ACTION_HF_LOGIN},
+    {"logout", LQMF_ACTION_HF_LOGOUT},
+    {"log out", LQMF_ACTION_HF_LOGOUT},
+    {"system info", LQMF_ACTION_SYSTEM},
+    {"system", LQMF_ACTION_SYSTEM},
+    {"sysinfo", LQMF_ACTION_SYSTEM},
+    {"hardware", LQMF_ACTION_SYSTEM},
+    {"status", LQMF_ACTION_SYSTEM},
+    {"config", LQMF_ACTION_CONFIG},
+    {"configuration", LQMF_ACTION_CONFIG},
+    {"settings", LQMF_ACTION_CONFIG},
+    {"stats", LQMF_ACTION_STATS},
+    {"statistics", LQMF_ACTION_STATS},
+    {"list", LQMF_ACTION_LIST},
+    {"history", LQMF_ACTION_LIST},
+    {"experiments", LQMF_ACTION_LIST},
+    {"help", LQMF_ACTION_HELP},
+    {"?", LQMF_ACTION_HELP},
+    {"exit", LQMF_ACTION_EXIT},
+    {"quit", LQMF_ACTION_EXIT},
+    {"bye", LQMF_ACTION_EXIT},
+    {"download", LQMF_ACTION_DOWNLOAD},
+    {"fetch", LQMF_ACTION_DOWNLOAD},
+    {"pull", LQMF_ACTION_DOWNLOAD},
+    {"serve", LQMF_ACTION_SERVE},
+    {"server", LQMF_ACTION_SERVE},
+    {"deploy", LQMF_ACTION_SERVE},
+    {"fine tune", LQMF_ACTION_FINETUNE},
+    {"fine-tune", LQMF_ACTION_FINETUNE},
+    {"finetune", LQMF_ACTION_FINETUNE},
+    {"train", LQMF_ACTION_FINETUNE},
+    {"quantize", LQMF_ACTION_QUANTIZE},
+    {"quantise", LQMF_ACTION_QUANTIZE},
+    {"quant", LQMF_ACTION_QUANTIZE},
+    {"compress", LQMF_ACTION_QUANTIZE},
+    {"shrink", LQMF_ACTION_QUANTIZE},
+    {"convert", LQMF_ACTION_QUANTIZE},
+    {"plan", LQMF_ACTION_PLAN},
+    {"recommend", LQMF_ACTION_PLAN},
+    {"suggest", LQMF_ACTION_PLAN},
+    {"test", LQMF_ACTION_TEST},
+    {"benchmark", LQMF_ACTION_TEST},
+    {"evaluate", LQMF_ACTION_TEST},
+    {"eval", LQMF_ACTION_TEST},
 };
 
 typedef enum {
@@ -109,7 +111,7 @@ typedef enum {
     KW_FILTER,    /* v: lqmf_list_filter */
     KW_CTX,       /* "context", "ctx", "tokens" */
     KW_PORT,
-    KW_BIT        /* "bit", "bits" after a number */
+    KW_BIT /* "bit", "bits" after a number */
 } kw_kind;
 
 static const struct {
@@ -117,85 +119,88 @@ static const struct {
     kw_kind kind;
     int v;
 } k_words[] = {
-    { "gguf", KW_METHOD, LQMF_METHOD_GGUF },
-    { "llama.cpp", KW_METHOD, LQMF_METHOD_GGUF },
-    { "llamacpp", KW_METHOD, LQMF_METHOD_GGUF },
-    { "ggml", KW_METHOD, LQMF_METHOD_GGUF },
-    { "gptq", KW_METHOD, LQMF_METHOD_GPTQ },
-    { "autogptq", KW_METHOD, LQMF_METHOD_GPTQ },
-    { "auto-gptq", KW_METHOD, LQMF_METHOD_GPTQ },
-    { "awq", KW_METHOD, LQMF_METHOD_AWQ },
-    { "autoawq", KW_METHOD, LQMF_METHOD_AWQ },
-    { "bnb", KW_METHOD, LQMF_METHOD_BNB },
-    { "bitsandbytes", KW_METHOD, LQMF_METHOD_BNB },
-    { "cpu", KW_DEVICE, LQMF_DEVICE_CPU },
-    { "cpus", KW_DEVICE, LQMF_DEVICE_CPU },
-    { "cpu-only", KW_DEVICE, LQMF_DEVICE_CPU },
-    { "gpu", KW_DEVICE, LQMF_DEVICE_GPU },
-    { "gpus", KW_DEVICE, LQMF_DEVICE_GPU },
-    { "cuda", KW_DEVICE, LQMF_DEVICE_GPU },
-    { "nvidia", KW_DEVICE, LQMF_DEVICE_GPU },
-    { "vram", KW_DEVICE, LQMF_DEVICE_GPU },
-    { "ram", KW_RAM, 0 },
-    { "memory", KW_RAM, 0 },
-    { "quality", KW_PREF, LQMF_PREF_QUALITY },
-    { "best", KW_PREF, LQMF_PREF_QUALITY },
-    { "highest", KW_PREF, LQMF_PREF_QUALITY },
-    { "accurate", KW_PREF, LQMF_PREF_QUALITY },
-    { "accuracy", KW_PREF, LQMF_PREF_QUALITY },
-    { "fastest", KW_PREF, LQMF_PREF_FASTEST },
-    { "fast", KW_PREF, LQMF_PREF_FASTEST },
-    { "faster", KW_PREF, LQMF_PREF_FASTEST },
-    { "speed", KW_PREF, LQMF_PREF_FASTEST },
-    { "quickest", KW_PREF, LQMF_PREF_FASTEST },
-    { "smallest", KW_PREF, LQMF_PREF_SMALLEST },
-    { "tiniest", KW_PREF, LQMF_PREF_SMALLEST },
-    { "minimal", KW_PREF, LQMF_PREF_SMALLEST },
-    { "balanced", KW_PREF, LQMF_PREF_BALANCED },
-    { "smaller", KW_SMALLER, 0 },
-    { "less", KW_SIZE_WORD, 0 },
-    { "lower", KW_SIZE_WORD, 0 },
-    { "under", KW_SIZE_WORD, 0 },
-    { "below", KW_SIZE_WORD, 0 },
-    { "most", KW_SIZE_WORD, 0 },
-    { "max", KW_SIZE_WORD, 0 },
-    { "maximum", KW_SIZE_WORD, 0 },
-    { "than", KW_SIZE_WORD, 0 },
-    { "<", KW_SIZE_WORD, 0 },
-    { "<=", KW_SIZE_WORD, 0 },
-    { "fits", KW_FIT_WORD, 0 },
-    { "fit", KW_FIT_WORD, 0 },
-    { "fitting", KW_FIT_WORD, 0 },
-    { "within", KW_FIT_WORD, 0 },
-    { "inside", KW_FIT_WORD, 0 },
-    { "successful", KW_FILTER, LQMF_LIST_SUCCESS },
-    { "success", KW_FILTER, LQMF_LIST_SUCCESS },
-    { "succeeded", KW_FILTER, LQMF_LIST_SUCCESS },
-    { "completed", KW_FILTER, LQMF_LIST_SUCCESS },
-    { "failed", KW_FILTER, LQMF_LIST_FAILED },
-    { "failures", KW_FILTER, LQMF_LIST_FAILED },
-    { "failure", KW_FILTER, LQMF_LIST_FAILED },
-    { "unsuccessful", KW_FILTER, LQMF_LIST_FAILED },
-    { "context", KW_CTX, 0 },
-    { "ctx", KW_CTX, 0 },
-    { "tokens", KW_CTX, 0 },
-    { "port", KW_PORT, 0 },
-    { "bit", KW_BIT, 0 },
-    { "bits", KW_BIT, 0 },
-    { "-bit", KW_BIT, 0 },
+    {"gguf", KW_METHOD, LQMF_METHOD_GGUF},
+    {"llama.cpp", KW_METHOD, LQMF_METHOD_GGUF},
+    {"llamacpp", KW_METHOD, LQMF_METHOD_GGUF},
+    {"ggml", KW_METHOD, LQMF_METHOD_GGUF},
+    {"gptq", KW_METHOD, LQMF_METHOD_GPTQ},
+    {"autogptq", KW_METHOD, LQMF_METHOD_GPTQ},
+    {"auto-gptq", KW_METHOD, LQMF_METHOD_GPTQ},
+    {"awq", KW_METHOD, LQMF_METHOD_AWQ},
+    {"autoawq", KW_METHOD, LQMF_METHOD_AWQ},
+    {"bnb", KW_METHOD, LQMF_METHOD_BNB},
+    {"bitsandbytes", KW_METHOD, LQMF_METHOD_BNB},
+    {"cpu", KW_DEVICE, LQMF_DEVICE_CPU},
+    {"cpus", KW_DEVICE, LQMF_DEVICE_CPU},
+    {"cpu-only", KW_DEVICE, LQMF_DEVICE_CPU},
+    {"gpu", KW_DEVICE, LQMF_DEVICE_GPU},
+    {"gpus", KW_DEVICE, LQMF_DEVICE_GPU},
+    {"cuda", KW_DEVICE, LQMF_DEVICE_GPU},
+    {"nvidia", KW_DEVICE, LQMF_DEVICE_GPU},
+    {"vram", KW_DEVICE, LQMF_DEVICE_GPU},
+    {"ram", KW_RAM, 0},
+    {"memory", KW_RAM, 0},
+    {"quality", KW_PREF, LQMF_PREF_QUALITY},
+    {"best", KW_PREF, LQMF_PREF_QUALITY},
+    {"highest", KW_PREF, LQMF_PREF_QUALITY},
+    {"accurate", KW_PREF, LQMF_PREF_QUALITY},
+    {"accuracy", KW_PREF, LQMF_PREF_QUALITY},
+    {"fastest", KW_PREF, LQMF_PREF_FASTEST},
+    {"fast", KW_PREF, LQMF_PREF_FASTEST},
+    {"faster", KW_PREF, LQMF_PREF_FASTEST},
+    {"speed", KW_PREF, LQMF_PREF_FASTEST},
+    {"quickest", KW_PREF, LQMF_PREF_FASTEST},
+    {"smallest", KW_PREF, LQMF_PREF_SMALLEST},
+    {"tiniest", KW_PREF, LQMF_PREF_SMALLEST},
+    {"minimal", KW_PREF, LQMF_PREF_SMALLEST},
+    {"balanced", KW_PREF, LQMF_PREF_BALANCED},
+    {"smaller", KW_SMALLER, 0},
+    {"less", KW_SIZE_WORD, 0},
+    {"lower", KW_SIZE_WORD, 0},
+    {"under", KW_SIZE_WORD, 0},
+    {"below", KW_SIZE_WORD, 0},
+    {"most", KW_SIZE_WORD, 0},
+    {"max", KW_SIZE_WORD, 0},
+    {"maximum", KW_SIZE_WORD, 0},
+    {"than", KW_SIZE_WORD, 0},
+    {"<", KW_SIZE_WORD, 0},
+    {"<=", KW_SIZE_WORD, 0},
+    {"fits", KW_FIT_WORD, 0},
+    {"fit", KW_FIT_WORD, 0},
+    {"fitting", KW_FIT_WORD, 0},
+    {"within", KW_FIT_WORD, 0},
+    {"inside", KW_FIT_WORD, 0},
+    {"successful", KW_FILTER, LQMF_LIST_SUCCESS},
+    {"success", KW_FILTER, LQMF_LIST_SUCCESS},
+    {"succeeded", KW_FILTER, LQMF_LIST_SUCCESS},
+    {"completed", KW_FILTER, LQMF_LIST_SUCCESS},
+    {"failed", KW_FILTER, LQMF_LIST_FAILED},
+    {"failures", KW_FILTER, LQMF_LIST_FAILED},
+    {"failure", KW_FILTER, LQMF_LIST_FAILED},
+    {"unsuccessful", KW_FILTER, LQMF_LIST_FAILED},
+    {"context", KW_CTX, 0},
+    {"ctx", KW_CTX, 0},
+    {"tokens", KW_CTX, 0},
+    {"port", KW_PORT, 0},
+    {"bit", KW_BIT, 0},
+    {"bits", KW_BIT, 0},
+    {"-bit", KW_BIT, 0},
 };
 
 static const char *const k_stopwords[] = {
-    "i", "i'd", "i'm", "want", "wanna", "would", "like", "to", "the", "a", "an", "for", "with", "on",
-    "in", "into", "using", "use", "please", "can", "could", "you", "model", "models", "me", "my",
-    "it", "this", "that", "these", "and", "or", "inference", "precision", "quantization",
-    "quantized", "format", "version", "of", "at", "as", "by", "via", "so", "just", "now", "then",
-    "do", "run", "running", "should", "need", "is", "are", "be", "from", "mode", "weights", "make",
-    "get", "give", "let's", "lets", "some", "what", "which", "how", "about", "instead", "but",
-    "also", "too", "one", "show", "all", "only", "locally", "local", "length", "window", "size",
-    "an", "our", "we", "your", "possible", "while", "keeping", "keep", "no", "more", "up", "has",
-    "have", "having", "graphics", "card", "each", "again", "same", "it's", "its", "something",
-    "anything",
+    "i",         "i'd",       "i'm",          "want",      "wanna",   "would",    "like",      "to",
+    "the",       "a",         "an",           "for",       "with",    "on",       "in",        "into",
+    "using",     "use",       "please",       "can",       "could",   "you",      "model",     "models",
+    "me",        "my",        "it",           "this",      "that",    "these",    "and",       "or",
+    "inference", "precision", "quantization", "quantized", "format",  "version",  "of",        "at",
+    "as",        "by",        "via",          "so",        "just",    "now",      "then",      "do",
+    "run",       "running",   "should",       "need",      "is",      "are",      "be",        "from",
+    "mode",      "weights",   "make",         "get",       "give",    "let's",    "lets",      "some",
+    "what",      "which",     "how",          "about",     "instead", "but",      "also",      "too",
+    "one",       "show",      "all",          "only",      "locally", "local",    "length",    "window",
+    "size",      "an",        "our",          "we",        "your",    "possible", "while",     "keeping",
+    "keep",      "no",        "more",         "up",        "has",     "have",     "having",    "graphics",
+    "card",      "each",      "again",        "same",      "it's",    "its",      "something", "anything",
 };
 
 /* Curated short names: repo, file inside it ("" = whole repo), and
@@ -205,35 +210,35 @@ static const char *const k_stopwords[] = {
 static const struct {
     const char *repo, *file, *aliases;
 } k_models[] = {
-    { "openai-community/gpt2", "", "gpt2|gpt 2|gpt2 small" },
-    { "openai-community/gpt2-medium", "", "gpt2 medium|gpt 2 medium" },
-    { "openai-community/gpt2-large", "", "gpt2 large|gpt 2 large" },
-    { "openai-community/gpt2-xl", "", "gpt2 xl|gpt 2 xl" },
-    { "microsoft/DialoGPT-small", "", "dialogpt small" },
-    { "microsoft/DialoGPT-medium", "", "dialogpt medium" },
-    { "microsoft/DialoGPT-large", "", "dialogpt large" },
-    { "mistralai/Mistral-7B-Instruct-v0.3", "", "mistral 7b|mistral 7b instruct" },
-    { "mistralai/Mistral-7B-v0.3", "", "mistral 7b base" },
-    { "meta-llama/Llama-2-7b-hf", "", "llama 2 7b|llama2 7b" },
-    { "meta-llama/Llama-2-7b-chat-hf", "", "llama 2 7b chat|llama2 7b chat" },
-    { "meta-llama/Meta-Llama-3-8B-Instruct", "", "llama 3 8b|llama3 8b|llama 3 8b instruct" },
-    { "meta-llama/Llama-3.1-8B-Instruct", "", "llama 3.1 8b|llama3.1 8b|llama 3.1 8b instruct" },
-    { "meta-llama/Llama-3.2-1B-Instruct", "", "llama 3.2 1b|llama3.2 1b" },
-    { "meta-llama/Llama-3.2-3B-Instruct", "", "llama 3.2 3b|llama3.2 3b" },
-    { "Qwen/Qwen2.5-0.5B-Instruct", "", "qwen2.5 0.5b|qwen 2.5 0.5b" },
-    { "Qwen/Qwen2.5-1.5B-Instruct", "", "qwen2.5 1.5b|qwen 2.5 1.5b" },
-    { "Qwen/Qwen2.5-7B-Instruct", "", "qwen2.5 7b|qwen 2.5 7b" },
-    { "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "", "tinyllama|tiny llama|tinyllama 1.1b|tinyllama chat" },
-    { "microsoft/Phi-3-mini-4k-instruct", "", "phi 3 mini|phi3 mini|phi 3 mini 4k" },
-    { "HuggingFaceTB/SmolLM2-135M-Instruct", "", "smollm2 135m|smollm 135m" },
-    { "HuggingFaceTB/SmolLM2-360M-Instruct", "", "smollm2 360m|smollm 360m" },
-    { "google/gemma-2-2b-it", "", "gemma 2 2b|gemma2 2b" },
-    { "EleutherAI/gpt-neo-125m", "", "gpt neo 125m|gptneo 125m" },
-    { "codellama/CodeLlama-7b-hf", "", "codellama 7b|code llama 7b" },
-    { "karpathy/tinyllamas", "stories260K/stories260K.bin", "stories 260k|stories260k" },
-    { "karpathy/tinyllamas", "stories15M.bin", "stories 15m|stories15m" },
-    { "karpathy/tinyllamas", "stories42M.bin", "stories 42m|stories42m" },
-    { "karpathy/tinyllamas", "stories110M.bin", "stories 110m|stories110m" },
+    {"openai-community/gpt2", "", "gpt2|gpt 2|gpt2 small"},
+    {"openai-community/gpt2-medium", "", "gpt2 medium|gpt 2 medium"},
+    {"openai-community/gpt2-large", "", "gpt2 large|gpt 2 large"},
+    {"openai-community/gpt2-xl", "", "gpt2 xl|gpt 2 xl"},
+    {"microsoft/DialoGPT-small", "", "dialogpt small"},
+    {"microsoft/DialoGPT-medium", "", "dialogpt medium"},
+    {"microsoft/DialoGPT-large", "", "dialogpt large"},
+    {"mistralai/Mistral-7B-Instruct-v0.3", "", "mistral 7b|mistral 7b instruct"},
+    {"mistralai/Mistral-7B-v0.3", "", "mistral 7b base"},
+    {"meta-llama/Llama-2-7b-hf", "", "llama 2 7b|llama2 7b"},
+    {"meta-llama/Llama-2-7b-chat-hf", "", "llama 2 7b chat|llama2 7b chat"},
+    {"meta-llama/Meta-Llama-3-8B-Instruct", "", "llama 3 8b|llama3 8b|llama 3 8b instruct"},
+    {"meta-llama/Llama-3.1-8B-Instruct", "", "llama 3.1 8b|llama3.1 8b|llama 3.1 8b instruct"},
+    {"meta-llama/Llama-3.2-1B-Instruct", "", "llama 3.2 1b|llama3.2 1b"},
+    {"meta-llama/Llama-3.2-3B-Instruct", "", "llama 3.2 3b|llama3.2 3b"},
+    {"Qwen/Qwen2.5-0.5B-Instruct", "", "qwen2.5 0.5b|qwen 2.5 0.5b"},
+    {"Qwen/Qwen2.5-1.5B-Instruct", "", "qwen2.5 1.5b|qwen 2.5 1.5b"},
+    {"Qwen/Qwen2.5-7B-Instruct", "", "qwen2.5 7b|qwen 2.5 7b"},
+    {"TinyLlama/TinyLlama-1.1B-Chat-v1.0", "", "tinyllama|tiny llama|tinyllama 1.1b|tinyllama chat"},
+    {"microsoft/Phi-3-mini-4k-instruct", "", "phi 3 mini|phi3 mini|phi 3 mini 4k"},
+    {"HuggingFaceTB/SmolLM2-135M-Instruct", "", "smollm2 135m|smollm 135m"},
+    {"HuggingFaceTB/SmolLM2-360M-Instruct", "", "smollm2 360m|smollm 360m"},
+    {"google/gemma-2-2b-it", "", "gemma 2 2b|gemma2 2b"},
+    {"EleutherAI/gpt-neo-125m", "", "gpt neo 125m|gptneo 125m"},
+    {"codellama/CodeLlama-7b-hf", "", "codellama 7b|code llama 7b"},
+    {"karpathy/tinyllamas", "stories260K/stories260K.bin", "stories 260k|stories260k"},
+    {"karpathy/tinyllamas", "stories15M.bin", "stories 15m|stories15m"},
+    {"karpathy/tinyllamas", "stories42M.bin", "stories 42m|stories42m"},
+    {"karpathy/tinyllamas", "stories110M.bin", "stories 110m|stories110m"},
 };
 
 /* ---- words ------------------------------------------------------------------ */
@@ -242,7 +247,7 @@ typedef struct {
     char raw[WORD_MAX]; /* as typed, outer quotes and trailing punctuation removed */
     char low[WORD_MAX]; /* lowercase */
     bool used;
-    int kind, kv;       /* keyword() of low, cached */
+    int kind, kv; /* keyword() of low, cached */
 } word;
 
 typedef struct {
@@ -269,13 +274,15 @@ static lqmf_status split_words(const char *text, words *W) {
         while (s < e && strchr("\"'`(", *s)) s++;
         while (e > s && strchr("\"'`),;:!?.", e[-1])) e--;
         if (e == s) {
-            if (p - s == 1 && *s == '?') e = s + 1; /* a lone "?" is a word */
-            else continue;
+            if (p - s == 1 && *s == '?')
+                e = s + 1; /* a lone "?" is a word */
+            else
+                continue;
         }
         if (W->n == MAX_WORDS) return lqmf_error(LQMF_E_INVALID, "request has more than %d words", MAX_WORDS);
         if ((size_t)(e - s) >= WORD_MAX)
-            return lqmf_error(LQMF_E_INVALID, "word of %zu bytes in the request (at most %d)", (size_t)(e - s),
-                              WORD_MAX - 1);
+            return lqmf_error(LQMF_E_INVALID, "word of %zu bytes in the request (at most %d)",
+                              (size_t)(e - s), WORD_MAX - 1);
         word *w = &W->w[W->n++];
         memcpy(w->raw, s, (size_t)(e - s));
         w->raw[e - s] = 0;
@@ -299,7 +306,8 @@ static kw_kind keyword(const char *low, int *v) {
 
 /* Next word index after i not yet used, or W->n. */
 static size_t next_free(const words *W, size_t i) {
-    for (i++; i < W->n && W->w[i].used; i++) {}
+    for (i++; i < W->n && W->w[i].used; i++) {
+    }
     return i;
 }
 
@@ -322,7 +330,7 @@ static bool number(const char *s, double *v, const char **end, bool k_ok) {
 
 typedef struct {
     double value;
-    double bin, dec; /* bytes per unit: binary, decimal */
+    double bin, dec;      /* bytes per unit: binary, decimal */
     bool explicit_binary; /* "GiB" */
 } size_val;
 
@@ -331,11 +339,11 @@ static const struct {
     double bin, dec;
     bool binary;
 } k_units[] = {
-    { "gb", GIB_F, 1e9, false },        { "g", GIB_F, 1e9, false },
-    { "gig", GIB_F, 1e9, false },       { "gigs", GIB_F, 1e9, false },
-    { "gigabytes", GIB_F, 1e9, false }, { "gib", GIB_F, GIB_F, true },
-    { "mb", 1048576.0, 1e6, false },    { "mib", 1048576.0, 1048576.0, true },
-    { "tb", GIB_F * 1024, 1e12, false }, { "tib", GIB_F * 1024, GIB_F * 1024, true },
+    {"gb", GIB_F, 1e9, false},         {"g", GIB_F, 1e9, false},
+    {"gig", GIB_F, 1e9, false},        {"gigs", GIB_F, 1e9, false},
+    {"gigabytes", GIB_F, 1e9, false},  {"gib", GIB_F, GIB_F, true},
+    {"mb", 1048576.0, 1e6, false},     {"mib", 1048576.0, 1048576.0, true},
+    {"tb", GIB_F * 1024, 1e12, false}, {"tib", GIB_F * 1024, GIB_F * 1024, true},
 };
 
 static bool unit(const char *low, size_val *sv) {
@@ -378,8 +386,8 @@ typedef struct {
 static lqmf_status set_method(parser *P, lqmf_method m, const char *why) {
     lqmf_intent *in = P->in;
     if (in->method != LQMF_METHOD_ANY && in->method != m)
-        return lqmf_error(LQMF_E_INVALID, "the request names both %s and %s (\"%s\")", lqmf_method_name(in->method),
-                          lqmf_method_name(m), why);
+        return lqmf_error(LQMF_E_INVALID, "the request names both %s and %s (\"%s\")",
+                          lqmf_method_name(in->method), lqmf_method_name(m), why);
     in->method = m;
     P->said_any = true;
     return LQMF_OK;
@@ -387,9 +395,11 @@ static lqmf_status set_method(parser *P, lqmf_method m, const char *why) {
 
 static lqmf_status set_bits(parser *P, double b, const char *why) {
     if (b != floor(b) || ((b < 2 || b > 8) && b != 16))
-        return lqmf_error(LQMF_E_INVALID, "\"%s\": %g bits is not offered (2..8, or 16 for no quantization)", why, b);
+        return lqmf_error(LQMF_E_INVALID, "\"%s\": %g bits is not offered (2..8, or 16 for no quantization)",
+                          why, b);
     if (P->in->bits && P->in->bits != (unsigned)b)
-        return lqmf_error(LQMF_E_INVALID, "the request names both %u and %g bits (\"%s\")", P->in->bits, b, why);
+        return lqmf_error(LQMF_E_INVALID, "the request names both %u and %g bits (\"%s\")", P->in->bits, b,
+                          why);
     P->in->bits = (unsigned)b;
     P->said_any = true;
     return LQMF_OK;
@@ -445,8 +455,10 @@ static lqmf_status take_size(parser *P, size_t i, int nw, const size_val *sv, bo
     kw_kind before = lt ? KW_SIZE_WORD : KW_NONE;
     for (size_t b = i; before == KW_NONE && b > 0 && i - b < 4; b--) {
         kw_kind k = wkw(&W->w[b - 1], &v);
-        if (k == KW_SIZE_WORD || k == KW_FIT_WORD || k == KW_SMALLER) before = k;
-        else if (k == KW_DEVICE && v == LQMF_DEVICE_GPU) before = KW_DEVICE; /* "GPU with 8 GB" */
+        if (k == KW_SIZE_WORD || k == KW_FIT_WORD || k == KW_SMALLER)
+            before = k;
+        else if (k == KW_DEVICE && v == LQMF_DEVICE_GPU)
+            before = KW_DEVICE; /* "GPU with 8 GB" */
     }
     if (before == KW_DEVICE) {
         lqmf_status st = check_bytes(sv->value * sv->bin, why);
@@ -469,7 +481,8 @@ static int parse_bits(const words *W, size_t i, double *bits) {
     if (s[0] == 'w' && number(s + 1, bits, &e, false) && e[0] == 'a') return 1;
     if (s[0] == 'q' && number(s + 1, bits, &e, false) && !*e) return 1;
     if (!number(s, bits, &e, false)) return 0;
-    if (strcmp(e, "-bit") == 0 || strcmp(e, "bit") == 0 || strcmp(e, "-bits") == 0 || strcmp(e, "bits") == 0) return 1;
+    if (strcmp(e, "-bit") == 0 || strcmp(e, "bit") == 0 || strcmp(e, "-bits") == 0 || strcmp(e, "bits") == 0)
+        return 1;
     size_t j = i + 1;
     if (!*e && j < W->n && !W->w[j].used && wkw(&W->w[j], NULL) == KW_BIT) return 2;
     return 0;
@@ -488,7 +501,8 @@ static lqmf_status parse_scheme(parser *P, size_t i, bool *taken) {
     if (!s && strcmp(low, "llm.int8") == 0) s = lqmf_plan_scheme_find("INT8");
     if (!s && !typelike) return LQMF_OK;
     if (!s)
-        return lqmf_error(LQMF_E_INVALID, "\"%s\" is not a quantization type lqmf plans (try Q4_K_M, Q8_0, NF4)",
+        return lqmf_error(LQMF_E_INVALID,
+                          "\"%s\" is not a quantization type lqmf plans (try Q4_K_M, Q8_0, NF4)",
                           P->W.w[i].raw);
     *taken = true;
     P->W.w[i].used = true;
@@ -503,12 +517,15 @@ static lqmf_status take_ctx(parser *P, size_t i) {
     size_t at = W->n;
     if (i > 0 && !W->w[i - 1].used && number(W->w[i - 1].low, &v, &e, true) && !*e) at = i - 1;
     for (size_t j = i + 1; at == W->n && j < W->n && j <= i + 3; j++) {
-        if (number(W->w[j].low, &v, &e, true) && !*e) at = j;
-        else if (wkw(&W->w[j], NULL) != KW_STOP) break;
+        if (number(W->w[j].low, &v, &e, true) && !*e)
+            at = j;
+        else if (wkw(&W->w[j], NULL) != KW_STOP)
+            break;
     }
     if (at == W->n) return LQMF_OK; /* "context" alone */
     if (v < 16 || v > 16777216 || v != floor(v))
-        return lqmf_error(LQMF_E_INVALID, "\"%s\": context of %g tokens is out of range (16..16M)", W->w[at].raw, v);
+        return lqmf_error(LQMF_E_INVALID, "\"%s\": context of %g tokens is out of range (16..16M)",
+                          W->w[at].raw, v);
     W->w[i].used = W->w[at].used = true;
     P->in->n_ctx = (uint32_t)v;
     P->said_any = true;
@@ -550,8 +567,14 @@ static lqmf_status parse_values(parser *P) {
         } else {
             int v = 0;
             switch (wkw(w, &v)) {
-            case KW_METHOD: w->used = true; st = set_method(P, (lqmf_method)v, w->raw); break;
-            case KW_DEVICE: w->used = true; st = set_device(P, (lqmf_device)v, w->raw); break;
+            case KW_METHOD:
+                w->used = true;
+                st = set_method(P, (lqmf_method)v, w->raw);
+                break;
+            case KW_DEVICE:
+                w->used = true;
+                st = set_device(P, (lqmf_device)v, w->raw);
+                break;
             case KW_PREF:
                 w->used = true;
                 if (!in->pref_said) in->pref = (lqmf_pref)v;
@@ -588,7 +611,8 @@ static size_t phrase_at(const words *W, size_t i, const char *phrase) {
     while (*p) {
         const char *sp = strchr(p, ' ');
         size_t len = sp ? (size_t)(sp - p) : strlen(p);
-        if (i + n >= W->n || strlen(W->w[i + n].low) != len || strncmp(W->w[i + n].low, p, len) != 0) return 0;
+        if (i + n >= W->n || strlen(W->w[i + n].low) != len || strncmp(W->w[i + n].low, p, len) != 0)
+            return 0;
         n++;
         p += len + (sp ? 1 : 0);
     }
@@ -631,7 +655,7 @@ static bool is_repo_id(const char *s) {
     const char *end = colon ? colon : s + strlen(s);
     const char *slash = memchr(s, '/', (size_t)(end - s));
     if (!slash || memchr(slash + 1, '/', (size_t)(end - slash - 1)) || (colon && !colon[1])) return false;
-    const char *parts[2][2] = { { s, slash }, { slash + 1, end } };
+    const char *parts[2][2] = {{s, slash}, {slash + 1, end}};
     for (int k = 0; k < 2; k++) {
         const char *a = parts[k][0], *b = parts[k][1];
         if (b - a < 1 || b - a > 96 || strchr(".-", *a) || strchr(".-", b[-1])) return false;
@@ -647,8 +671,8 @@ static bool is_repo_id(const char *s) {
 }
 
 static bool is_local_path(const char *s, bool probe) {
-    static const char *const prefixes[] = { "/", "./", "../", "~/" };
-    static const char *const exts[] = { ".gguf", ".bin", ".safetensors", ".pt", ".pth" };
+    static const char *const prefixes[] = {"/", "./", "../", "~/"};
+    static const char *const exts[] = {".gguf", ".bin", ".safetensors", ".pt", ".pth"};
     for (size_t i = 0; i < 4; i++)
         if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0) return true;
     size_t n = strlen(s);
@@ -665,7 +689,8 @@ static void add_candidate(lqmf_model_ref *r, const char *repo, const char *file)
     snprintf(c, sizeof c, "%s%s%s", repo, *file ? ":" : "", file);
     for (size_t i = 0; i < r->n_candidates; i++)
         if (strcmp(r->candidates[i], c) == 0) return;
-    if (r->n_candidates < LQMF_INTENT_MAX_CANDIDATES) snprintf(r->candidates[r->n_candidates++], 128, "%s", c);
+    if (r->n_candidates < LQMF_INTENT_MAX_CANDIDATES)
+        snprintf(r->candidates[r->n_candidates++], 128, "%s", c);
 }
 
 /* The short-name table compacted once: every alias whole, and every run of
@@ -743,7 +768,7 @@ static size_t match_alias(parser *P, size_t i, bool prefix, lqmf_model_ref *r) {
             snprintf(text + t, sizeof text - t, "%s%s", k ? " " : "", w->raw);
         }
         if (!ok || !*key) continue;
-        lqmf_model_ref c = { 0 };
+        lqmf_model_ref c = {0};
         lookup(key, prefix, P->opts, &c);
         if (!c.n_candidates) continue;
         *r = c;
@@ -852,10 +877,14 @@ lqmf_status lqmf_intent_parse(const char *text, const lqmf_intent_opts *opts, lq
             P->said_any = true;
         }
         lqmf_action a = out->action;
-        if (a == LQMF_ACTION_TEST) parse_target(P);
-        else if (wants_model(a)) parse_model(P, a != LQMF_ACTION_UNKNOWN);
-        if (a == LQMF_ACTION_UNKNOWN && out->model.kind != LQMF_REF_NONE) out->action = LQMF_ACTION_QUANTIZE;
-        else if (a == LQMF_ACTION_UNKNOWN && P->said_any) out->action = LQMF_ACTION_REFINE;
+        if (a == LQMF_ACTION_TEST)
+            parse_target(P);
+        else if (wants_model(a))
+            parse_model(P, a != LQMF_ACTION_UNKNOWN);
+        if (a == LQMF_ACTION_UNKNOWN && out->model.kind != LQMF_REF_NONE)
+            out->action = LQMF_ACTION_QUANTIZE;
+        else if (a == LQMF_ACTION_UNKNOWN && P->said_any)
+            out->action = LQMF_ACTION_REFINE;
         a = out->action;
         if (out->method == LQMF_METHOD_ANY && (a == LQMF_ACTION_QUANTIZE || a == LQMF_ACTION_PLAN)) {
             out->method = default_method(out->device);
@@ -919,7 +948,7 @@ void lqmf_intent_merge(lqmf_intent *base, const lqmf_intent *r) {
 }
 
 lqmf_status lqmf_intent_describe(const lqmf_intent *in, lqmf_buf *out) {
-    static const char *const filters[] = { "", "success", "failed" };
+    static const char *const filters[] = {"", "success", "failed"};
     const lqmf_model_ref *r = &in->model;
     lqmf_buf_printf(out, "%s", lqmf_action_name(in->action));
     switch (r->kind) {
@@ -927,14 +956,16 @@ lqmf_status lqmf_intent_describe(const lqmf_intent *in, lqmf_buf *out) {
     case LQMF_REF_LOCAL: lqmf_buf_printf(out, " path=%s", r->id); break;
     case LQMF_REF_AMBIGUOUS:
         lqmf_buf_printf(out, " model?=");
-        for (size_t i = 0; i < r->n_candidates; i++) lqmf_buf_printf(out, "%s%s", i ? "," : "", r->candidates[i]);
+        for (size_t i = 0; i < r->n_candidates; i++)
+            lqmf_buf_printf(out, "%s%s", i ? "," : "", r->candidates[i]);
         break;
     case LQMF_REF_UNKNOWN: lqmf_buf_printf(out, " model!=%s", r->text); break;
     case LQMF_REF_NONE: break;
     }
     if (*in->target) lqmf_buf_printf(out, " target=%s", in->target);
     if (in->filter) lqmf_buf_printf(out, " filter=%s", filters[in->filter]);
-    if (in->method) lqmf_buf_printf(out, " method=%s%s", lqmf_method_name(in->method), in->method_defaulted ? "*" : "");
+    if (in->method)
+        lqmf_buf_printf(out, " method=%s%s", lqmf_method_name(in->method), in->method_defaulted ? "*" : "");
     if (in->bits) lqmf_buf_printf(out, " bits=%u", in->bits);
     if (in->scheme) lqmf_buf_printf(out, " type=%s", in->scheme->name);
     if (in->device) lqmf_buf_printf(out, " device=%s", lqmf_device_name(in->device));

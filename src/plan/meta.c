@@ -7,11 +7,11 @@
 #include <string.h>
 
 static const char *const k_class_names[LQMF_TC_COUNT] = {
-    [LQMF_TC_EMBD] = "token_embd", [LQMF_TC_POS_EMBD] = "pos_embd", [LQMF_TC_OUTPUT] = "output",
-    [LQMF_TC_ATTN_Q] = "attn_q",   [LQMF_TC_ATTN_K] = "attn_k",     [LQMF_TC_ATTN_V] = "attn_v",
-    [LQMF_TC_ATTN_QKV] = "attn_qkv", [LQMF_TC_ATTN_OUT] = "attn_output",
-    [LQMF_TC_FFN_GATE] = "ffn_gate", [LQMF_TC_FFN_UP] = "ffn_up", [LQMF_TC_FFN_DOWN] = "ffn_down",
-    [LQMF_TC_VECTOR] = "norms/biases", [LQMF_TC_OTHER] = "other",
+    [LQMF_TC_EMBD] = "token_embd",   [LQMF_TC_POS_EMBD] = "pos_embd",    [LQMF_TC_OUTPUT] = "output",
+    [LQMF_TC_ATTN_Q] = "attn_q",     [LQMF_TC_ATTN_K] = "attn_k",        [LQMF_TC_ATTN_V] = "attn_v",
+    [LQMF_TC_ATTN_QKV] = "attn_qkv", [LQMF_TC_ATTN_OUT] = "attn_output", [LQMF_TC_FFN_GATE] = "ffn_gate",
+    [LQMF_TC_FFN_UP] = "ffn_up",     [LQMF_TC_FFN_DOWN] = "ffn_down",    [LQMF_TC_VECTOR] = "norms/biases",
+    [LQMF_TC_OTHER] = "other",
 };
 
 const char *lqmf_tensor_class_name(lqmf_tensor_class c) {
@@ -23,12 +23,12 @@ static const struct {
     const char *name;
     lqmf_tensor_class cls;
 } k_names[] = {
-    { "token_embd.weight", LQMF_TC_EMBD },   { "position_embd.weight", LQMF_TC_POS_EMBD },
-    { "pos_embd.weight", LQMF_TC_POS_EMBD }, { "output.weight", LQMF_TC_OUTPUT },
-    { "attn_q.weight", LQMF_TC_ATTN_Q },     { "attn_k.weight", LQMF_TC_ATTN_K },
-    { "attn_v.weight", LQMF_TC_ATTN_V },     { "attn_qkv.weight", LQMF_TC_ATTN_QKV },
-    { "attn_output.weight", LQMF_TC_ATTN_OUT }, { "ffn_gate.weight", LQMF_TC_FFN_GATE },
-    { "ffn_up.weight", LQMF_TC_FFN_UP },     { "ffn_down.weight", LQMF_TC_FFN_DOWN },
+    {"token_embd.weight", LQMF_TC_EMBD},      {"position_embd.weight", LQMF_TC_POS_EMBD},
+    {"pos_embd.weight", LQMF_TC_POS_EMBD},    {"output.weight", LQMF_TC_OUTPUT},
+    {"attn_q.weight", LQMF_TC_ATTN_Q},        {"attn_k.weight", LQMF_TC_ATTN_K},
+    {"attn_v.weight", LQMF_TC_ATTN_V},        {"attn_qkv.weight", LQMF_TC_ATTN_QKV},
+    {"attn_output.weight", LQMF_TC_ATTN_OUT}, {"ffn_gate.weight", LQMF_TC_FFN_GATE},
+    {"ffn_up.weight", LQMF_TC_FFN_UP},        {"ffn_down.weight", LQMF_TC_FFN_DOWN},
 };
 
 static lqmf_tensor_class classify(const char *name) {
@@ -46,7 +46,8 @@ static lqmf_tensor_class classify(const char *name) {
 static lqmf_status add_group(lqmf_model_meta *m, lqmf_tensor_class cls, uint64_t ne0, uint64_t ne1,
                              uint32_t count) {
     uint64_t n;
-    if (!lqmf_mul_u64(ne0, ne1, &n) || !lqmf_mul_u64(n, count, &n) || !lqmf_add_u64(m->n_params, n, &m->n_params))
+    if (!lqmf_mul_u64(ne0, ne1, &n) || !lqmf_mul_u64(n, count, &n) ||
+        !lqmf_add_u64(m->n_params, n, &m->n_params))
         return lqmf_error(LQMF_E_INVALID, "%s: parameter count overflows", m->name);
     if (cls == LQMF_TC_VECTOR) {
         ne0 = n;
@@ -68,7 +69,7 @@ static lqmf_status add_group(lqmf_model_meta *m, lqmf_tensor_class cls, uint64_t
     if (m->n_groups == LQMF_META_MAX_GROUPS)
         return lqmf_error(LQMF_E_UNSUPPORTED, "%s: more than %d distinct tensor shapes", m->name,
                           LQMF_META_MAX_GROUPS);
-    m->groups[m->n_groups++] = (lqmf_tensor_group){ cls, ne0, ne1, count };
+    m->groups[m->n_groups++] = (lqmf_tensor_group){cls, ne0, ne1, count};
     return LQMF_OK;
 }
 
@@ -89,10 +90,10 @@ static void init_meta(lqmf_model_meta *out, const char *name) {
     snprintf(out->name, sizeof out->name, "%s", name && *name ? name : "model");
 }
 
-#define TRY(x)                                                                                  \
-    do {                                                                                        \
-        lqmf_status st_ = (x);                                                                  \
-        if (st_ != LQMF_OK) return st_;                                                         \
+#define TRY(x)                                                                                               \
+    do {                                                                                                     \
+        lqmf_status st_ = (x);                                                                               \
+        if (st_ != LQMF_OK) return st_;                                                                      \
     } while (0)
 
 lqmf_status lqmf_plan_meta_from_hparams(const lqmf_hparams *hp, const char *name, lqmf_model_meta *out) {

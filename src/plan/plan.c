@@ -9,10 +9,10 @@
 #include <strings.h>
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
-#define BATCH 512u                    /* tokens per batch for the compute scratch */
-#define BALANCED_GATE_PCT 1.0         /* "balanced": within 1 % PPL of FP16 */
-#define FASTEST_GATE_PCT 5.0          /* "fastest": within 5 % PPL of FP16 */
-#define MARGIN_FRACTION 0.10          /* of device memory kept free */
+#define BATCH 512u            /* tokens per batch for the compute scratch */
+#define BALANCED_GATE_PCT 1.0 /* "balanced": within 1 % PPL of FP16 */
+#define FASTEST_GATE_PCT 5.0  /* "fastest": within 5 % PPL of FP16 */
+#define MARGIN_FRACTION 0.10  /* of device memory kept free */
 #define MARGIN_MIN (256ull << 20)
 
 /* Runtime base per device, bytes. */
@@ -22,10 +22,10 @@ static const uint64_t k_base_bytes[] = {
     [LQMF_DEVICE_GPU] = 512ull << 20, /* CUDA context, cuBLAS workspace, allocator slack */
 };
 
-static const char *const k_methods[] = { "any", "gguf", "gptq", "awq", "bnb" };
-static const char *const k_devices[] = { "any", "cpu", "gpu" };
-static const char *const k_prefs[] = { "balanced", "quality", "fastest", "smallest" };
-static const char *const k_fits[] = { "fits", "memory", "budget", "size", "disk" };
+static const char *const k_methods[] = {"any", "gguf", "gptq", "awq", "bnb"};
+static const char *const k_devices[] = {"any", "cpu", "gpu"};
+static const char *const k_prefs[] = {"balanced", "quality", "fastest", "smallest"};
+static const char *const k_fits[] = {"fits", "memory", "budget", "size", "disk"};
 
 const char *lqmf_method_name(lqmf_method m) { return (unsigned)m < 5 ? k_methods[m] : "?"; }
 const char *lqmf_device_name(lqmf_device d) { return (unsigned)d < 3 ? k_devices[d] : "?"; }
@@ -43,8 +43,8 @@ const lqmf_scheme *lqmf_plan_scheme_at(size_t i) {
 static const struct {
     const char *alias, *name;
 } k_scheme_aliases[] = {
-    { "Q3_K", "Q3_K_M" }, { "Q4_K", "Q4_K_M" }, { "Q5_K", "Q5_K_M" }, { "FP16", "F16" },
-    { "BF16", "F16" },    { "GPTQ", "GPTQ-4bit" }, { "AWQ", "AWQ-4bit" }, { "LLM.INT8", "INT8" },
+    {"Q3_K", "Q3_K_M"}, {"Q4_K", "Q4_K_M"},    {"Q5_K", "Q5_K_M"},  {"FP16", "F16"},
+    {"BF16", "F16"},    {"GPTQ", "GPTQ-4bit"}, {"AWQ", "AWQ-4bit"}, {"LLM.INT8", "INT8"},
 };
 
 const lqmf_scheme *lqmf_plan_scheme_find(const char *name) {
@@ -101,9 +101,7 @@ static lqmf_type gguf_type(const lqmf_scheme_def *d, const lqmf_model_meta *m, c
     return d->base;
 }
 
-static bool is_block_linear(lqmf_tensor_class c) {
-    return c >= LQMF_TC_ATTN_Q && c <= LQMF_TC_FFN_DOWN;
-}
+static bool is_block_linear(lqmf_tensor_class c) { return c >= LQMF_TC_ATTN_Q && c <= LQMF_TC_FFN_DOWN; }
 
 /* Bytes of group g under scheme d; per-type element counts into by_type
  * (LQMF_TYPE_COUNT entries, may be NULL; non-GGUF linear layers are
@@ -151,7 +149,7 @@ static lqmf_status sum_weights(const lqmf_scheme_def *d, const lqmf_model_meta *
 
 /* The Llama-2-7B shape used for bits per weight when a model's shapes are unknown. */
 static lqmf_status reference_meta(lqmf_model_meta *ref) {
-    lqmf_hparams hp = { 0 };
+    lqmf_hparams hp = {0};
     hp.arch = LQMF_ARCH_LLAMA;
     hp.n_vocab = 32000;
     hp.n_ctx_train = 4096;
@@ -233,13 +231,14 @@ static void term(lqmf_buf *out, const char *label, const char *formula, uint64_t
 lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estimate *e, lqmf_buf *out) {
     const lqmf_scheme *s = e->scheme;
     char f[256];
-    lqmf_buf_printf(out, "%s for %s on the %s, context %u tokens:\n", s->name, m->name, lqmf_device_name(e->device),
-                    e->n_ctx);
+    lqmf_buf_printf(out, "%s for %s on the %s, context %u tokens:\n", s->name, m->name,
+                    lqmf_device_name(e->device), e->n_ctx);
     snprintf(f, sizeof f, "%.3f G params x %.4f bits / 8 (%.2f GB)", (double)m->n_params / 1e9, e->bpw,
              (double)e->weight_bytes / 1e9);
     term(out, "weights", f, e->weight_bytes);
     if (e->from_reference) {
-        lqmf_buf_printf(out, "%11sbits per weight of %s on the Llama-2-7B shape (tensor shapes unknown)\n", "", s->name);
+        lqmf_buf_printf(out, "%11sbits per weight of %s on the Llama-2-7B shape (tensor shapes unknown)\n",
+                        "", s->name);
     } else {
         weight_sum w;
         lqmf_status st = sum_weights(lqmf_scheme_def_of(s), m, &w);
@@ -254,7 +253,8 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
         }
         lqmf_buf_printf(out, "\n");
         if (e->n_fallback)
-            lqmf_buf_printf(out, "%11s%u tensors in a fallback type (rows not a multiple of 256)\n", "", e->n_fallback);
+            lqmf_buf_printf(out, "%11s%u tensors in a fallback type (rows not a multiple of 256)\n", "",
+                            e->n_fallback);
     }
     lqmf_buf_printf(out, "%11srule: %s\n", "", s->size_rule);
     snprintf(f, sizeof f, "2 x %u layers x %u ctx x %u kv heads x %u head_dim x 2 B", m->n_layer, e->n_ctx,
@@ -263,8 +263,8 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
     uint64_t vocab, embd, ff, heads;
     compute_dims(m, &vocab, &embd, &ff, &heads);
     snprintf(f, sizeof f, "4 B x %u x (%llu vocab + 4 x %llu + 2 x %llu + %llu heads x %u)%s", BATCH,
-             (unsigned long long)vocab, (unsigned long long)embd, (unsigned long long)ff, (unsigned long long)heads,
-             e->n_ctx, m->shapes_known ? "" : ", dims guessed");
+             (unsigned long long)vocab, (unsigned long long)embd, (unsigned long long)ff,
+             (unsigned long long)heads, e->n_ctx, m->shapes_known ? "" : ", dims guessed");
     term(out, "compute", f, e->compute_bytes);
     snprintf(f, sizeof f, "%s runtime", lqmf_device_name(e->device));
     term(out, "base", f, e->base_bytes);
@@ -327,7 +327,8 @@ static void limit_text(const lqmf_plan *p, char *buf, size_t n) {
         snprintf(buf, n, "the %.2f GiB budget", gib(p->rq.mem_budget));
     else if (p->usable_mem)
         snprintf(buf, n, "%.2f GiB usable on the %s", gib(p->usable_mem), lqmf_device_name(p->rq.device));
-    else snprintf(buf, n, "an unknown amount of %s memory", lqmf_device_name(p->rq.device));
+    else
+        snprintf(buf, n, "an unknown amount of %s memory", lqmf_device_name(p->rq.device));
 }
 
 static void explain_choice(lqmf_plan *p, int rule_hit) {
@@ -362,8 +363,9 @@ static void explain_choice(lqmf_plan *p, int rule_hit) {
                  rule_hit ? " among schemes within 5% of FP16 perplexity" : "", tot, lim);
         break;
     case LQMF_PREF_SMALLEST:
-        snprintf(p->why, sizeof p->why, "%s is the smallest scheme that fits: weights %.2f GB, %.2f GiB in total of %s.",
-                 s->name, (double)o->est.weight_bytes / 1e9, tot, lim);
+        snprintf(p->why, sizeof p->why,
+                 "%s is the smallest scheme that fits: weights %.2f GB, %.2f GiB in total of %s.", s->name,
+                 (double)o->est.weight_bytes / 1e9, tot, lim);
         break;
     }
 }
@@ -407,8 +409,8 @@ static void misfit_text(const lqmf_plan *p, const lqmf_plan_option *o, char *buf
                  gib(p->rq.mem_budget));
         break;
     case LQMF_FIT_SIZE:
-        snprintf(buf, n, "has %.2f GB of weights, over the %.2f GB size budget", (double)e->weight_bytes / 1e9,
-                 (double)p->rq.size_budget / 1e9);
+        snprintf(buf, n, "has %.2f GB of weights, over the %.2f GB size budget",
+                 (double)e->weight_bytes / 1e9, (double)p->rq.size_budget / 1e9);
         break;
     case LQMF_FIT_DISK:
         snprintf(buf, n, "needs %.2f GB on disk (%.2f GB output + %.2f GB download) but %.2f GB is free",
@@ -419,7 +421,8 @@ static void misfit_text(const lqmf_plan *p, const lqmf_plan_option *o, char *buf
     }
 }
 
-static lqmf_status make_plan(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out, bool nested);
+static lqmf_status make_plan(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out,
+                             bool nested);
 
 /* Bytes by which option o misses the limit it fails. */
 static uint64_t overage(const lqmf_plan *p, const lqmf_plan_option *o) {
@@ -439,7 +442,8 @@ static void filter_text(const lqmf_plan_request *rq, char *buf, size_t n) {
         snprintf(buf, n, "%s", rq->scheme->name);
         return;
     }
-    int k = snprintf(buf, n, "%s", rq->method == LQMF_METHOD_ANY ? "any method" : lqmf_method_name(rq->method));
+    int k =
+        snprintf(buf, n, "%s", rq->method == LQMF_METHOD_ANY ? "any method" : lqmf_method_name(rq->method));
     if (rq->bits && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " at %u bits", rq->bits);
 }
 
@@ -450,13 +454,15 @@ static lqmf_status explain_refusal(const lqmf_model_meta *m, lqmf_plan *p, bool 
     if (!p->n_opts) {
         char filt[96];
         filter_text(&p->rq, filt, sizeof filt);
-        snprintf(p->why, sizeof p->why, "No scheme matches %s on the %s%s.", filt, lqmf_device_name(p->rq.device),
+        snprintf(p->why, sizeof p->why, "No scheme matches %s on the %s%s.", filt,
+                 lqmf_device_name(p->rq.device),
                  p->rq.device != LQMF_DEVICE_GPU ? " (GPTQ, AWQ and bitsandbytes need a CUDA GPU)" : "");
     } else {
         const lqmf_plan_option *o = &p->opts[0]; /* the smallest total of the misfits */
         char clause[256];
         misfit_text(p, o, clause, sizeof clause);
-        snprintf(p->why, sizeof p->why, "Nothing fits: the smallest candidate, %s, %s.", o->est.scheme->name, clause);
+        snprintf(p->why, sizeof p->why, "Nothing fits: the smallest candidate, %s, %s.", o->est.scheme->name,
+                 clause);
         if (o->fit == LQMF_FIT_MEMORY || o->fit == LQMF_FIT_BUDGET) {
             for (uint32_t ctx = p->n_ctx / 2; ctx >= 512; ctx /= 2) {
                 lqmf_estimate e;
@@ -482,8 +488,9 @@ static lqmf_status explain_refusal(const lqmf_model_meta *m, lqmf_plan *p, bool 
         if (alt.chosen >= 0) {
             const lqmf_estimate *e = &alt.opts[alt.chosen].est;
             snprintf(p->alternative, sizeof p->alternative,
-                     "Without the method/bits limits: %s (%s, %.2f GiB in total, %+.2f%% PPL).", e->scheme->name,
-                     lqmf_method_name(e->scheme->method), gib(e->total_bytes), e->scheme->ppl_delta_pct);
+                     "Without the method/bits limits: %s (%s, %.2f GiB in total, %+.2f%% PPL).",
+                     e->scheme->name, lqmf_method_name(e->scheme->method), gib(e->total_bytes),
+                     e->scheme->ppl_delta_pct);
         }
         lqmf_plan_free(&alt);
         if (p->alternative[0]) return LQMF_OK;
@@ -497,7 +504,8 @@ static lqmf_status explain_refusal(const lqmf_model_meta *m, lqmf_plan *p, bool 
     return LQMF_OK;
 }
 
-static lqmf_status make_plan(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out, bool nested) {
+static lqmf_status make_plan(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out,
+                             bool nested) {
     memset(out, 0, sizeof *out);
     out->rq = *rq;
     out->rq.device = rq->device == LQMF_DEVICE_GPU ? LQMF_DEVICE_GPU : LQMF_DEVICE_CPU;
@@ -545,12 +553,12 @@ void lqmf_plan_free(lqmf_plan *p) {
 
 lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_buf *out) {
     const lqmf_plan_request *rq = &p->rq;
-    lqmf_buf_printf(out, "Plan for %s (%.3f G params, %u layers, context %u) on the %s, preferring %s\n", m->name,
-                    (double)m->n_params / 1e9, m->n_layer, p->n_ctx, lqmf_device_name(rq->device),
+    lqmf_buf_printf(out, "Plan for %s (%.3f G params, %u layers, context %u) on the %s, preferring %s\n",
+                    m->name, (double)m->n_params / 1e9, m->n_layer, p->n_ctx, lqmf_device_name(rq->device),
                     lqmf_pref_name(rq->pref));
     if (rq->device_mem)
-        lqmf_buf_printf(out, "  device memory %.2f GiB - margin %.2f GiB = %.2f GiB usable\n", gib(rq->device_mem),
-                        gib(p->margin), gib(p->usable_mem));
+        lqmf_buf_printf(out, "  device memory %.2f GiB - margin %.2f GiB = %.2f GiB usable\n",
+                        gib(rq->device_mem), gib(p->margin), gib(p->usable_mem));
     if (rq->mem_budget) lqmf_buf_printf(out, "  run-time budget %.2f GiB\n", gib(rq->mem_budget));
     if (rq->size_budget) lqmf_buf_printf(out, "  file-size budget %.2f GB\n", (double)rq->size_budget / 1e9);
     if (rq->check_disk)
@@ -558,14 +566,15 @@ lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_
                         rq->disk_extra ? "" : " (download size not counted)");
     if (rq->check_disk && rq->disk_extra)
         lqmf_buf_printf(out, "  download: %.2f GB\n", (double)rq->disk_extra / 1e9);
-    lqmf_buf_printf(out, "\n     %-10s %-5s %6s %10s %10s %10s %10s %8s  %s\n", "scheme", "meth", "bpw", "weights",
-                    "kv cache", "other", "total", "dPPL%", "fit");
+    lqmf_buf_printf(out, "\n     %-10s %-5s %6s %10s %10s %10s %10s %8s  %s\n", "scheme", "meth", "bpw",
+                    "weights", "kv cache", "other", "total", "dPPL%", "fit");
     for (size_t i = 0; i < p->n_opts; i++) {
         const lqmf_estimate *e = &p->opts[i].est;
         lqmf_buf_printf(out, "  %s %-10s %-5s %6.2f %6.2f GiB %6.2f GiB %6.2f GiB %6.2f GiB %+8.3f  %s\n",
-                        (int)i == p->chosen ? "=>" : "  ", e->scheme->name, lqmf_method_name(e->scheme->method),
-                        e->bpw, gib(e->weight_bytes), gib(e->kv_bytes), gib(e->compute_bytes + e->base_bytes),
-                        gib(e->total_bytes), e->scheme->ppl_delta_pct, lqmf_fit_name(p->opts[i].fit));
+                        (int)i == p->chosen ? "=>" : "  ", e->scheme->name,
+                        lqmf_method_name(e->scheme->method), e->bpw, gib(e->weight_bytes), gib(e->kv_bytes),
+                        gib(e->compute_bytes + e->base_bytes), gib(e->total_bytes), e->scheme->ppl_delta_pct,
+                        lqmf_fit_name(p->opts[i].fit));
     }
     lqmf_buf_printf(out, "\n");
     if (p->chosen >= 0) {

@@ -9,13 +9,13 @@
  * among the n tensors of its class (the layer, for block tensors). */
 typedef enum {
     LQMF_MIX_ALL = 0,
-    LQMF_MIX_MORE_BITS,   /* i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2: half the layers,
-                             all of the first and last eighth (llama.cpp use_more_bits) */
-    LQMF_MIX_FIRST_8TH,   /* i < n/8 */
-    LQMF_MIX_FIRST_16TH,  /* i < n/16 */
-    LQMF_MIX_FIRST_4,     /* i < 4 */
-    LQMF_MIX_FIRST_2,     /* i < 2 */
-    LQMF_MIX_GQA4         /* every tensor when n_head / n_head_kv >= 4 */
+    LQMF_MIX_MORE_BITS,  /* i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2: half the layers,
+                            all of the first and last eighth (llama.cpp use_more_bits) */
+    LQMF_MIX_FIRST_8TH,  /* i < n/8 */
+    LQMF_MIX_FIRST_16TH, /* i < n/16 */
+    LQMF_MIX_FIRST_4,    /* i < 4 */
+    LQMF_MIX_FIRST_2,    /* i < 2 */
+    LQMF_MIX_GQA4        /* every tensor when n_head / n_head_kv >= 4 */
 } lqmf_mix_when;
 
 /* A GGUF mix rule: tensors of class cls selected by `when` get `type`. The

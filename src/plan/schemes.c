@@ -11,6 +11,8 @@
 #define Q_LLAMA1 "llama.cpp quantize --help (2023-24), dPPL at LLaMA-v1-7B, wikitext-2 ctx 512, FP16 5.9066"
 #define Q_ASSUMED "no measurement in our sources; assumed close to Q8_0"
 
+/* One scheme per entry, as written. */
+/* clang-format off */
 #define R(c, w, t) { LQMF_TC_##c, LQMF_MIX_##w, LQMF_TYPE_##t }
 #define GGUF(nm, bits_, legacy_, dppl, kld_, base_, out_, rule, ...)                            \
     { { nm, LQMF_METHOD_GGUF, bits_, false, legacy_, dppl, kld_, Q_LLAMA1, rule },             \
@@ -68,4 +70,5 @@ const lqmf_scheme_def lqmf_scheme_defs[] = {
     LIN("INT8", BNB, 8, 0.1, Q_ASSUMED, "int8 weights + fp32 scale per output row (LLM.int8)", 0, 0,
         32, 0),
 };
+/* clang-format on */
 const size_t lqmf_scheme_defs_count = sizeof lqmf_scheme_defs / sizeof lqmf_scheme_defs[0];

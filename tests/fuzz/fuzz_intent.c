@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!text) return 0;
     memcpy(text, data, size);
     text[size] = 0;
-    static const char *const hist[] = { "org/Name-1B", "other/x" };
-    lqmf_intent_opts opts = { hist, 2, false };
+    static const char *const hist[] = {"org/Name-1B", "other/x"};
+    lqmf_intent_opts opts = {hist, 2, false};
     lqmf_intent in;
     if (lqmf_intent_parse(text, &opts, &in) == LQMF_OK) {
         if (in.scheme && (in.scheme->method != in.method || in.scheme->bits != in.bits)) abort();

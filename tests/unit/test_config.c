@@ -31,7 +31,7 @@ static const char *fake_env(const char *name, void *ctx) {
     }
     return NULL;
 }
-static const char *const k_no_env[] = { NULL };
+static const char *const k_no_env[] = {NULL};
 
 TEST(config_dotenv_edge_cases) {
     static const char text[] = "\xEF\xBB\xBF# comment line\n"
@@ -53,12 +53,17 @@ TEST(config_dotenv_edge_cases) {
     static const struct {
         const char *k, *v;
         unsigned line;
-    } want[] = { { "PLAIN", "value", 3 },       { "SPACED", "padded value", 4 },
-                 { "EXPORTED", "yes", 5 },      { "DQ", "a # not a comment\n\"q\" \\ \\x", 6 },
-                 { "SQ", "literal \\n $HOME", 7 }, { "INLINE", "val", 8 },
-                 { "HASH", "val#ue", 9 },       { "EMPTY", "", 10 },
-                 { "EMPTY_Q", "", 11 },         { "DOTTED.KEY_2", "x", 12 },
-                 { "PLAIN", "second", 13 } };
+    } want[] = {{"PLAIN", "value", 3},
+                {"SPACED", "padded value", 4},
+                {"EXPORTED", "yes", 5},
+                {"DQ", "a # not a comment\n\"q\" \\ \\x", 6},
+                {"SQ", "literal \\n $HOME", 7},
+                {"INLINE", "val", 8},
+                {"HASH", "val#ue", 9},
+                {"EMPTY", "", 10},
+                {"EMPTY_Q", "", 11},
+                {"DOTTED.KEY_2", "x", 12},
+                {"PLAIN", "second", 13}};
     REQUIRE(d.n == sizeof want / sizeof want[0]);
     for (size_t i = 0; i < d.n; i++) {
         CHECK_STR(d.entries[i].key, want[i].k);
@@ -71,17 +76,18 @@ TEST(config_dotenv_edge_cases) {
     static const struct {
         const char *text, *msg;
     } bad[] = {
-        { "A=1\nNOEQUALS\n", "t.env:2: expected '=' after the key: \"NOEQUALS\"" },
-        { "A=1\n\n=value\n", "t.env:3: missing key before '='" },
-        { "1KEY=x\n", "t.env:1: expected KEY=VALUE" },
-        { "BAD-KEY=x\n", "t.env:1: expected '=' after the key" },
-        { "A=\"open\nB=2\n", "t.env:1: unterminated quote" },
-        { "A='open\n", "t.env:1: unterminated quote" },
-        { "A=\"x\" trailing\n", "t.env:1: text after the closing quote" },
-        { "OK=1\r\nexport\n", "t.env:2: expected '=' after the key" },
+        {"A=1\nNOEQUALS\n", "t.env:2: expected '=' after the key: \"NOEQUALS\""},
+        {"A=1\n\n=value\n", "t.env:3: missing key before '='"},
+        {"1KEY=x\n", "t.env:1: expected KEY=VALUE"},
+        {"BAD-KEY=x\n", "t.env:1: expected '=' after the key"},
+        {"A=\"open\nB=2\n", "t.env:1: unterminated quote"},
+        {"A='open\n", "t.env:1: unterminated quote"},
+        {"A=\"x\" trailing\n", "t.env:1: text after the closing quote"},
+        {"OK=1\r\nexport\n", "t.env:2: expected '=' after the key"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_ERR(lqmf_dotenv_parse(bad[i].text, strlen(bad[i].text), "t.env", &d), LQMF_E_FORMAT, bad[i].msg);
+        CHECK_ERR(lqmf_dotenv_parse(bad[i].text, strlen(bad[i].text), "t.env", &d), LQMF_E_FORMAT,
+                  bad[i].msg);
     CHECK_ERR(lqmf_dotenv_parse("A=1\0B=2", 7, "t.env", &d), LQMF_E_FORMAT, "NUL byte");
     REQUIRE_OK(lqmf_dotenv_parse("", 0, "t.env", &d));
     CHECK_EQ_INT(d.n, 0);
@@ -89,8 +95,10 @@ TEST(config_dotenv_edge_cases) {
 
 TEST(config_defaults) {
     lqmf_config *c;
-    lqmf_config_opts o = { .config_path = NULL, .dotenv_path = path_in("absent.env"), .getenv_fn = fake_env,
-                           .getenv_ctx = (void *)k_no_env };
+    lqmf_config_opts o = {.config_path = NULL,
+                          .dotenv_path = path_in("absent.env"),
+                          .getenv_fn = fake_env,
+                          .getenv_ctx = (void *)k_no_env};
     /* a .env named explicitly must exist */
     CHECK_ERR(lqmf_config_load(&o, &c), LQMF_E_NOT_FOUND, "absent.env");
     o.dotenv_path = path_in("empty.env");
@@ -121,9 +129,10 @@ TEST(config_precedence) {
                      " \"llm_provider\": null}");
     write_text(denv, "MODELS_DIR=m-dotenv\nLOGS_DIR=l-dotenv\nGPU_MEMORY_LIMIT=12\n"
                      "HUGGINGFACE_TOKEN=hf_second_choice_0000\nHF_TOKEN=hf_dotenv_token_1234\n");
-    static const char *const env[] = { "MODELS_DIR=m-env", "GPU_MEMORY_LIMIT=", "CPU_FALLBACK=no", NULL };
-    lqmf_config_opts o = { .config_path = json, .dotenv_path = denv, .getenv_fn = fake_env, .getenv_ctx = (void *)env };
-    o.flags[o.n_flags++] = (lqmf_config_flag){ "models-dir", "m-flag" };
+    static const char *const env[] = {"MODELS_DIR=m-env", "GPU_MEMORY_LIMIT=", "CPU_FALLBACK=no", NULL};
+    lqmf_config_opts o = {
+        .config_path = json, .dotenv_path = denv, .getenv_fn = fake_env, .getenv_ctx = (void *)env};
+    o.flags[o.n_flags++] = (lqmf_config_flag){"models-dir", "m-flag"};
     lqmf_config *c;
     REQUIRE_OK(lqmf_config_load(&o, &c));
     static const struct {
@@ -131,15 +140,15 @@ TEST(config_precedence) {
         const char *v;
         lqmf_config_source src;
     } want[] = {
-        { LQMF_CFG_MODELS_DIR, "m-flag", LQMF_CFG_FROM_FLAG },   /* flag > env > .env > json */
-        { LQMF_CFG_LOGS_DIR, "l-dotenv", LQMF_CFG_FROM_DOTENV }, /* .env > json */
-        { LQMF_CFG_CONFIGS_DIR, "c-json", LQMF_CFG_FROM_FILE },
-        { LQMF_CFG_STORAGE_BACKEND, "json", LQMF_CFG_FROM_FILE },
-        { LQMF_CFG_GPU_MEMORY_LIMIT, "12", LQMF_CFG_FROM_DOTENV }, /* an empty env value is unset */
-        { LQMF_CFG_CPU_FALLBACK, "false", LQMF_CFG_FROM_ENV },
-        { LQMF_CFG_AUTO_SAVE_PLANS, "false", LQMF_CFG_FROM_FILE },
-        { LQMF_CFG_LLM_PROVIDER, "gemini", LQMF_CFG_FROM_DEFAULT }, /* null in JSON: unset */
-        { LQMF_CFG_HF_TOKEN, "hf_dotenv_token_1234", LQMF_CFG_FROM_DOTENV },
+        {LQMF_CFG_MODELS_DIR, "m-flag", LQMF_CFG_FROM_FLAG},   /* flag > env > .env > json */
+        {LQMF_CFG_LOGS_DIR, "l-dotenv", LQMF_CFG_FROM_DOTENV}, /* .env > json */
+        {LQMF_CFG_CONFIGS_DIR, "c-json", LQMF_CFG_FROM_FILE},
+        {LQMF_CFG_STORAGE_BACKEND, "json", LQMF_CFG_FROM_FILE},
+        {LQMF_CFG_GPU_MEMORY_LIMIT, "12", LQMF_CFG_FROM_DOTENV}, /* an empty env value is unset */
+        {LQMF_CFG_CPU_FALLBACK, "false", LQMF_CFG_FROM_ENV},
+        {LQMF_CFG_AUTO_SAVE_PLANS, "false", LQMF_CFG_FROM_FILE},
+        {LQMF_CFG_LLM_PROVIDER, "gemini", LQMF_CFG_FROM_DEFAULT}, /* null in JSON: unset */
+        {LQMF_CFG_HF_TOKEN, "hf_dotenv_token_1234", LQMF_CFG_FROM_DOTENV},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         CHECKF(strcmp(lqmf_config_get(c, want[i].k), want[i].v) == 0, "%s = %s, want %s",
@@ -170,7 +179,7 @@ TEST(config_precedence) {
     CHECK_STR(lqmf_config_get(c, LQMF_CFG_MODELS_DIR), "m-json");
     lqmf_config_free(c);
     /* the environment: HF_TOKEN beats HUGGINGFACE_TOKEN */
-    static const char *const env2[] = { "HUGGINGFACE_TOKEN=second", "HF_TOKEN=first", NULL };
+    static const char *const env2[] = {"HUGGINGFACE_TOKEN=second", "HF_TOKEN=first", NULL};
     o.getenv_ctx = (void *)env2;
     REQUIRE_OK(lqmf_config_load(&o, &c));
     CHECK_STR(lqmf_config_get(c, LQMF_CFG_HF_TOKEN), "first");
@@ -181,22 +190,23 @@ TEST(config_precedence) {
 TEST(config_bad_values_name_their_source) {
     const char *json = path_in("bad.json"), *denv = path_in("bad.env");
     lqmf_config *c;
-    lqmf_config_opts o = { .config_path = json, .dotenv_path = denv, .getenv_fn = fake_env, .getenv_ctx = (void *)k_no_env };
+    lqmf_config_opts o = {
+        .config_path = json, .dotenv_path = denv, .getenv_fn = fake_env, .getenv_ctx = (void *)k_no_env};
     write_text(denv, "");
     static const struct {
         const char *json, *msg;
     } js[] = {
-        { "{\"storage_backend\": \"mysql\"}", "storage_backend: bad value \"mysql\" (expected sqlite|json)" },
-        { "{\"api_port\": 70000}", "api_port: bad value \"70000\" (an integer in range 1..65535)" },
-        { "{\"max_retries\": 2.5}", "max_retries: bad value \"2.5\"" },
-        { "{\"cpu_fallback\": \"maybe\"}", "cpu_fallback: bad value \"maybe\" (expected true or false)" },
-        { "{\"modles_dir\": \"x\"}", "unknown setting \"modles_dir\"" },
-        { "{\"hf_token\": \"x\"}", "keys and tokens belong in the environment or .env" },
-        { "{\"models_dir\": [1]}", "models_dir: expected a string, number or boolean" },
-        { "{\"models_dir\": \"\"}", "models_dir: empty value" },
-        { "{\"logs_dir\": \"a\", \"logs_dir\": \"b\"}", "duplicate object key" },
-        { "{\"logs_dir\": \n  \"a\",}", ":2:" },
-        { "[1, 2]", "expected a JSON object" },
+        {"{\"storage_backend\": \"mysql\"}", "storage_backend: bad value \"mysql\" (expected sqlite|json)"},
+        {"{\"api_port\": 70000}", "api_port: bad value \"70000\" (an integer in range 1..65535)"},
+        {"{\"max_retries\": 2.5}", "max_retries: bad value \"2.5\""},
+        {"{\"cpu_fallback\": \"maybe\"}", "cpu_fallback: bad value \"maybe\" (expected true or false)"},
+        {"{\"modles_dir\": \"x\"}", "unknown setting \"modles_dir\""},
+        {"{\"hf_token\": \"x\"}", "keys and tokens belong in the environment or .env"},
+        {"{\"models_dir\": [1]}", "models_dir: expected a string, number or boolean"},
+        {"{\"models_dir\": \"\"}", "models_dir: empty value"},
+        {"{\"logs_dir\": \"a\", \"logs_dir\": \"b\"}", "duplicate object key"},
+        {"{\"logs_dir\": \n  \"a\",}", ":2:"},
+        {"[1, 2]", "expected a JSON object"},
     };
     for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
         write_text(json, js[i].json);
@@ -208,27 +218,28 @@ TEST(config_bad_values_name_their_source) {
     write_text(json, "{}");
     write_text(denv, "A=1\nGPU_MEMORY_LIMIT=lots\n");
     char msg[4200];
-    snprintf(msg, sizeof msg, "%s:2: gpu_memory_limit: bad value \"lots\" (a number in range 0.25..4096)", denv);
+    snprintf(msg, sizeof msg, "%s:2: gpu_memory_limit: bad value \"lots\" (a number in range 0.25..4096)",
+             denv);
     CHECK_ERR(lqmf_config_load(&o, &c), LQMF_E_INVALID, msg);
     write_text(denv, "");
-    static const char *const env[] = { "API_PORT=80a", NULL };
+    static const char *const env[] = {"API_PORT=80a", NULL};
     o.getenv_ctx = (void *)env;
     CHECK_ERR(lqmf_config_load(&o, &c), LQMF_E_INVALID, "API_PORT: api_port: bad value \"80a\"");
     o.getenv_ctx = (void *)k_no_env;
-    o.flags[o.n_flags++] = (lqmf_config_flag){ "storage-backend", "JSON" };
+    o.flags[o.n_flags++] = (lqmf_config_flag){"storage-backend", "JSON"};
     REQUIRE_OK(lqmf_config_load(&o, &c)); /* choices ignore case and are stored lowercase */
     CHECK_STR(lqmf_config_get(c, LQMF_CFG_STORAGE_BACKEND), "json");
     lqmf_config_free(c);
-    o.flags[0] = (lqmf_config_flag){ "hf-token", "x" };
+    o.flags[0] = (lqmf_config_flag){"hf-token", "x"};
     CHECK_ERR(lqmf_config_load(&o, &c), LQMF_E_INVALID, "unknown setting --hf-token");
 }
 
 TEST(config_take_args) {
     char a0[] = "plan", a1[] = "--storage-backend", a2[] = "json", a3[] = "REQUEST", a4[] = "--models-dir=/m",
          a5[] = "--json", a6[] = "--config", a7[] = "c.json", a8[] = "--env-file=e.env", a9[] = "--hf-token";
-    char *argv[] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, NULL };
+    char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, NULL};
     int argc = 10;
-    lqmf_config_opts o = { 0 };
+    lqmf_config_opts o = {0};
     REQUIRE_OK(lqmf_config_take_args(&argc, argv, &o));
     REQUIRE(argc == 4);
     CHECK_STR(argv[0], "plan");
@@ -244,7 +255,7 @@ TEST(config_take_args) {
     CHECK_STR(o.config_path, "c.json");
     CHECK_STR(o.dotenv_path, "e.env");
     char b0[] = "x", b1[] = "--max-retries";
-    char *argv2[] = { b0, b1, NULL };
+    char *argv2[] = {b0, b1, NULL};
     argc = 2;
     CHECK_ERR(lqmf_config_take_args(&argc, argv2, &o), LQMF_E_INVALID, "--max-retries needs a value");
 }
@@ -265,7 +276,7 @@ TEST(config_mask_keys_and_export) {
     const char *denv = path_in("export.env");
     write_text(denv, "LQMF_TEST_EXPORT_A=from-dotenv\nLQMF_TEST_EXPORT_B=from-dotenv\n");
     setenv("LQMF_TEST_EXPORT_B", "from-env", 1);
-    lqmf_config_opts o = { .config_path = path_in("none.json"), .dotenv_path = denv };
+    lqmf_config_opts o = {.config_path = path_in("none.json"), .dotenv_path = denv};
     write_text(o.config_path, "{}");
     lqmf_config *c;
     REQUIRE_OK(lqmf_config_load(&o, &c));

@@ -92,7 +92,8 @@ TEST(hw_parse_cpuinfo) {
     CHECK_EQ_INT(f, LQMF_CPU_AVX | LQMF_CPU_F16C | LQMF_CPU_FMA | LQMF_CPU_AVX2 | LQMF_CPU_AVX512F |
                         LQMF_CPU_AVX512BW | LQMF_CPU_AVX512VNNI);
     char names[128];
-    CHECK_STR(lqmf_hw_feature_names(f, names, sizeof names), "AVX AVX2 FMA F16C AVX-512F AVX-512BW AVX-512VNNI");
+    CHECK_STR(lqmf_hw_feature_names(f, names, sizeof names),
+              "AVX AVX2 FMA F16C AVX-512F AVX-512BW AVX-512VNNI");
     CHECK_STR(lqmf_hw_feature_names(0, names, sizeof names), "none");
     const char arm[] = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes asimddp sve\n"
                        "CPU implementer\t: 0x41\n\nHardware\t: Raspberry Pi 5\n";
@@ -115,7 +116,7 @@ TEST(hw_probe_fake_tree) {
     write_file(root, "sys/class/drm/card0/device/vendor", "0x1002\n");
     write_file(root, "sys/class/drm/card0-DP-1/status", "connected\n");
     lqmf_hw hw;
-    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){ root, "" }, &hw));
+    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){root, ""}, &hw));
     CHECK_EQ_INT(hw.ram_total, 16ull << 30); /* the cgroup limit is below MemTotal */
     CHECK(hw.ram_cgroup_limited);
     CHECK_EQ_INT(hw.ram_available, 15ull << 30);
@@ -132,7 +133,7 @@ TEST(hw_probe_fake_tree) {
     /* the NVIDIA driver's proc files come before sysfs */
     write_file(root, "proc/driver/nvidia/gpus/0000:01:00.0/information",
                "Model: \t\t NVIDIA GeForce RTX 4090\nIRQ:   \t\t 150\n");
-    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){ root, "" }, &hw));
+    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){root, ""}, &hw));
     CHECK_STR(hw.gpu_source, "/proc/driver/nvidia");
     CHECK_STR(hw.gpus[0].name, "NVIDIA GeForce RTX 4090");
     CHECK_EQ_INT(hw.gpus[0].mem_total, 0);
@@ -140,22 +141,23 @@ TEST(hw_probe_fake_tree) {
     /* and nvidia-smi before both: a stand-in program printing canned CSV */
     char smi[4096];
     snprintf(smi, sizeof smi, "%s/nvidia-smi", root);
-    write_file(root, "nvidia-smi", "#!/bin/sh\ncase \"$1\" in --query-gpu=name,memory.total,memory.used) ;; *) exit 9;; esac\n"
-                                   "echo 'NVIDIA H200, 143771, 1024'\n");
+    write_file(root, "nvidia-smi",
+               "#!/bin/sh\ncase \"$1\" in --query-gpu=name,memory.total,memory.used) ;; *) exit 9;; esac\n"
+               "echo 'NVIDIA H200, 143771, 1024'\n");
     chmod(smi, 0755);
-    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){ root, smi }, &hw));
+    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){root, smi}, &hw));
     CHECK_STR(hw.gpu_source, "nvidia-smi");
     CHECK_STR(hw.gpus[0].name, "NVIDIA H200");
     CHECK_EQ_INT(hw.gpus[0].mem_used, 1024ull << 20);
     /* a failing nvidia-smi falls back */
     write_file(root, "nvidia-smi", "#!/bin/sh\necho 'NVIDIA-SMI has failed'\nexit 9\n");
-    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){ root, smi }, &hw));
+    REQUIRE_OK(lqmf_hw_probe(&(lqmf_hw_opts){root, smi}, &hw));
     CHECK_STR(hw.gpu_source, "/proc/driver/nvidia");
 
     char empty[4096];
     snprintf(empty, sizeof empty, "%s/nothing", root);
     mkdir(empty, 0755);
-    CHECK_ERR(lqmf_hw_probe(&(lqmf_hw_opts){ empty, "" }, &hw), LQMF_E_NOT_FOUND, "meminfo");
+    CHECK_ERR(lqmf_hw_probe(&(lqmf_hw_opts){empty, ""}, &hw), LQMF_E_NOT_FOUND, "meminfo");
 }
 
 TEST(hw_probe_live) {

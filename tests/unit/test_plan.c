@@ -10,7 +10,7 @@
 
 static lqmf_hparams llama(uint32_t vocab, uint32_t embd, uint32_t layers, uint32_t heads, uint32_t kv,
                           uint32_t ff, uint32_t ctx) {
-    lqmf_hparams hp = { 0 };
+    lqmf_hparams hp = {0};
     hp.arch = LQMF_ARCH_LLAMA;
     hp.n_vocab = vocab;
     hp.n_embd = embd;
@@ -30,13 +30,18 @@ static lqmf_model_meta meta_of(lqmf_hparams hp, const char *name) {
     return m;
 }
 
-static lqmf_model_meta llama2_7b(void) { return meta_of(llama(32000, 4096, 32, 32, 32, 11008, 4096), "Llama-2-7B"); }
-static lqmf_model_meta mistral_7b(void) { return meta_of(llama(32768, 4096, 32, 32, 8, 14336, 32768), "Mistral-7B"); }
+static lqmf_model_meta llama2_7b(void) {
+    return meta_of(llama(32000, 4096, 32, 32, 32, 11008, 4096), "Llama-2-7B");
+}
+static lqmf_model_meta mistral_7b(void) {
+    return meta_of(llama(32768, 4096, 32, 32, 8, 14336, 32768), "Mistral-7B");
+}
 
 static lqmf_estimate est(const lqmf_model_meta *m, const char *scheme, uint32_t ctx, lqmf_device dev) {
-    lqmf_estimate e = { 0 };
+    lqmf_estimate e = {0};
     const lqmf_scheme *s = lqmf_plan_scheme_find(scheme);
-    if (!s) lqmf_test_fail(__FILE__, __LINE__, "no scheme %s", scheme);
+    if (!s)
+        lqmf_test_fail(__FILE__, __LINE__, "no scheme %s", scheme);
     else if (lqmf_plan_estimate(m, s, ctx, dev, &e) != LQMF_OK)
         lqmf_test_fail(__FILE__, __LINE__, "estimate %s: %s", scheme, lqmf_last_error());
     return e;
@@ -49,12 +54,13 @@ TEST(plan_bpw_matches_llamacpp_llama31_8b) {
     static const struct {
         const char *s;
         double bpw;
-    } ref[] = { { "Q2_K", 3.1593 },   { "Q3_K_S", 3.6429 }, { "Q3_K_L", 4.2979 }, { "Q4_K_S", 4.6672 },
-                { "Q4_K_M", 4.8944 }, { "Q5_K_S", 5.5704 }, { "Q5_K_M", 5.7036 }, { "Q6_K", 6.5633 },
-                { "Q8_0", 8.5008 },   { "F16", 16.0005 } };
+    } ref[] = {{"Q2_K", 3.1593},   {"Q3_K_S", 3.6429}, {"Q3_K_L", 4.2979}, {"Q4_K_S", 4.6672},
+               {"Q4_K_M", 4.8944}, {"Q5_K_S", 5.5704}, {"Q5_K_M", 5.7036}, {"Q6_K", 6.5633},
+               {"Q8_0", 8.5008},   {"F16", 16.0005}};
     for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
         lqmf_estimate e = est(&m, ref[i].s, 0, LQMF_DEVICE_CPU);
-        CHECKF(fabs(e.bpw - ref[i].bpw) < 0.0006, "%s: %.4f bpw, llama.cpp %.4f", ref[i].s, e.bpw, ref[i].bpw);
+        CHECKF(fabs(e.bpw - ref[i].bpw) < 0.0006, "%s: %.4f bpw, llama.cpp %.4f", ref[i].s, e.bpw,
+               ref[i].bpw);
     }
 }
 
@@ -64,8 +70,8 @@ TEST(plan_bpw_matches_llamacpp_llama2_7b) {
     static const struct {
         const char *s;
         double bpw;
-    } ref[] = { { "Q3_K_S", 3.50 }, { "Q3_K_M", 3.91 }, { "Q3_K_L", 4.27 }, { "Q4_K_S", 4.58 },
-                { "Q4_K_M", 4.84 }, { "Q5_K_S", 5.52 }, { "Q5_K_M", 5.68 }, { "Q6_K", 6.56 } };
+    } ref[] = {{"Q3_K_S", 3.50}, {"Q3_K_M", 3.91}, {"Q3_K_L", 4.27}, {"Q4_K_S", 4.58},
+               {"Q4_K_M", 4.84}, {"Q5_K_S", 5.52}, {"Q5_K_M", 5.68}, {"Q6_K", 6.56}};
     for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
         lqmf_estimate e = est(&m, ref[i].s, 0, LQMF_DEVICE_CPU);
         CHECKF(fabs(e.bpw - ref[i].bpw) < 0.006, "%s: %.4f bpw, llama.cpp %.2f", ref[i].s, e.bpw, ref[i].bpw);
@@ -78,12 +84,12 @@ TEST(plan_bpw_matches_llamacpp_llama2_7b) {
 TEST(plan_estimate_llama2_7b_by_hand) {
     lqmf_model_meta m = llama2_7b();
     const uint64_t q4 = 144, q6 = 210, d = 4096, ff = 11008, v = 32000;
-    uint64_t w = v * d / 256 * q4 + v * d / 256 * q6         /* token_embd, output */
-                 + 32 * 3 * d * d / 256 * q4                   /* q, k, o */
-                 + 16 * d * d / 256 * q6 + 16 * d * d / 256 * q4 /* v */
-                 + 32 * 2 * d * ff / 256 * q4                  /* gate, up */
+    uint64_t w = v * d / 256 * q4 + v * d / 256 * q6               /* token_embd, output */
+                 + 32 * 3 * d * d / 256 * q4                       /* q, k, o */
+                 + 16 * d * d / 256 * q6 + 16 * d * d / 256 * q4   /* v */
+                 + 32 * 2 * d * ff / 256 * q4                      /* gate, up */
                  + 16 * ff * d / 256 * q6 + 16 * ff * d / 256 * q4 /* down */
-                 + (d + 32 * 2 * d) * 4;                       /* norms, f32 */
+                 + (d + 32 * 2 * d) * 4;                           /* norms, f32 */
     lqmf_estimate e = est(&m, "Q4_K_M", 4096, LQMF_DEVICE_GPU);
     CHECK_EQ_INT(e.weight_bytes, w);
     CHECK_EQ_INT(e.kv_bytes, 2ull * 32 * 4096 * 32 * 128 * 2); /* 2 GiB */
@@ -110,7 +116,7 @@ TEST(plan_estimate_mistral_gqa_and_gptq) {
      * embeddings and output fp16; norms fp16 */
     const uint64_t d = 4096, kv = 1024, ff = 14336, v = 32768;
     uint64_t lin = 0;
-    const uint64_t shapes[][2] = { { d, d }, { d, kv }, { d, kv }, { d, d }, { d, ff }, { d, ff }, { ff, d } };
+    const uint64_t shapes[][2] = {{d, d}, {d, kv}, {d, kv}, {d, d}, {d, ff}, {d, ff}, {ff, d}};
     for (int i = 0; i < 7; i++) {
         uint64_t in = shapes[i][0], out = shapes[i][1];
         lin += in * out / 2 + in / 128 * out * 5 / 2 + 4 * in;
@@ -132,10 +138,10 @@ TEST(plan_estimate_fallback_types) {
     lqmf_estimate e = est(&m, "Q4_K_M", 0, LQMF_DEVICE_CPU);
     const uint64_t q50 = 22, q80 = 34, q4k = 144, q6k = 210, d = 320, ff = 512;
     /* use_more_bits(i, 4): i < 0 || i >= 3 || (i - 0) % 3 == 2 -> layers 2, 3 */
-    uint64_t w = 1000 * d / 32 * q50 + 1000 * d / 32 * q80 /* token_embd Q5_0, output Q8_0 */
-                 + 4 * 3 * d * d / 32 * q50               /* q, k, o */
-                 + 2 * d * d / 32 * q80 + 2 * d * d / 32 * q50 /* v */
-                 + 4 * 2 * d * ff / 32 * q50              /* gate, up (rows of 320) */
+    uint64_t w = 1000 * d / 32 * q50 + 1000 * d / 32 * q80         /* token_embd Q5_0, output Q8_0 */
+                 + 4 * 3 * d * d / 32 * q50                        /* q, k, o */
+                 + 2 * d * d / 32 * q80 + 2 * d * d / 32 * q50     /* v */
+                 + 4 * 2 * d * ff / 32 * q50                       /* gate, up (rows of 320) */
                  + 2 * ff * d / 256 * q6k + 2 * ff * d / 256 * q4k /* down: rows of 512 */
                  + (d + 4 * 2 * d) * 4;
     CHECK_EQ_INT(e.weight_bytes, w);
@@ -143,10 +149,17 @@ TEST(plan_estimate_fallback_types) {
 }
 
 TEST(plan_meta_from_model_matches_hparams) {
-    const lqmf_hparams hps[2] = { llama(64, 32, 2, 4, 2, 96, 128), {
-                                      .arch = LQMF_ARCH_GPT2, .n_vocab = 50, .n_embd = 32, .n_layer = 2,
-                                      .n_head = 4, .n_head_kv = 4, .head_dim = 8, .n_ff = 128,
-                                      .n_ctx_train = 64, .tied_embeddings = true } };
+    const lqmf_hparams hps[2] = {llama(64, 32, 2, 4, 2, 96, 128),
+                                 {.arch = LQMF_ARCH_GPT2,
+                                  .n_vocab = 50,
+                                  .n_embd = 32,
+                                  .n_layer = 2,
+                                  .n_head = 4,
+                                  .n_head_kv = 4,
+                                  .head_dim = 8,
+                                  .n_ff = 128,
+                                  .n_ctx_train = 64,
+                                  .tied_embeddings = true}};
     for (int k = 0; k < 2; k++) {
         const lqmf_hparams *hp = &hps[k];
         lqmf_model *mdl;
@@ -156,16 +169,18 @@ TEST(plan_meta_from_model_matches_hparams) {
         const struct {
             const char *n;
             uint64_t a, b;
-        } llama_t[] = { { "attn_norm.weight", d, 1 }, { "attn_q.weight", d, q },   { "attn_k.weight", d, kv },
-                        { "attn_v.weight", d, kv },   { "attn_output.weight", q, d }, { "ffn_norm.weight", d, 1 },
-                        { "ffn_gate.weight", d, ff }, { "ffn_up.weight", d, ff },   { "ffn_down.weight", ff, d } },
-          gpt2_t[] = { { "attn_norm.weight", d, 1 },      { "attn_norm.bias", d, 1 },   { "attn_qkv.weight", d, 3 * d },
-                       { "attn_qkv.bias", 3 * d, 1 },     { "attn_output.weight", d, d }, { "attn_output.bias", d, 1 },
-                       { "ffn_norm.weight", d, 1 },       { "ffn_norm.bias", d, 1 },    { "ffn_up.weight", d, ff },
-                       { "ffn_up.bias", ff, 1 },          { "ffn_down.weight", ff, d }, { "ffn_down.bias", d, 1 } };
-        uint64_t ne[2] = { d, hp->n_vocab };
+        } llama_t[] = {{"attn_norm.weight", d, 1}, {"attn_q.weight", d, q},      {"attn_k.weight", d, kv},
+                       {"attn_v.weight", d, kv},   {"attn_output.weight", q, d}, {"ffn_norm.weight", d, 1},
+                       {"ffn_gate.weight", d, ff}, {"ffn_up.weight", d, ff},     {"ffn_down.weight", ff, d}},
+          gpt2_t[] = {
+              {"attn_norm.weight", d, 1},  {"attn_norm.bias", d, 1},     {"attn_qkv.weight", d, 3 * d},
+              {"attn_qkv.bias", 3 * d, 1}, {"attn_output.weight", d, d}, {"attn_output.bias", d, 1},
+              {"ffn_norm.weight", d, 1},   {"ffn_norm.bias", d, 1},      {"ffn_up.weight", d, ff},
+              {"ffn_up.bias", ff, 1},      {"ffn_down.weight", ff, d},   {"ffn_down.bias", d, 1}};
+        uint64_t ne[2] = {d, hp->n_vocab};
         CHECK_OK(lqmf_model_add_tensor(mdl, "token_embd.weight", LQMF_TYPE_F32, 2, ne, NULL, false));
-        if (!hp->tied_embeddings) CHECK_OK(lqmf_model_add_tensor(mdl, "output.weight", LQMF_TYPE_F32, 2, ne, NULL, false));
+        if (!hp->tied_embeddings)
+            CHECK_OK(lqmf_model_add_tensor(mdl, "output.weight", LQMF_TYPE_F32, 2, ne, NULL, false));
         ne[1] = 1;
         CHECK_OK(lqmf_model_add_tensor(mdl, "output_norm.weight", LQMF_TYPE_F32, 1, ne, NULL, false));
         if (k == 1) {
@@ -179,7 +194,7 @@ TEST(plan_meta_from_model_matches_hparams) {
                 char name[96];
                 uint64_t a = k == 0 ? llama_t[i].a : gpt2_t[i].a, b = k == 0 ? llama_t[i].b : gpt2_t[i].b;
                 snprintf(name, sizeof name, "blk.%u.%s", l, k == 0 ? llama_t[i].n : gpt2_t[i].n);
-                uint64_t shape[2] = { a, b };
+                uint64_t shape[2] = {a, b};
                 CHECK_OK(lqmf_model_add_tensor(mdl, name, LQMF_TYPE_F32, b > 1 ? 2 : 1, shape, NULL, false));
             }
         }
@@ -210,8 +225,10 @@ TEST(plan_meta_from_counts_uses_reference_bpw) {
     CHECK_NEAR(e.bpw, 4.84, 0.005);
     CHECK_NEAR((double)e.weight_bytes, 7e9 * e.bpw / 8, 1e-6);
     CHECK_EQ_INT(e.kv_bytes, 2ull * 32 * 4096 * 8 * 128 * 2);
-    CHECK_ERR(lqmf_plan_meta_from_counts(7000000000ull, 0, 8, 128, 8192, "bad", &m), LQMF_E_INVALID, "n_layer 0");
-    CHECK_ERR(lqmf_plan_meta_from_counts(7000000000ull, 32, 0, 128, 8192, "bad", &m), LQMF_E_INVALID, "n_head_kv 0");
+    CHECK_ERR(lqmf_plan_meta_from_counts(7000000000ull, 0, 8, 128, 8192, "bad", &m), LQMF_E_INVALID,
+              "n_layer 0");
+    CHECK_ERR(lqmf_plan_meta_from_counts(7000000000ull, 32, 0, 128, 8192, "bad", &m), LQMF_E_INVALID,
+              "n_head_kv 0");
     lqmf_hparams hp = llama(32000, 4096, 32, 32, 6, 11008, 4096);
     CHECK_ERR(lqmf_plan_meta_from_hparams(&hp, "gqa", &m), LQMF_E_INVALID, "not a multiple of n_head_kv 6");
 }
@@ -226,7 +243,9 @@ static lqmf_plan plan_for(const lqmf_model_meta *m, lqmf_plan_request rq) {
     return p;
 }
 
-static const char *chosen(const lqmf_plan *p) { return p->chosen >= 0 ? p->opts[p->chosen].est.scheme->name : "(refused)"; }
+static const char *chosen(const lqmf_plan *p) {
+    return p->chosen >= 0 ? p->opts[p->chosen].est.scheme->name : "(refused)";
+}
 
 static const lqmf_plan_option *option(const lqmf_plan *p, const char *name) {
     for (size_t i = 0; i < p->n_opts; i++)
@@ -236,7 +255,7 @@ static const lqmf_plan_option *option(const lqmf_plan *p, const char *name) {
 
 TEST(plan_7b_on_8gb_gpu) {
     lqmf_model_meta m = llama2_7b();
-    lqmf_plan p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30 });
+    lqmf_plan p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30});
     CHECK_STR(chosen(&p), "Q4_K_M");
     CHECK_EQ_INT(p.margin, (uint64_t)(0.1 * (8ull << 30)));
     CHECK(option(&p, "Q4_K_M")->fit == LQMF_FIT_OK);
@@ -256,15 +275,16 @@ TEST(plan_7b_on_8gb_gpu) {
     lqmf_buf_init(&b);
     CHECK_OK(lqmf_plan_render(&m, &p, &b));
     lqmf_buf_append(&b, "", 1);
-    CHECK(strstr((char *)b.data, "kv cache 2 x 32 layers x 4096 ctx x 32 kv heads x 128 head_dim x 2 B") != NULL);
+    CHECK(strstr((char *)b.data, "kv cache 2 x 32 layers x 4096 ctx x 32 kv heads x 128 head_dim x 2 B") !=
+          NULL);
     CHECK(strstr((char *)b.data, "=> Q4_K_M") != NULL);
     CHECK(strstr((char *)b.data, "Choice: Q4_K_M") != NULL);
     lqmf_buf_free(&b);
     lqmf_plan_free(&p);
     /* GPTQ only: the 8-bit variant does not fit, the 4-bit one does */
     m = mistral_7b();
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30,
-                                           .method = LQMF_METHOD_GPTQ });
+    p = plan_for(&m, (lqmf_plan_request){
+                         .device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30, .method = LQMF_METHOD_GPTQ});
     CHECK_STR(chosen(&p), "GPTQ-4bit");
     CHECK_EQ_INT(p.n_opts, 2);
     CHECK(strstr(p.why, "No scheme within 1%") != NULL);
@@ -273,14 +293,14 @@ TEST(plan_7b_on_8gb_gpu) {
 
 TEST(plan_preferences) {
     lqmf_model_meta m = mistral_7b();
-    lqmf_plan_request rq = { .device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30 };
+    lqmf_plan_request rq = {.device = LQMF_DEVICE_GPU, .device_mem = 8ull << 30};
     static const struct {
         lqmf_pref pref;
         const char *want;
-    } cases[] = { { LQMF_PREF_BALANCED, "Q4_K_M" },
-                  { LQMF_PREF_QUALITY, "Q6_K" },  /* Q8_0 and the 8-bit formats do not fit */
-                  { LQMF_PREF_FASTEST, "Q3_K_M" }, /* fewest bytes within 5 % */
-                  { LQMF_PREF_SMALLEST, "Q2_K" } };
+    } cases[] = {{LQMF_PREF_BALANCED, "Q4_K_M"},
+                 {LQMF_PREF_QUALITY, "Q6_K"},   /* Q8_0 and the 8-bit formats do not fit */
+                 {LQMF_PREF_FASTEST, "Q3_K_M"}, /* fewest bytes within 5 % */
+                 {LQMF_PREF_SMALLEST, "Q2_K"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rq.pref = cases[i].pref;
         lqmf_plan p = plan_for(&m, rq);
@@ -307,16 +327,17 @@ TEST(plan_preferences) {
 
 TEST(plan_size_budget_picks_or_refuses) {
     lqmf_model_meta m = llama2_7b();
-    lqmf_plan p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_CPU, .size_budget = 3000000000ull });
+    lqmf_plan p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU, .size_budget = 3000000000ull});
     CHECK_STR(chosen(&p), "Q3_K_S"); /* 2.95 GB; Q3_K_M is 3.30 GB */
     CHECK(option(&p, "Q3_K_M")->fit == LQMF_FIT_SIZE);
     CHECK(option(&p, "Q2_K")->fit == LQMF_FIT_OK);
     CHECK(option(&p, "NF4") == NULL); /* GPU-only formats are not offered for a CPU */
     lqmf_plan_free(&p);
 
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_CPU, .size_budget = 2000000000ull });
+    p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU, .size_budget = 2000000000ull});
     CHECK_EQ_INT(p.chosen, -1);
-    CHECK(strstr(p.why, "smallest candidate, Q2_K, has 2.53 GB of weights, over the 2.00 GB size budget") != NULL);
+    CHECK(strstr(p.why, "smallest candidate, Q2_K, has 2.53 GB of weights, over the 2.00 GB size budget") !=
+          NULL);
     CHECK(strstr(p.alternative, "Q2_K, 0.53 GB over the limit") != NULL);
     lqmf_plan_free(&p);
 }
@@ -324,32 +345,34 @@ TEST(plan_size_budget_picks_or_refuses) {
 TEST(plan_refusal_alternatives) {
     lqmf_model_meta m = llama2_7b();
     /* 4 GiB GPU: even Q2_K needs 5.2 GiB at 4096 tokens, but fits at 1024 */
-    lqmf_plan p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_GPU, .device_mem = 4ull << 30 });
+    lqmf_plan p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_GPU, .device_mem = 4ull << 30});
     CHECK_EQ_INT(p.chosen, -1);
     CHECK(strstr(p.why, "Q2_K, needs") != NULL);
     CHECK(strstr(p.alternative, "Q2_K fits with a context of 1024 tokens") != NULL);
     lqmf_plan_free(&p);
     /* bitsandbytes on a CPU: nothing matches; the unfiltered plan is offered */
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_CPU, .device_mem = 16ull << 30,
-                                           .method = LQMF_METHOD_BNB });
+    p = plan_for(&m, (lqmf_plan_request){
+                         .device = LQMF_DEVICE_CPU, .device_mem = 16ull << 30, .method = LQMF_METHOD_BNB});
     CHECK_EQ_INT(p.n_opts, 0);
     CHECK(strstr(p.why, "No scheme matches bnb on the cpu") != NULL);
     CHECK(strstr(p.alternative, "Without the method/bits limits: Q4_K_M") != NULL);
     lqmf_plan_free(&p);
     /* 7 bits exists in no scheme */
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_CPU, .bits = 7 });
+    p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU, .bits = 7});
     CHECK(strstr(p.why, "any method at 7 bits") != NULL);
     lqmf_plan_free(&p);
     /* disk: 3 GB free, 13.5 GB to download */
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_CPU, .check_disk = true,
-                                           .disk_free = 3000000000ull, .disk_extra = 13500000000ull });
+    p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU,
+                                         .check_disk = true,
+                                         .disk_free = 3000000000ull,
+                                         .disk_extra = 13500000000ull});
     CHECK_EQ_INT(p.chosen, -1);
     CHECK(p.n_opts && p.opts[0].fit == LQMF_FIT_DISK);
     CHECK(strstr(p.why, "on disk") != NULL);
     lqmf_plan_free(&p);
     /* an explicit run-time budget has no margin */
-    p = plan_for(&m, (lqmf_plan_request){ .device = LQMF_DEVICE_GPU, .mem_budget = 6ull << 30 });
-    CHECK_STR(chosen(&p), "Q3_K_M"); /* 5.96 GiB */
+    p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_GPU, .mem_budget = 6ull << 30});
+    CHECK_STR(chosen(&p), "Q3_K_M");                     /* 5.96 GiB */
     CHECK(option(&p, "Q3_K_L")->fit == LQMF_FIT_BUDGET); /* 6.23 GiB */
     lqmf_plan_free(&p);
     lqmf_plan_free(NULL);
@@ -372,7 +395,8 @@ TEST(plan_quality_table_matches_docs) {
         if (!s) continue;
         CHECK_STR(lqmf_method_name(s->method), method);
         CHECK_EQ_INT(s->bits, bits);
-        CHECKF(fabs(s->ppl_delta_pct - dppl) < 1e-9, "%s: code %.3f, docs %.3f", name, s->ppl_delta_pct, dppl);
+        CHECKF(fabs(s->ppl_delta_pct - dppl) < 1e-9, "%s: code %.3f, docs %.3f", name, s->ppl_delta_pct,
+               dppl);
         rows++;
     }
     CHECK_EQ_INT(rows, lqmf_plan_scheme_count());
