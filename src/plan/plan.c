@@ -566,8 +566,9 @@ lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_
                         rq->disk_extra ? "" : " (download size not counted)");
     if (rq->check_disk && rq->disk_extra)
         lqmf_buf_printf(out, "  download: %.2f GB\n", (double)rq->disk_extra / 1e9);
-    lqmf_buf_printf(out, "\n     %-10s %-5s %6s %10s %10s %10s %10s %8s  %s\n", "scheme", "meth", "bpw",
-                    "weights", "kv cache", "other", "total", "dPPL%", "fit");
+    if (p->n_opts)
+        lqmf_buf_printf(out, "\n     %-10s %-5s %6s %10s %10s %10s %10s %8s  %s\n", "scheme", "meth", "bpw",
+                        "weights", "kv cache", "other", "total", "dPPL%", "fit");
     for (size_t i = 0; i < p->n_opts; i++) {
         const lqmf_estimate *e = &p->opts[i].est;
         lqmf_buf_printf(out, "  %s %-10s %-5s %6.2f %6.2f GiB %6.2f GiB %6.2f GiB %6.2f GiB %+8.3f  %s\n",
