@@ -250,12 +250,14 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
     const char *code = r->error_code, *msg = r->error_message;
     char detail[HUB_HDR + 16] = "";
     if (*msg) snprintf(detail, sizeof detail, ": %s", msg);
-    const char *src = lqmf_hub_token_source_name(h->token.source);
+    char src[600]; /* which token: "the token in HF_TOKEN", never the token */
+    if (h->token.where) snprintf(src, sizeof src, "the token in %s", h->token.where);
+    else snprintf(src, sizeof src, "the token given");
     if (s == 401 && h->token.token &&
         (strstr(msg, "Invalid credentials") || strstr(msg, "Invalid user token") || !repo_id))
         return lqmf_error(LQMF_E_AUTH,
-                          "%s: the Hub rejected the token from %s (HTTP 401%s). Run "
-                          "`lqmf hf login` with a valid token, or unset it",
+                          "%s: the Hub rejected %s (HTTP 401%s). Run `lqmf hf login` "
+                          "with a valid token, or remove that one",
                           what, src, detail);
     if (s == 401 && !repo_id)
         return lqmf_error(LQMF_E_AUTH, "%s: not logged in (HTTP 401%s). Set HF_TOKEN or run "
@@ -263,8 +265,8 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
     if (strcmp(code, "GatedRepo") == 0 || (s == 403 && repo_id)) {
         bool gated = strcmp(code, "GatedRepo") == 0;
         if (!gated)
-            return lqmf_error(LQMF_E_AUTH, "%s: access denied (HTTP 403%s); the token from %s "
-                              "lacks the permission", what, detail, src);
+            return lqmf_error(LQMF_E_AUTH, "%s: access denied (HTTP 403%s); %s lacks the "
+                              "permission", what, detail, src);
         if (!h->token.token)
             return lqmf_error(LQMF_E_AUTH,
                               "%s: %s is a gated repository: log in (`lqmf hf login` or "
@@ -272,8 +274,8 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
                               "it at %s/%s",
                               what, repo_id, h->endpoint, repo_id);
         return lqmf_error(LQMF_E_AUTH,
-                          "%s: %s is a gated repository and this account (token from %s) is not "
-                          "in its authorized list yet: request access at %s/%s",
+                          "%s: %s is a gated repository and the account of %s is not in its "
+                          "authorized list yet: request access at %s/%s",
                           what, repo_id, src, h->endpoint, repo_id);
     }
     if (strcmp(code, "RevisionNotFound") == 0)
@@ -290,8 +292,7 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
                               "repositories",
                               what, repo_id, h->endpoint);
         return lqmf_error(LQMF_E_NOT_FOUND,
-                          "%s: repository %s not found at %s, or the token from %s has no "
-                          "access to it",
+                          "%s: repository %s not found at %s, or %s has no access to it",
                           what, repo_id, h->endpoint, src);
     }
     if (s == 404) return lqmf_error(LQMF_E_NOT_FOUND, "%s: not found (HTTP 404%s)", what, detail);

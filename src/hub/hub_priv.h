@@ -28,7 +28,6 @@ struct lqmf_hub {
 char *hub_hf_home(void);
 
 /* ---- helpers (util.c) -------------------------------------------------------- */
-char *hub_strdup(const char *s);                    /* NULL on NULL or OOM */
 char *hub_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* NULL on OOM */
 bool hub_env_true(const char *name);               /* 1/true/yes/on, any case */
 /* mkdir -p (mode 0755); message names the path on failure. */

@@ -10,8 +10,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-char *hub_strdup(const char *s) { return s ? strdup(s) : NULL; }
-
 char *hub_fmt(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
