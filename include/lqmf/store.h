@@ -16,7 +16,7 @@
  * keeps; NULL strings read as ""). Records the store returns (snapshots,
  * interrupted list) own their strings (heap copies, never NULL, released by
  * the matching _free; the const is for callers filling records in). A store handle
- * is for one thread at a time; open one per thread or process. */
+ * is for one thread at a time and one process (open another after fork()). */
 #ifndef LQMF_STORE_H
 #define LQMF_STORE_H
 

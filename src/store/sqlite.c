@@ -238,7 +238,9 @@ static lqmf_status read_meta(lqmf_store *s, sq_meta *m) {
     if (st == LQMF_OK) st = sq_int(s, "PRAGMA user_version", "read the header", &m->version);
     if (st == LQMF_OK)
         st = sq_int(s, "SELECT count(*) FROM sqlite_master", "read the schema", &m->n_objects);
-    if (st == LQMF_E_FORMAT) lqmf_error_prefix(st, "not a readable SQLite database, left untouched");
+    if (st == LQMF_E_FORMAT)
+        lqmf_error(st, "%s: not a readable SQLite database (%s), so not an lqmf experiment store; "
+                   "left untouched", s->path, sqlite3_errmsg(db_of(s)));
     return st;
 }
 
