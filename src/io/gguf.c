@@ -737,6 +737,7 @@ typedef struct {
 struct lqmf_gguf_writer {
     wkv *kvs;
     size_t n_kv, cap_kv;
+    ntable kv_tab; /* key -> index in kvs */
     wtensor *ts;
     uint32_t n_t, cap_t;
     ntable t_tab;
@@ -759,6 +760,7 @@ void lqmf_gguf_writer_free(lqmf_gguf_writer *w) {
     free(w->kvs);
     free(w->ts);
     free(w->t_tab.slots);
+    free(w->kv_tab.slots);
     free(w);
 }
 
@@ -844,10 +846,14 @@ static lqmf_status put_payload(lqmf_buf *b, const char *key, const lqmf_gguf_val
     return LQMF_OK;
 }
 
-static int64_t w_find_key(const lqmf_gguf_writer *w, const char *key) {
-    for (size_t i = 0; i < w->n_kv; i++)
-        if (strcmp(w->kvs[i].key, key) == 0) return (int64_t)i;
-    return -1;
+static int64_t w_find_key(const lqmf_gguf_writer *w, const char *key) { return nt_find(&w->kv_tab, key); }
+
+/* Re-index kvs[0..n_kv) after a removal; the table never grows here, so
+ * reinsertion cannot fail. */
+static void nt_rebuild_keys(lqmf_gguf_writer *w) {
+    memset(w->kv_tab.slots, 0, ((size_t)w->kv_tab.mask + 1) * sizeof *w->kv_tab.slots);
+    w->kv_tab.n = 0;
+    for (size_t i = 0; i < w->n_kv; i++) nt_insert(&w->kv_tab, w->kvs[i].key, (uint32_t)i);
 }
 
 static lqmf_status w_check_building(const lqmf_gguf_writer *w, const char *what, const char *name) {
@@ -881,6 +887,10 @@ lqmf_status lqmf_gguf_writer_set_value(lqmf_gguf_writer *w, const char *key, con
         return LQMF_OK;
     }
     char *k = strdup(key);
+    if (k && !nt_insert(&w->kv_tab, k, (uint32_t)w->n_kv)) {
+        free(k);
+        k = NULL;
+    }
     if (w->n_kv == w->cap_kv) {
         size_t cap = w->cap_kv ? 2 * w->cap_kv : 32;
         wkv *kvs = k ? realloc(w->kvs, cap * sizeof *kvs) : NULL;
@@ -890,6 +900,7 @@ lqmf_status lqmf_gguf_writer_set_value(lqmf_gguf_writer *w, const char *key, con
         }
     }
     if (!k || w->n_kv == w->cap_kv) {
+        if (k) nt_rebuild_keys(w); /* drop k from the table */
         free(k);
         lqmf_buf_free(&b);
         return lqmf_error(LQMF_E_NOMEM, "gguf writer: key '%s': out of memory", key);
@@ -956,6 +967,7 @@ lqmf_status lqmf_gguf_writer_remove(lqmf_gguf_writer *w, const char *key) {
     lqmf_buf_free(&w->kvs[i].bytes);
     memmove(&w->kvs[i], &w->kvs[i + 1], (w->n_kv - (size_t)i - 1) * sizeof *w->kvs);
     w->n_kv--;
+    nt_rebuild_keys(w);
     return LQMF_OK;
 }
 
@@ -985,7 +997,8 @@ static lqmf_status w_add(lqmf_gguf_writer *w, const char *name, lqmf_type type, 
         return lqmf_error(LQMF_E_INVALID, "gguf writer: tensor '%s': more than %u tensors", name,
                           LQMF_GGUF_MAX_TENSORS);
     wtensor t = { .type = type, .n_dims = n_dims, .data = data };
-    for (uint32_t d = 0; d < LQMF_GGUF_MAX_DIMS; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
+    bool dims_ok = n_dims <= LQMF_GGUF_MAX_DIMS; /* else shape_ok reports n_dims, ne unread */
+    for (uint32_t d = 0; d < LQMF_GGUF_MAX_DIMS; d++) t.ne[d] = dims_ok && d < n_dims ? ne[d] : 1;
     char why_buf[160];
     if (!shape_ok(type, n_dims, t.ne, &t.nbytes, why_buf, sizeof why_buf))
         return lqmf_error(LQMF_E_INVALID, "gguf writer: tensor '%s': %s", name, why_buf);

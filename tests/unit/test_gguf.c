@@ -374,6 +374,8 @@ static void set_all_values(lqmf_gguf_writer *w) {
     CHECK_OK(lqmf_gguf_writer_set_u32(w, "t.replace", 2)); /* replaced in place */
     CHECK_OK(lqmf_gguf_writer_remove(w, "t.gone"));
     CHECK_OK(lqmf_gguf_writer_remove(w, "t.never-set"));
+    /* keys after the removed one moved down: replacing one must hit it */
+    CHECK_OK(lqmf_gguf_writer_set_arr(w, k_arrs[0].key, k_arrs[0].t, k_arrs[0].data, k_arrs[0].n));
 }
 
 static void check_all_values(const lqmf_gguf *g) {
