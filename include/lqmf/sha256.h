@@ -13,10 +13,10 @@ extern "C" {
 #endif
 
 typedef struct {
-    uint32_t h[8];       /* chaining state */
-    uint64_t n_bytes;    /* message length so far, bytes */
-    uint8_t block[64];   /* pending partial block */
-    size_t n_block;      /* bytes in block (< 64) */
+    uint32_t h[8];     /* chaining state */
+    uint64_t n_bytes;  /* message length so far, bytes */
+    uint8_t block[64]; /* pending partial block */
+    size_t n_block;    /* bytes in block (< 64) */
 } lqmf_sha256_ctx;
 
 void lqmf_sha256_init(lqmf_sha256_ctx *c);

@@ -16,18 +16,21 @@
  * finished file. Speeds per file are smoothed here from successive reports. */
 typedef struct {
     bool tty;
-    int drawn;          /* dynamic lines currently on screen */
-    bool *reported;     /* finished line printed, per file */
-    double *rate;       /* bytes/s, smoothed, per file */
-    uint64_t *last;     /* done at the previous report */
+    int drawn;      /* dynamic lines currently on screen */
+    bool *reported; /* finished line printed, per file */
+    double *rate;   /* bytes/s, smoothed, per file */
+    uint64_t *last; /* done at the previous report */
     double t_last;
     size_t n;
 } bars;
 
 static void fmt_eta(double s, char *out, size_t cap) {
-    if (s < 0 || s > 99 * 3600) snprintf(out, cap, "--:--");
-    else if (s >= 3600) snprintf(out, cap, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
-    else snprintf(out, cap, "%d:%02d", (int)s / 60, (int)s % 60);
+    if (s < 0 || s > 99 * 3600)
+        snprintf(out, cap, "--:--");
+    else if (s >= 3600)
+        snprintf(out, cap, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else
+        snprintf(out, cap, "%d:%02d", (int)s / 60, (int)s % 60);
 }
 
 /* One redrawn line (terminal only): name, bar, percent, bytes, speed, ETA. */
@@ -38,10 +41,9 @@ static void bar_line(const char *name, uint64_t done, uint64_t total, double rat
     bar[24] = '\0';
     fmt_eta(rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof eta);
     size_t nl = strlen(name);
-    fprintf(stderr, "  %-32.32s [%s] %3d%% %9s/%-9s %9s/s ETA %s%s\033[K\n",
-            nl > 32 ? name + nl - 32 : name, bar, total ? (int)(100.0 * (double)done / (double)total) : 100,
-            lqmf_fmt_bytes(done, d, sizeof d), lqmf_fmt_bytes(total, t, sizeof t),
-            lqmf_fmt_bytes((uint64_t)rate, r, sizeof r), eta, tail);
+    fprintf(stderr, "  %-32.32s [%s] %3d%% %9s/%-9s %9s/s ETA %s%s\033[K\n", nl > 32 ? name + nl - 32 : name,
+            bar, total ? (int)(100.0 * (double)done / (double)total) : 100, lqmf_fmt_bytes(done, d, sizeof d),
+            lqmf_fmt_bytes(total, t, sizeof t), lqmf_fmt_bytes((uint64_t)rate, r, sizeof r), eta, tail);
 }
 
 static void on_progress(void *user, const lqmf_hub_progress *p) {
@@ -60,15 +62,17 @@ static void on_progress(void *user, const lqmf_hub_progress *p) {
         const lqmf_hub_file_progress *f = &p->files[i];
         if (dt > 0) b->rate[i] = 0.7 * b->rate[i] + 0.3 * (double)(f->done - b->last[i]) / dt;
         b->last[i] = f->done;
-        bool finished = f->state == LQMF_HUB_DONE || f->state == LQMF_HUB_CACHED ||
-                        f->state == LQMF_HUB_FAILED;
+        bool finished =
+            f->state == LQMF_HUB_DONE || f->state == LQMF_HUB_CACHED || f->state == LQMF_HUB_FAILED;
         if (!finished || b->reported[i]) continue;
         b->reported[i] = true;
         char sz[32];
         fprintf(stderr, "  %s %s (%s%s)%s\n",
-                f->state == LQMF_HUB_FAILED ? "failed" : f->state == LQMF_HUB_CACHED ? "cached" : "done  ",
-                f->path, lqmf_fmt_bytes(f->total, sz, sizeof sz),
-                f->retries ? ", after retries" : "", b->tty ? "\033[K" : "");
+                f->state == LQMF_HUB_FAILED   ? "failed"
+                : f->state == LQMF_HUB_CACHED ? "cached"
+                                              : "done  ",
+                f->path, lqmf_fmt_bytes(f->total, sz, sizeof sz), f->retries ? ", after retries" : "",
+                b->tty ? "\033[K" : "");
     }
     if (dt > 0) b->t_last = p->elapsed_s;
     b->drawn = 0;
@@ -95,6 +99,26 @@ static void bars_free(bars *b) {
 
 /* ---- lqmf download ------------------------------------------------------------------ */
 
+/* Parameters and dtypes of the chosen safetensors files, from their headers. */
+static lqmf_status print_weights(lqmf_hub *h, const lqmf_hub_repo *r, const bool *sel) {
+    lqmf_hub_weights w;
+    lqmf_status st = lqmf_hub_weights_info(h, r, sel, &w);
+    if (st == LQMF_E_NOT_FOUND) {
+        lqmf_clear_error();
+        return LQMF_OK; /* no safetensors chosen: nothing to tell */
+    }
+    if (st != LQMF_OK) return st;
+    char sz[32];
+    printf("weights: %llu parameters in %zu tensors of %zu files, %s:", (unsigned long long)w.n_params,
+           w.n_tensors, w.n_files, lqmf_fmt_bytes(w.n_bytes, sz, sizeof sz));
+    for (int t = 0; t < LQMF_ST_DTYPE_COUNT; t++)
+        if (w.params_by_dtype[t])
+            printf(" %s %.1f%%", lqmf_st_dtype_name((lqmf_st_dtype)t),
+                   100.0 * (double)w.params_by_dtype[t] / (double)w.n_params);
+    printf("\n");
+    return LQMF_OK;
+}
+
 static int download(int argc, char **argv) {
     const char *repo = NULL, *revision = NULL, *local_dir = NULL, *cache_dir = NULL;
     const char *globs[MAX_GLOBS];
@@ -104,15 +128,24 @@ static int download(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
-        if (LQMF_IS(a, "--revision") && has_val) revision = argv[++i];
-        else if (LQMF_IS(a, "--include") && has_val && n_globs < MAX_GLOBS) globs[n_globs++] = argv[++i];
-        else if (LQMF_IS(a, "--local-dir") && has_val) local_dir = argv[++i];
-        else if (LQMF_IS(a, "--cache-dir") && has_val) cache_dir = argv[++i];
-        else if (LQMF_IS(a, "--parallel") && has_val) parallel = (unsigned)strtoul(argv[++i], NULL, 10);
-        else if (LQMF_IS(a, "--dry-run")) dry_run = true;
-        else if (LQMF_IS(a, "--quiet")) quiet = true;
-        else if (a[0] != '-' && !repo) repo = a;
-        else return lqmf_cli_usage(argv[0]);
+        if (LQMF_IS(a, "--revision") && has_val)
+            revision = argv[++i];
+        else if (LQMF_IS(a, "--include") && has_val && n_globs < MAX_GLOBS)
+            globs[n_globs++] = argv[++i];
+        else if (LQMF_IS(a, "--local-dir") && has_val)
+            local_dir = argv[++i];
+        else if (LQMF_IS(a, "--cache-dir") && has_val)
+            cache_dir = argv[++i];
+        else if (LQMF_IS(a, "--parallel") && has_val)
+            parallel = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (LQMF_IS(a, "--dry-run"))
+            dry_run = true;
+        else if (LQMF_IS(a, "--quiet"))
+            quiet = true;
+        else if (a[0] != '-' && !repo)
+            repo = a;
+        else
+            return lqmf_cli_usage(argv[0]);
     }
     if (!repo) return lqmf_cli_usage(argv[0]);
     lqmf_hub_options o;
@@ -122,7 +155,7 @@ static int download(int argc, char **argv) {
     lqmf_hub *h = NULL;
     lqmf_hub_repo *r = NULL;
     bool *sel = NULL;
-    bars b = { .tty = isatty(STDERR_FILENO) && !quiet };
+    bars b = {.tty = isatty(STDERR_FILENO) && !quiet};
     lqmf_status st = lqmf_hub_new(&o, &h);
     if (st == LQMF_OK && !quiet)
         fprintf(stderr, "Resolving %s@%s at %s%s ...\n", repo, revision ? revision : "main",
@@ -137,17 +170,17 @@ static int download(int argc, char **argv) {
         for (size_t i = 0; i < r->n_files; i++) total += sel[i] ? r->files[i].size : 0;
         char sz[32];
         if (!quiet)
-            fprintf(stderr, "%s@%s = commit %.12s%s%s%s: %zu of %zu files, %s\n", r->repo_id,
-                    r->revision, r->commit, r->is_private ? ", private" : "",
-                    r->gated[0] ? ", gated " : "", r->gated, n_sel, r->n_files,
-                    lqmf_fmt_bytes(total, sz, sizeof sz));
+            fprintf(stderr, "%s@%s = commit %.12s%s%s%s: %zu of %zu files, %s\n", r->repo_id, r->revision,
+                    r->commit, r->is_private ? ", private" : "", r->gated[0] ? ", gated " : "", r->gated,
+                    n_sel, r->n_files, lqmf_fmt_bytes(total, sz, sizeof sz));
         for (size_t i = 0; dry_run && i < r->n_files; i++)
             if (sel[i])
                 printf("%12llu  %s  %s\n", (unsigned long long)r->files[i].size,
                        r->files[i].sha256[0] ? "lfs" : "git", r->files[i].path);
     }
+    if (st == LQMF_OK && dry_run) st = print_weights(h, r, sel);
     if (st == LQMF_OK && !dry_run) {
-        lqmf_hub_download_options d = { .local_dir = local_dir };
+        lqmf_hub_download_options d = {.local_dir = local_dir};
         if (!quiet) d.progress = on_progress, d.progress_user = &b;
         double t0 = lqmf_time_now();
         st = lqmf_hub_download(h, r, sel, &d);
@@ -272,7 +305,8 @@ static int hf_status(void) {
         char *path = NULL;
         lqmf_hub_token_path(&path);
         printf("  not logged in: no token in HF_TOKEN, HUGGINGFACE_TOKEN, %s or huggingface-cli's "
-               "token file (run `lqmf hf login`)\n", path ? path : "lqmf's token file");
+               "token file (run `lqmf hf login`)\n",
+               path ? path : "lqmf's token file");
         free(path);
         lqmf_hub_free(h);
         return 1;
@@ -280,8 +314,10 @@ static int hf_status(void) {
     printf("  token source: %s%s%s\n", lqmf_hub_token_source_name(t->source), t->where ? " " : "",
            t->where ? t->where : "");
     lqmf_hub_user *u = NULL;
-    if (lqmf_hub_is_offline(h)) printf("  account not checked: offline mode\n");
-    else st = lqmf_hub_whoami(h, &u);
+    if (lqmf_hub_is_offline(h))
+        printf("  account not checked: offline mode\n");
+    else
+        st = lqmf_hub_whoami(h, &u);
     if (u) print_user(u);
     lqmf_hub_user_free(u);
     lqmf_hub_free(h);

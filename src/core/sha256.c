@@ -43,8 +43,7 @@ static void md_update(uint32_t *h, uint8_t block[64], size_t *n_block, uint64_t 
 }
 
 /* Pad: 0x80, zeros up to 56 mod 64, then the bit length big-endian. */
-static void md_pad(uint32_t *h, uint8_t block[64], size_t n_block, uint64_t n_bytes,
-                   compress_fn compress) {
+static void md_pad(uint32_t *h, uint8_t block[64], size_t n_block, uint64_t n_bytes, compress_fn compress) {
     block[n_block++] = 0x80;
     if (n_block > 56) {
         memset(block + n_block, 0, 64 - n_block);
@@ -81,8 +80,7 @@ static void sha256_compress(uint32_t *h, const uint8_t blk[64]) {
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
     for (int t = 0; t < 64; t++) {
-        uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                      K256[t] + w[t];
+        uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K256[t] + w[t];
         uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         k = g;
         g = f;
@@ -97,8 +95,8 @@ static void sha256_compress(uint32_t *h, const uint8_t blk[64]) {
 }
 
 void lqmf_sha256_init(lqmf_sha256_ctx *c) {
-    static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(c->h, iv, sizeof iv);
     c->n_bytes = 0;
     c->n_block = 0;
@@ -122,8 +120,9 @@ void lqmf_sha256(const void *p, size_t n, uint8_t out[32]) {
 
 lqmf_status lqmf_sha256_file(const char *path, uint8_t out[32]) {
     FILE *f = fopen(path, "rb");
-    if (!f) return lqmf_error(errno == ENOENT ? LQMF_E_NOT_FOUND : LQMF_E_IO,
-                              "%s: cannot open: %s", path, strerror(errno));
+    if (!f)
+        return lqmf_error(errno == ENOENT ? LQMF_E_NOT_FOUND : LQMF_E_IO, "%s: cannot open: %s", path,
+                          strerror(errno));
     lqmf_sha256_ctx c;
     lqmf_sha256_init(&c);
     uint8_t chunk[1 << 16];
@@ -145,10 +144,14 @@ static void sha1_compress(uint32_t *h, const uint8_t blk[64]) {
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int t = 0; t < 80; t++) {
         uint32_t f, k;
-        if (t < 20) f = (b & c) | (~b & d), k = 0x5a827999;
-        else if (t < 40) f = b ^ c ^ d, k = 0x6ed9eba1;
-        else if (t < 60) f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
-        else f = b ^ c ^ d, k = 0xca62c1d6;
+        if (t < 20)
+            f = (b & c) | (~b & d), k = 0x5a827999;
+        else if (t < 40)
+            f = b ^ c ^ d, k = 0x6ed9eba1;
+        else if (t < 60)
+            f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
+        else
+            f = b ^ c ^ d, k = 0xca62c1d6;
         uint32_t tmp = rotl(a, 5) + f + e + k + w[t];
         e = d;
         d = c;
@@ -160,7 +163,7 @@ static void sha1_compress(uint32_t *h, const uint8_t blk[64]) {
 }
 
 void lqmf_sha1_init(lqmf_sha1_ctx *c) {
-    static const uint32_t iv[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0 };
+    static const uint32_t iv[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
     memcpy(c->h, iv, sizeof iv);
     c->n_bytes = 0;
     c->n_block = 0;

@@ -43,9 +43,12 @@ static bool valid_token(const char *t) {
 
 lqmf_status lqmf_hub_token_path(char **out) {
     const char *home = getenv("LQMF_HOME");
-    if (home && *home) *out = hub_fmt("%s/token", home);
-    else if ((home = getenv("XDG_CONFIG_HOME")) && *home) *out = hub_fmt("%s/lqmf/token", home);
-    else *out = hub_fmt("%s/.config/lqmf/token", (home = getenv("HOME")) ? home : ".");
+    if (home && *home)
+        *out = hub_fmt("%s/token", home);
+    else if ((home = getenv("XDG_CONFIG_HOME")) && *home)
+        *out = hub_fmt("%s/lqmf/token", home);
+    else
+        *out = hub_fmt("%s/.config/lqmf/token", (home = getenv("HOME")) ? home : ".");
     return *out ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
 }
 
@@ -73,14 +76,12 @@ static lqmf_status read_token_file(const char *path, char **tok) {
     if (st != LQMF_OK) return st;
     size_t a = 0;
     while (a < n && (s[a] == ' ' || s[a] == '\n' || s[a] == '\r' || s[a] == '\t')) a++;
-    while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
-        n--;
+    while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t')) n--;
     s[n] = '\0';
     if (n > a && !valid_token(s + a)) {
         explicit_bzero(s, n);
         free(s);
-        return lqmf_error(LQMF_E_FORMAT, "%s: does not hold a token (spaces or control bytes)",
-                          path);
+        return lqmf_error(LQMF_E_FORMAT, "%s: does not hold a token (spaces or control bytes)", path);
     }
     if (n > a) *tok = strdup(s + a);
     explicit_bzero(s, n);
@@ -91,13 +92,12 @@ static lqmf_status read_token_file(const char *path, char **tok) {
 
 lqmf_status lqmf_hub_token_find(lqmf_hub_token *out) {
     memset(out, 0, sizeof *out);
-    static const char *const vars[] = { "HF_TOKEN", "HUGGINGFACE_TOKEN", "HUGGING_FACE_HUB_TOKEN" };
+    static const char *const vars[] = {"HF_TOKEN", "HUGGINGFACE_TOKEN", "HUGGING_FACE_HUB_TOKEN"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
         if (!v || !*v) continue;
         if (!valid_token(v))
-            return lqmf_error(LQMF_E_INVALID, "%s: does not hold a token (spaces or control bytes)",
-                              vars[i]);
+            return lqmf_error(LQMF_E_INVALID, "%s: does not hold a token (spaces or control bytes)", vars[i]);
         out->token = strdup(v);
         out->where = strdup(vars[i]);
         out->source = LQMF_HUB_TOKEN_ENV;
@@ -107,9 +107,9 @@ lqmf_status lqmf_hub_token_find(lqmf_hub_token *out) {
         }
         return LQMF_OK;
     }
-    char *paths[2] = { NULL, hf_cli_token_path() };
+    char *paths[2] = {NULL, hf_cli_token_path()};
     lqmf_status st = lqmf_hub_token_path(&paths[0]);
-    const lqmf_hub_token_source src[2] = { LQMF_HUB_TOKEN_LQMF, LQMF_HUB_TOKEN_HF_CLI };
+    const lqmf_hub_token_source src[2] = {LQMF_HUB_TOKEN_LQMF, LQMF_HUB_TOKEN_HF_CLI};
     for (int i = 0; i < 2 && st == LQMF_OK && !out->token; i++) {
         if (!paths[i]) {
             st = lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -130,8 +130,10 @@ lqmf_status lqmf_hub_token_find(lqmf_hub_token *out) {
 
 lqmf_status lqmf_hub_token_save(const char *token) {
     if (!token || !valid_token(token))
-        return lqmf_error(LQMF_E_INVALID, "not a token: expected printable characters without "
-                          "spaces, at most %d", MAX_TOKEN);
+        return lqmf_error(LQMF_E_INVALID,
+                          "not a token: expected printable characters without "
+                          "spaces, at most %d",
+                          MAX_TOKEN);
     char *path;
     lqmf_status st = lqmf_hub_token_path(&path);
     if (st != LQMF_OK) return st;
@@ -149,8 +151,8 @@ lqmf_status lqmf_hub_token_save(const char *token) {
     }
     if (st == LQMF_OK) {
         size_t n = strlen(token);
-        bool ok = fchmod(fd, 0600) == 0 && write(fd, token, n) == (ssize_t)n &&
-                  write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+        bool ok = fchmod(fd, 0600) == 0 && write(fd, token, n) == (ssize_t)n && write(fd, "\n", 1) == 1 &&
+                  fsync(fd) == 0;
         int e = errno;
         if (close(fd) != 0 && ok) ok = false, e = errno;
         if (!ok || rename(tmp, path) != 0) {
@@ -169,22 +171,23 @@ lqmf_status lqmf_hub_token_remove(bool *removed) {
     char *path;
     lqmf_status st = lqmf_hub_token_path(&path);
     if (st != LQMF_OK) return st;
-    if (unlink(path) == 0) *removed = true;
-    else if (errno != ENOENT) st = lqmf_error(LQMF_E_IO, "%s: cannot remove: %s", path, strerror(errno));
+    if (unlink(path) == 0)
+        *removed = true;
+    else if (errno != ENOENT)
+        st = lqmf_error(LQMF_E_IO, "%s: cannot remove: %s", path, strerror(errno));
     free(path);
     return st;
 }
 
 lqmf_status lqmf_hub_whoami(lqmf_hub *h, lqmf_hub_user **out) {
     *out = NULL;
-    if (h->offline)
-        return lqmf_error(LQMF_E_STATE, "whoami: offline mode (HF_HUB_OFFLINE) is set");
+    if (h->offline) return lqmf_error(LQMF_E_STATE, "whoami: offline mode (HF_HUB_OFFLINE) is set");
     if (!h->token.token)
         return lqmf_error(LQMF_E_AUTH, "not logged in: no token (set HF_TOKEN or run "
-                          "`lqmf hf login`)");
+                                       "`lqmf hf login`)");
     char *url = hub_fmt("%s/api/whoami-v2", h->endpoint);
     if (!url) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-    hub_resp r = { 0 };
+    hub_resp r = {0};
     lqmf_status st = hub_get_json(h, h->curl, url, NULL, "whoami-v2", &r);
     if (st == LQMF_OK) st = hub_parse_user((const char *)r.body.data, r.body.len, out);
     hub_resp_free(&r);

@@ -48,8 +48,8 @@ lqmf_status hub_cache_link(const lqmf_hub_repo *r, const char *path, const char 
     if (st == LQMF_OK) {
         unlink(tmp);
         if (symlink((const char *)target.data, tmp) != 0 || rename(tmp, link) != 0) {
-            st = lqmf_error(LQMF_E_IO, "%s: cannot link to %s: %s", link,
-                            (const char *)target.data, strerror(errno));
+            st = lqmf_error(LQMF_E_IO, "%s: cannot link to %s: %s", link, (const char *)target.data,
+                            strerror(errno));
             unlink(tmp);
         }
     }
@@ -96,8 +96,10 @@ lqmf_status hub_ref_read(const char *repo_dir, const char *revision, char commit
     lqmf_status st = lqmf_read_file(path, 256, &s, &n);
     if (st == LQMF_OK) {
         while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) s[--n] = '\0';
-        if (hub_is_hex(s, 40)) memcpy(commit, s, 41);
-        else st = lqmf_error(LQMF_E_FORMAT, "%s: not a commit hash", path);
+        if (hub_is_hex(s, 40))
+            memcpy(commit, s, 41);
+        else
+            st = lqmf_error(LQMF_E_FORMAT, "%s: not a commit hash", path);
         free(s);
     }
     free(path);
@@ -106,8 +108,7 @@ lqmf_status hub_ref_read(const char *repo_dir, const char *revision, char commit
 
 lqmf_status hub_ref_write(const char *repo_dir, const char *revision, const char *commit) {
     char old[41];
-    if (hub_ref_read(repo_dir, revision, old) == LQMF_OK && strcmp(old, commit) == 0)
-        return LQMF_OK;
+    if (hub_ref_read(repo_dir, revision, old) == LQMF_OK && strcmp(old, commit) == 0) return LQMF_OK;
     lqmf_clear_error();
     char *path = hub_fmt("%s/refs/%s", repo_dir, revision);
     if (!path) return lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -116,8 +117,10 @@ lqmf_status hub_ref_write(const char *repo_dir, const char *revision, const char
     if (st == LQMF_OK) st = lqmf_afile_open(&f, path);
     if (st == LQMF_OK) {
         st = lqmf_afile_write(&f, commit, strlen(commit));
-        if (st == LQMF_OK) st = lqmf_afile_commit(&f);
-        else lqmf_afile_abort(&f);
+        if (st == LQMF_OK)
+            st = lqmf_afile_commit(&f);
+        else
+            lqmf_afile_abort(&f);
     }
     free(path);
     return st;
@@ -141,8 +144,10 @@ static lqmf_status list_add(file_list *l, const char *rel, uint64_t size, const 
     memset(f, 0, sizeof *f);
     if (!(f->path = strdup(rel))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     f->size = size;
-    if (blob && hub_is_hex(blob, 64)) memcpy(f->sha256, blob, 65);
-    else if (blob && hub_is_hex(blob, 40)) memcpy(f->oid, blob, 41);
+    if (blob && hub_is_hex(blob, 64))
+        memcpy(f->sha256, blob, 65);
+    else if (blob && hub_is_hex(blob, 40))
+        memcpy(f->oid, blob, 41);
     l->n++;
     return LQMF_OK;
 }
@@ -161,16 +166,17 @@ static lqmf_status walk(const char *root, const char *rel, int depth, file_list 
     lqmf_status st = LQMF_OK;
     struct dirent *e;
     while (st == LQMF_OK && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strstr(e->d_name, ".lqmf-link."))
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strstr(e->d_name, ".lqmf-link."))
             continue;
         char *sub = *rel ? hub_fmt("%s/%s", rel, e->d_name) : strdup(e->d_name);
         char *full = sub ? hub_fmt("%s/%s", dir, e->d_name) : NULL;
         struct stat lst, st_;
-        if (!full) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+        if (!full)
+            st = lqmf_error(LQMF_E_NOMEM, "out of memory");
         else if (lstat(full, &lst) != 0 || !hub_valid_rel_path(sub))
             ;
-        else if (S_ISDIR(lst.st_mode)) st = walk(root, sub, depth + 1, l);
+        else if (S_ISDIR(lst.st_mode))
+            st = walk(root, sub, depth + 1, l);
         else if (stat(full, &st_) == 0 && S_ISREG(st_.st_mode)) {
             char target[4096] = "";
             const char *blob = NULL;
@@ -191,7 +197,7 @@ static lqmf_status walk(const char *root, const char *rel, int depth, file_list 
 }
 
 lqmf_status hub_cache_list(const lqmf_hub_repo *r, lqmf_hub_file **files, size_t *n) {
-    file_list l = { 0 };
+    file_list l = {0};
     lqmf_status st = walk(r->snapshot_dir, "", 0, &l);
     if (st == LQMF_OK) st = hub_files_finish(l.files, l.n);
     if (st != LQMF_OK) {

@@ -68,8 +68,8 @@ lqmf_status lqmf_hub_new(const lqmf_hub_options *o, lqmf_hub **out) {
         size_t n = strlen(h->endpoint);
         while (n && h->endpoint[n - 1] == '/') h->endpoint[--n] = '\0';
         if (strncmp(h->endpoint, "http://", 7) != 0 && strncmp(h->endpoint, "https://", 8) != 0)
-            st = lqmf_error(LQMF_E_INVALID, "HF_ENDPOINT \"%s\": not an http:// or https:// URL",
-                            h->endpoint);
+            st =
+                lqmf_error(LQMF_E_INVALID, "HF_ENDPOINT \"%s\": not an http:// or https:// URL", h->endpoint);
     }
     h->offline = o->offline < 0 ? hub_env_true("HF_HUB_OFFLINE") : o->offline != 0;
     if (st == LQMF_OK && o->token) {
@@ -81,8 +81,7 @@ lqmf_status lqmf_hub_new(const lqmf_hub_options *o, lqmf_hub **out) {
     } else if (st == LQMF_OK) {
         st = lqmf_hub_token_find(&h->token);
     }
-    if (st == LQMF_OK && !(h->curl = hub_curl_new()))
-        st = lqmf_error(LQMF_E_NETWORK, "cannot start libcurl");
+    if (st == LQMF_OK && !(h->curl = hub_curl_new())) st = lqmf_error(LQMF_E_NETWORK, "cannot start libcurl");
     if (st != LQMF_OK) {
         lqmf_hub_free(h);
         return st;

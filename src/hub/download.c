@@ -3,6 +3,7 @@
  * with backoff, then rename into blobs/ and link the snapshot. Also the
  * ranged read of a safetensors header. */
 #include "hub_priv.h"
+#include "lqmf/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_HOPS 5                  /* relative redirects followed by HEAD */
-#define MAX_ST_HEADER 100000000ull  /* bytes of a safetensors JSON header */
+#define MAX_HOPS 5 /* relative redirects followed by HEAD */
 
 /* ---- progress (atomic: read by the thread that reports) ------------------- */
 static void set_state(lqmf_hub_file_progress *p, lqmf_hub_file_state s) {
@@ -43,8 +43,10 @@ static void hasher_init(hasher *hs, const lqmf_hub_file *f) {
 }
 
 static void hasher_update(hasher *hs, const void *p, size_t n) {
-    if (hs->lfs) lqmf_sha256_update(&hs->s256, p, n);
-    else lqmf_sha1_update(&hs->s1, p, n);
+    if (hs->lfs)
+        lqmf_sha256_update(&hs->s256, p, n);
+    else
+        lqmf_sha1_update(&hs->s1, p, n);
 }
 
 static void hasher_hex(hasher *hs, char out[65]) {
@@ -71,17 +73,16 @@ static char *origin_of(const char *url) {
 /* HEAD the resolve URL, following only relative redirects (renamed repos),
  * and check what the server says against the listing: commit, size, etag.
  * *get_url is where to GET the bytes (a CDN URL or the resolve URL). */
-static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r,
-                           const lqmf_hub_file *f, const char *what, char **get_url, bool *retry) {
+static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const lqmf_hub_file *f,
+                           const char *what, char **get_url, bool *retry) {
     *get_url = NULL;
     *retry = false;
     char *qpath = hub_url_quote(f->path, true);
-    char *url = qpath ? hub_fmt("%s/%s/resolve/%s/%s", h->endpoint, r->repo_id, r->commit, qpath)
-                      : NULL;
+    char *url = qpath ? hub_fmt("%s/%s/resolve/%s/%s", h->endpoint, r->repo_id, r->commit, qpath) : NULL;
     free(qpath);
     if (!url) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-    hub_req q = { .head = true };
-    hub_resp resp = { 0 };
+    hub_req q = {.head = true};
+    hub_resp resp = {0};
     lqmf_status st = LQMF_OK;
     for (int hop = 0;; hop++) {
         q.url = url;
@@ -117,8 +118,8 @@ static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r,
         st = lqmf_error(LQMF_E_FORMAT, "%s: the server resolved it at commit %s, not %s", what,
                         resp.repo_commit, r->commit);
     } else if (has_size && size != f->size) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s: the server gives a size of %llu bytes, the listing %llu",
-                        what, (unsigned long long)size, (unsigned long long)f->size);
+        st = lqmf_error(LQMF_E_FORMAT, "%s: the server gives a size of %llu bytes, the listing %llu", what,
+                        (unsigned long long)size, (unsigned long long)f->size);
     } else if (etag[0] && strcmp(etag, hub_file_etag(f)) != 0) {
         st = lqmf_error(LQMF_E_FORMAT, "%s: the server gives etag %s, the listing %s", what, etag,
                         hub_file_etag(f));
@@ -135,13 +136,13 @@ static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r,
 /* ---- streaming into the .incomplete file ---------------------------------------- */
 typedef struct {
     int fd;
-    const char *path;       /* the .incomplete file, for messages */
+    const char *path; /* the .incomplete file, for messages */
     const lqmf_hub_file *f;
-    uint64_t have;          /* bytes in the file, all hashed into hs */
-    uint64_t gained;        /* bytes written by this attempt */
+    uint64_t have;   /* bytes in the file, all hashed into hs */
+    uint64_t gained; /* bytes written by this attempt */
     hasher hs;
-    bool started;           /* the first body byte of this answer was seen */
-    lqmf_status st;         /* why the sink stopped the transfer */
+    bool started;   /* the first body byte of this answer was seen */
+    lqmf_status st; /* why the sink stopped the transfer */
     lqmf_hub_file_progress *p;
     uint64_t *net_bytes;
 } sink_state;
@@ -162,9 +163,11 @@ static lqmf_status write_all(sink_state *s, const uint8_t *p, size_t n) {
         if (w <= 0) {
             int e = w < 0 ? errno : EIO;
             if (e == ENOSPC || e == EDQUOT || e == EFBIG)
-                return lqmf_error(LQMF_E_IO, "%s: disk full (%s) after %llu of %llu bytes: free "
-                                  "some space and run again to resume", s->path, strerror(e),
-                                  (unsigned long long)s->have, (unsigned long long)s->f->size);
+                return lqmf_error(LQMF_E_IO,
+                                  "%s: disk full (%s) after %llu of %llu bytes: free "
+                                  "some space and run again to resume",
+                                  s->path, strerror(e), (unsigned long long)s->have,
+                                  (unsigned long long)s->f->size);
             return lqmf_error(LQMF_E_IO, "%s: write failed: %s", s->path, strerror(e));
         }
         hasher_update(&s->hs, p, (size_t)w);
@@ -184,8 +187,8 @@ static bool file_sink(void *user, const hub_resp *r, const void *p, size_t n) {
         unsigned long long a = 0;
         if (r->status == 206) {
             if (sscanf(r->content_range, "bytes %llu-", &a) != 1 || a != s->have) {
-                s->st = lqmf_error(LQMF_E_FORMAT, "%s: asked for bytes from %llu, got range \"%s\"",
-                                   s->path, (unsigned long long)s->have, r->content_range);
+                s->st = lqmf_error(LQMF_E_FORMAT, "%s: asked for bytes from %llu, got range \"%s\"", s->path,
+                                   (unsigned long long)s->have, r->content_range);
                 return false;
             }
         } else if (s->have && (s->st = restart(s)) != LQMF_OK) { /* 200: whole file again */
@@ -193,8 +196,8 @@ static bool file_sink(void *user, const hub_resp *r, const void *p, size_t n) {
         }
     }
     if (n > s->f->size - s->have) {
-        s->st = lqmf_error(LQMF_E_FORMAT, "%s: the server sends more than the listed %llu bytes",
-                           s->path, (unsigned long long)s->f->size);
+        s->st = lqmf_error(LQMF_E_FORMAT, "%s: the server sends more than the listed %llu bytes", s->path,
+                           (unsigned long long)s->f->size);
         return false;
     }
     if ((s->st = write_all(s, p, n)) != LQMF_OK) return false;
@@ -207,8 +210,7 @@ static bool file_sink(void *user, const hub_resp *r, const void *p, size_t n) {
  * run); an unreadable file restarts from zero. */
 static lqmf_status hash_existing(sink_state *s) {
     struct stat st;
-    if (fstat(s->fd, &st) != 0)
-        return lqmf_error(LQMF_E_IO, "%s: cannot stat: %s", s->path, strerror(errno));
+    if (fstat(s->fd, &st) != 0) return lqmf_error(LQMF_E_IO, "%s: cannot stat: %s", s->path, strerror(errno));
     hasher_init(&s->hs, s->f);
     s->have = 0;
     uint64_t size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
@@ -234,10 +236,14 @@ static lqmf_status attempt(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, s
     lqmf_status st = resolve(h, c, r, s->f, what, &url, retry);
     if (st != LQMF_OK) return st;
     if (s->have < s->f->size) {
-        hub_req q = { .url = url, .follow = true, .has_range = s->have > 0,
-                      .range_start = s->have, .range_end = UINT64_MAX,
-                      .sink = file_sink, .sink_user = s };
-        hub_resp resp = { 0 };
+        hub_req q = {.url = url,
+                     .follow = true,
+                     .has_range = s->have > 0,
+                     .range_start = s->have,
+                     .range_end = UINT64_MAX,
+                     .sink = file_sink,
+                     .sink_user = s};
+        hub_resp resp = {0};
         s->started = false;
         s->st = LQMF_OK;
         st = hub_http_once(h, c, &q, &resp);
@@ -273,9 +279,8 @@ static lqmf_status attempt(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, s
 
 /* Download f into blobs/{etag}.incomplete with retries, then rename it to
  * blobs/{etag}. The caller holds the blob lock. */
-static lqmf_status fetch_blob(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r,
-                              const lqmf_hub_file *f, const char *blob, lqmf_hub_file_progress *p,
-                              uint64_t *net_bytes) {
+static lqmf_status fetch_blob(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const lqmf_hub_file *f,
+                              const char *blob, lqmf_hub_file_progress *p, uint64_t *net_bytes) {
     char *what = hub_fmt("%s of %s@%s", f->path, r->repo_id, r->revision);
     char *part = hub_fmt("%s.incomplete", blob);
     if (!what || !part) {
@@ -283,7 +288,7 @@ static lqmf_status fetch_blob(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r
         free(part);
         return lqmf_error(LQMF_E_NOMEM, "out of memory");
     }
-    sink_state s = { .fd = -1, .path = part, .f = f, .p = p, .net_bytes = net_bytes };
+    sink_state s = {.fd = -1, .path = part, .f = f, .p = p, .net_bytes = net_bytes};
     lqmf_status st = hub_mkdirs_parent(part);
     if (st == LQMF_OK) {
         s.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -328,8 +333,10 @@ lqmf_status hub_fetch(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const 
         return LQMF_OK;
     }
     if (h->offline)
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s of %s@%s: not in the cache, and offline mode "
-                          "(HF_HUB_OFFLINE) is set", f->path, r->repo_id, r->revision);
+        return lqmf_error(LQMF_E_NOT_FOUND,
+                          "%s of %s@%s: not in the cache, and offline mode "
+                          "(HF_HUB_OFFLINE) is set",
+                          f->path, r->repo_id, r->revision);
     const char *etag = hub_file_etag(f);
     char *blob = hub_fmt("%s/blobs/%s", r->repo_dir, etag);
     if (!blob) return lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -351,18 +358,17 @@ lqmf_status hub_fetch(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const 
     return st;
 }
 
-lqmf_status lqmf_hub_read_file(lqmf_hub *h, const lqmf_hub_repo *r, const char *path,
-                               uint64_t max_bytes, char **out, size_t *len) {
+lqmf_status lqmf_hub_read_file(lqmf_hub *h, const lqmf_hub_repo *r, const char *path, uint64_t max_bytes,
+                               char **out, size_t *len) {
     *out = NULL;
     if (len) *len = 0;
     const lqmf_hub_file *f = lqmf_hub_repo_find(r, path);
     if (!f)
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: the repository has no file \"%s\"",
-                          r->repo_id, r->revision, path);
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: the repository has no file \"%s\"", r->repo_id,
+                          r->revision, path);
     if (f->size > max_bytes)
-        return lqmf_error(LQMF_E_FORMAT, "%s of %s: %llu bytes, more than the limit of %llu",
-                          path, r->repo_id, (unsigned long long)f->size,
-                          (unsigned long long)max_bytes);
+        return lqmf_error(LQMF_E_FORMAT, "%s of %s: %llu bytes, more than the limit of %llu", path,
+                          r->repo_id, (unsigned long long)f->size, (unsigned long long)max_bytes);
     lqmf_status st = hub_fetch(h, h->curl, r, f, NULL, NULL);
     char *snap = st == LQMF_OK ? hub_snapshot_path(r, path) : NULL;
     if (st == LQMF_OK && !snap) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -396,20 +402,24 @@ static bool range_sink(void *user, const hub_resp *r, const void *p, size_t n) {
 }
 
 /* Bytes [start, start+len) of url into dst. */
-static lqmf_status get_range(const lqmf_hub *h, CURL *c, const char *url, uint64_t start,
-                             uint64_t len, uint8_t *dst, const lqmf_hub_repo *r, const char *what,
-                             bool *retry) {
-    range_state s = { .dst = dst, .start = start, .len = len };
-    hub_req q = { .url = url, .follow = true, .has_range = true, .range_start = start,
-                  .range_end = start + len - 1, .sink = range_sink, .sink_user = &s };
-    hub_resp resp = { 0 };
+static lqmf_status get_range(const lqmf_hub *h, CURL *c, const char *url, uint64_t start, uint64_t len,
+                             uint8_t *dst, const lqmf_hub_repo *r, const char *what, bool *retry) {
+    range_state s = {.dst = dst, .start = start, .len = len};
+    hub_req q = {.url = url,
+                 .follow = true,
+                 .has_range = true,
+                 .range_start = start,
+                 .range_end = start + len - 1,
+                 .sink = range_sink,
+                 .sink_user = &s};
+    hub_resp resp = {0};
     lqmf_status st = hub_http_once(h, c, &q, &resp);
     *retry = false;
-    if (s.got == len && resp.status / 100 == 2) st = LQMF_OK; /* stopped early on purpose */
+    if (s.got == len && resp.status / 100 == 2)
+        st = LQMF_OK; /* stopped early on purpose */
     else if (st == LQMF_OK && resp.status / 100 == 2)
-        st = lqmf_error(LQMF_E_FORMAT, "%s: got %llu of the %llu bytes asked from offset %llu",
-                        what, (unsigned long long)s.got, (unsigned long long)len,
-                        (unsigned long long)start);
+        st = lqmf_error(LQMF_E_FORMAT, "%s: got %llu of the %llu bytes asked from offset %llu", what,
+                        (unsigned long long)s.got, (unsigned long long)len, (unsigned long long)start);
     else if (st == LQMF_OK || st == LQMF_E_NETWORK) {
         *retry = hub_retryable(st, &resp);
         st = hub_http_error(h, &resp, r->repo_id, what);
@@ -425,15 +435,15 @@ static uint64_t le64(const uint8_t *p) {
 }
 
 static lqmf_status check_header_len(uint64_t n, const lqmf_hub_file *f, const char *what) {
-    if (n > MAX_ST_HEADER || n + 8 > f->size)
+    if (n > LQMF_ST_MAX_HEADER || n + 8 > f->size)
         return lqmf_error(LQMF_E_FORMAT, "%s: safetensors header length %llu exceeds %s", what,
-                          (unsigned long long)n, n > MAX_ST_HEADER ? "the 100 MB limit"
-                                                                   : "the file size");
+                          (unsigned long long)n,
+                          n > LQMF_ST_MAX_HEADER ? "the 100 MB limit" : "the file size");
     return LQMF_OK;
 }
 
-static lqmf_status header_from_cache(const lqmf_hub_repo *r, const lqmf_hub_file *f,
-                                     const char *what, uint8_t **out, size_t *len) {
+static lqmf_status header_from_cache(const lqmf_hub_repo *r, const lqmf_hub_file *f, const char *what,
+                                     uint8_t **out, size_t *len) {
     char *snap = hub_snapshot_path(r, f->path);
     int fd = snap ? open(snap, O_RDONLY | O_CLOEXEC) : -1;
     free(snap);
@@ -457,9 +467,8 @@ static lqmf_status header_from_cache(const lqmf_hub_repo *r, const lqmf_hub_file
     return LQMF_OK;
 }
 
-static lqmf_status header_attempt(const lqmf_hub *h, const lqmf_hub_repo *r,
-                                  const lqmf_hub_file *f, const char *what, uint8_t **out,
-                                  size_t *len, bool *retry) {
+static lqmf_status header_attempt(const lqmf_hub *h, const lqmf_hub_repo *r, const lqmf_hub_file *f,
+                                  const char *what, uint8_t **out, size_t *len, bool *retry) {
     char *url;
     lqmf_status st = resolve(h, h->curl, r, f, what, &url, retry);
     if (st != LQMF_OK) return st;
@@ -483,23 +492,27 @@ static lqmf_status header_attempt(const lqmf_hub *h, const lqmf_hub_repo *r,
     return LQMF_OK;
 }
 
-lqmf_status lqmf_hub_safetensors_header(lqmf_hub *h, const lqmf_hub_repo *r, const char *path,
-                                        uint8_t **out, size_t *len) {
+lqmf_status lqmf_hub_safetensors_header(lqmf_hub *h, const lqmf_hub_repo *r, const char *path, uint8_t **out,
+                                        size_t *len) {
     *out = NULL;
     *len = 0;
     const lqmf_hub_file *f = lqmf_hub_repo_find(r, path);
     if (!f)
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: the repository has no file \"%s\"",
-                          r->repo_id, r->revision, path);
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: the repository has no file \"%s\"", r->repo_id,
+                          r->revision, path);
     char *what = hub_fmt("%s of %s@%s", path, r->repo_id, r->revision);
     if (!what) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     lqmf_status st;
-    if (f->size < 8) st = lqmf_error(LQMF_E_FORMAT, "%s: %llu bytes, too small for safetensors",
-                                     what, (unsigned long long)f->size);
-    else if (hub_cache_has(r, f)) st = header_from_cache(r, f, what, out, len);
+    if (f->size < 8)
+        st = lqmf_error(LQMF_E_FORMAT, "%s: %llu bytes, too small for safetensors", what,
+                        (unsigned long long)f->size);
+    else if (hub_cache_has(r, f))
+        st = header_from_cache(r, f, what, out, len);
     else if (h->offline)
-        st = lqmf_error(LQMF_E_NOT_FOUND, "%s: not in the cache, and offline mode "
-                        "(HF_HUB_OFFLINE) is set", what);
+        st = lqmf_error(LQMF_E_NOT_FOUND,
+                        "%s: not in the cache, and offline mode "
+                        "(HF_HUB_OFFLINE) is set",
+                        what);
     else
         for (unsigned tries = 0;; tries++) {
             bool retry;

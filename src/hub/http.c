@@ -83,15 +83,22 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
     size_t vlen = n - klen - 1;
     char tmp[64];
 #define IS(name) (klen == sizeof(name) - 1 && strncasecmp(p, name, klen) == 0)
-    if (IS("location")) set_value(r->location, sizeof r->location, v, vlen);
-    else if (IS("link")) set_value(r->link, sizeof r->link, v, vlen);
-    else if (IS("etag")) set_value(r->etag, sizeof r->etag, v, vlen), normalize_etag(r->etag);
+    if (IS("location"))
+        set_value(r->location, sizeof r->location, v, vlen);
+    else if (IS("link"))
+        set_value(r->link, sizeof r->link, v, vlen);
+    else if (IS("etag"))
+        set_value(r->etag, sizeof r->etag, v, vlen), normalize_etag(r->etag);
     else if (IS("x-linked-etag"))
         set_value(r->linked_etag, sizeof r->linked_etag, v, vlen), normalize_etag(r->linked_etag);
-    else if (IS("x-repo-commit")) set_value(r->repo_commit, sizeof r->repo_commit, v, vlen);
-    else if (IS("content-range")) set_value(r->content_range, sizeof r->content_range, v, vlen);
-    else if (IS("x-error-code")) set_value(r->error_code, sizeof r->error_code, v, vlen);
-    else if (IS("x-error-message")) set_value(r->error_message, sizeof r->error_message, v, vlen);
+    else if (IS("x-repo-commit"))
+        set_value(r->repo_commit, sizeof r->repo_commit, v, vlen);
+    else if (IS("content-range"))
+        set_value(r->content_range, sizeof r->content_range, v, vlen);
+    else if (IS("x-error-code"))
+        set_value(r->error_code, sizeof r->error_code, v, vlen);
+    else if (IS("x-error-message"))
+        set_value(r->error_message, sizeof r->error_message, v, vlen);
     else if (IS("content-length")) {
         set_value(tmp, sizeof tmp, v, vlen);
         r->has_length = parse_u64(tmp, &r->content_length);
@@ -131,7 +138,7 @@ lqmf_status hub_http_once(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp
     r->body = body;
     r->body.len = 0;
     r->retry_after_s = -1;
-    xfer x = { q, r, false };
+    xfer x = {q, r, false};
 
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, q->url);
@@ -202,10 +209,8 @@ bool hub_retryable(lqmf_status st, const hub_resp *r) {
     case CURLE_GOT_NOTHING:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SSL_CONNECT_ERROR:
-        return true;
-    default:
-        return false;
+    case CURLE_SSL_CONNECT_ERROR: return true;
+    default: return false;
     }
 }
 
@@ -213,7 +218,7 @@ void hub_backoff(const lqmf_hub *h, unsigned attempt, const hub_resp *r) {
     double s = (double)h->opt.retry_base_ms / 1000.0 * (double)(1u << (attempt < 16 ? attempt : 16));
     if (s > 30.0) s = 30.0;
     if (r && r->retry_after_s >= 0) s = r->retry_after_s > 60.0 ? 60.0 : r->retry_after_s;
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
@@ -236,8 +241,7 @@ static bool host_of(const char *url, char *out, size_t cap) {
     return n > 0;
 }
 
-lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *repo_id,
-                           const char *what) {
+lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *repo_id, const char *what) {
     if (r->curl_code != CURLE_OK || r->status == 0) {
         char host[256];
         host_of(h->endpoint, host, sizeof host);
@@ -251,8 +255,10 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
     char detail[HUB_HDR + 16] = "";
     if (*msg) snprintf(detail, sizeof detail, ": %s", msg);
     char src[600]; /* which token: "the token in HF_TOKEN", never the token */
-    if (h->token.where) snprintf(src, sizeof src, "the token in %s", h->token.where);
-    else snprintf(src, sizeof src, "the token given");
+    if (h->token.where)
+        snprintf(src, sizeof src, "the token in %s", h->token.where);
+    else
+        snprintf(src, sizeof src, "the token given");
     if (s == 401 && h->token.token &&
         (strstr(msg, "Invalid credentials") || strstr(msg, "Invalid user token") || !repo_id))
         return lqmf_error(LQMF_E_AUTH,
@@ -260,13 +266,17 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
                           "with a valid token, or remove that one",
                           what, src, detail);
     if (s == 401 && !repo_id)
-        return lqmf_error(LQMF_E_AUTH, "%s: not logged in (HTTP 401%s). Set HF_TOKEN or run "
-                          "`lqmf hf login`", what, detail);
+        return lqmf_error(LQMF_E_AUTH,
+                          "%s: not logged in (HTTP 401%s). Set HF_TOKEN or run "
+                          "`lqmf hf login`",
+                          what, detail);
     if (strcmp(code, "GatedRepo") == 0 || (s == 403 && repo_id)) {
         bool gated = strcmp(code, "GatedRepo") == 0;
         if (!gated)
-            return lqmf_error(LQMF_E_AUTH, "%s: access denied (HTTP 403%s); %s lacks the "
-                              "permission", what, detail, src);
+            return lqmf_error(LQMF_E_AUTH,
+                              "%s: access denied (HTTP 403%s); %s lacks the "
+                              "permission",
+                              what, detail, src);
         if (!h->token.token)
             return lqmf_error(LQMF_E_AUTH,
                               "%s: %s is a gated repository: log in (`lqmf hf login` or "
@@ -282,8 +292,8 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
         return lqmf_error(LQMF_E_NOT_FOUND, "%s: revision not found in %s (HTTP %ld%s)", what,
                           repo_id ? repo_id : "the repository", s, detail);
     if (strcmp(code, "EntryNotFound") == 0)
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s: no such file in the repository (HTTP %ld%s)",
-                          what, s, detail);
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s: no such file in the repository (HTTP %ld%s)", what, s,
+                          detail);
     if (repo_id && (strcmp(code, "RepoNotFound") == 0 || s == 401 || s == 404)) {
         if (!h->token.token)
             return lqmf_error(LQMF_E_NOT_FOUND,
@@ -291,24 +301,24 @@ lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *rep
                               "name, or log in (`lqmf hf login` or HF_TOKEN) to see private "
                               "repositories",
                               what, repo_id, h->endpoint);
-        return lqmf_error(LQMF_E_NOT_FOUND,
-                          "%s: repository %s not found at %s, or %s has no access to it",
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s: repository %s not found at %s, or %s has no access to it",
                           what, repo_id, h->endpoint, src);
     }
     if (s == 404) return lqmf_error(LQMF_E_NOT_FOUND, "%s: not found (HTTP 404%s)", what, detail);
     if (s == 429)
-        return lqmf_error(LQMF_E_NETWORK, "%s: rate limited by %s (HTTP 429) after %u retries; "
-                          "wait a little, or log in for higher limits", what, h->endpoint,
-                          h->opt.max_retries);
+        return lqmf_error(LQMF_E_NETWORK,
+                          "%s: rate limited by %s (HTTP 429) after %u retries; "
+                          "wait a little, or log in for higher limits",
+                          what, h->endpoint, h->opt.max_retries);
     if (s >= 500)
-        return lqmf_error(LQMF_E_NETWORK, "%s: server error HTTP %ld%s after %u retries", what, s,
-                          detail, h->opt.max_retries);
+        return lqmf_error(LQMF_E_NETWORK, "%s: server error HTTP %ld%s after %u retries", what, s, detail,
+                          h->opt.max_retries);
     return lqmf_error(LQMF_E_NETWORK, "%s: unexpected answer HTTP %ld%s", what, s, detail);
 }
 
-lqmf_status hub_get_json(const lqmf_hub *h, CURL *c, const char *url, const char *repo_id,
-                         const char *what, hub_resp *r) {
-    hub_req q = { .url = url, .follow = true, .max_body = HUB_MAX_JSON };
+lqmf_status hub_get_json(const lqmf_hub *h, CURL *c, const char *url, const char *repo_id, const char *what,
+                         hub_resp *r) {
+    hub_req q = {.url = url, .follow = true, .max_body = HUB_MAX_JSON};
     lqmf_status st = hub_http(h, c, &q, r);
     if (st == LQMF_OK && r->status / 100 == 2) return LQMF_OK;
     if (st == LQMF_OK || st == LQMF_E_NETWORK) return hub_http_error(h, r, repo_id, what);

@@ -8,14 +8,14 @@
 
 #include <curl/curl.h>
 
-#define HUB_MAX_JSON (64u << 20)     /* bytes of one API answer */
-#define HUB_MAX_FILES 200000u        /* entries of one repository */
-#define HUB_MAX_PATH 1024u           /* bytes of one file path */
-#define HUB_MAX_PAGES 10000u         /* pages of one tree listing */
-#define HUB_MAX_CONFIG (4u << 20)    /* bytes of config.json */
+#define HUB_MAX_JSON (64u << 20)  /* bytes of one API answer */
+#define HUB_MAX_FILES 200000u     /* entries of one repository */
+#define HUB_MAX_PATH 1024u        /* bytes of one file path */
+#define HUB_MAX_PAGES 10000u      /* pages of one tree listing */
+#define HUB_MAX_CONFIG (4u << 20) /* bytes of config.json */
 
 struct lqmf_hub {
-    char *endpoint;       /* no trailing '/' */
+    char *endpoint; /* no trailing '/' */
     char *cache_dir;
     bool offline;
     lqmf_hub_token token; /* token.token NULL = anonymous */
@@ -29,7 +29,7 @@ char *hub_hf_home(void);
 
 /* ---- helpers (util.c) -------------------------------------------------------- */
 char *hub_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* NULL on OOM */
-bool hub_env_true(const char *name);               /* 1/true/yes/on, any case */
+bool hub_env_true(const char *name);                                       /* 1/true/yes/on, any case */
 /* mkdir -p (mode 0755); message names the path on failure. */
 lqmf_status hub_mkdirs(const char *path);
 /* mkdir -p of the folder holding path. */
@@ -51,23 +51,23 @@ char *hub_repo_folder_name(const char *repo_id);
 /* ---- HTTP (http.c) --------------------------------------------------------- */
 #define HUB_HDR 512
 typedef struct {
-    long status;              /* of the last response (0: none) */
-    CURLcode curl_code;       /* transport result */
+    long status;        /* of the last response (0: none) */
+    CURLcode curl_code; /* transport result */
     char curl_msg[CURL_ERROR_SIZE];
-    bool has_length;          /* Content-Length seen */
+    bool has_length; /* Content-Length seen */
     uint64_t content_length;
     bool has_linked_size;
-    uint64_t linked_size;     /* X-Linked-Size */
-    double retry_after_s;     /* Retry-After seconds, -1 when absent */
+    uint64_t linked_size; /* X-Linked-Size */
+    double retry_after_s; /* Retry-After seconds, -1 when absent */
     char location[8192];
-    char link[4096];          /* Link header (pagination) */
-    char etag[HUB_HDR];       /* ETag, normalized (no W/, no quotes) */
-    char linked_etag[HUB_HDR];/* X-Linked-Etag, normalized */
-    char repo_commit[HUB_HDR];/* X-Repo-Commit */
+    char link[4096];           /* Link header (pagination) */
+    char etag[HUB_HDR];        /* ETag, normalized (no W/, no quotes) */
+    char linked_etag[HUB_HDR]; /* X-Linked-Etag, normalized */
+    char repo_commit[HUB_HDR]; /* X-Repo-Commit */
     char content_range[HUB_HDR];
-    char error_code[HUB_HDR]; /* X-Error-Code */
+    char error_code[HUB_HDR];    /* X-Error-Code */
     char error_message[HUB_HDR]; /* X-Error-Message */
-    lqmf_buf body;            /* memory sink (when the request has no sink), capped */
+    lqmf_buf body;               /* memory sink (when the request has no sink), capped */
 } hub_resp;
 
 /* A streaming body sink: gets the response (headers known) and each chunk.
@@ -76,8 +76,8 @@ typedef bool (*hub_sink_fn)(void *user, const hub_resp *r, const void *p, size_t
 
 typedef struct {
     const char *url;
-    bool head;            /* HEAD instead of GET */
-    bool follow;          /* follow redirects (at most 5, http/https only) */
+    bool head;   /* HEAD instead of GET */
+    bool follow; /* follow redirects (at most 5, http/https only) */
     bool has_range;
     uint64_t range_start; /* bytes=start-[end] */
     uint64_t range_end;   /* inclusive; UINT64_MAX: to the end */
@@ -101,12 +101,11 @@ void hub_backoff(const lqmf_hub *h, unsigned attempt, const hub_resp *r);
 lqmf_status hub_http(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r);
 /* Turn a failed transfer or a non-2xx answer into a status and a message
  * about `what` ("repository org/name", "file x of org/name@main"). */
-lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *repo_id,
-                           const char *what);
+lqmf_status hub_http_error(const lqmf_hub *h, const hub_resp *r, const char *repo_id, const char *what);
 /* GET a JSON answer (following redirects, with retries) into r->body; any
  * failure becomes hub_http_error's status and message. */
-lqmf_status hub_get_json(const lqmf_hub *h, CURL *c, const char *url, const char *repo_id,
-                         const char *what, hub_resp *r);
+lqmf_status hub_get_json(const lqmf_hub *h, CURL *c, const char *url, const char *repo_id, const char *what,
+                         hub_resp *r);
 CURL *hub_curl_new(void); /* NULL on failure */
 
 /* ---- API answers (parse.c): outside bytes, capped and checked ---------------- */
@@ -119,8 +118,7 @@ typedef struct {
 lqmf_status hub_parse_model_info(const char *json, size_t len, hub_model_info *out);
 /* Append the file entries of one tree page to *files (realloc'd, *n and *cap
  * updated); directories are skipped. Caps the total at HUB_MAX_FILES. */
-lqmf_status hub_parse_tree_page(const char *json, size_t len, lqmf_hub_file **files, size_t *n,
-                                size_t *cap);
+lqmf_status hub_parse_tree_page(const char *json, size_t len, lqmf_hub_file **files, size_t *n, size_t *cap);
 /* Sort by path and reject duplicates. */
 lqmf_status hub_files_finish(lqmf_hub_file *files, size_t n);
 void hub_files_free(lqmf_hub_file *files, size_t n);

@@ -9,13 +9,11 @@
 
 static lqmf_status load(const char *json, size_t len, const char *what, json_t **out) {
     if (len > HUB_MAX_JSON)
-        return lqmf_error(LQMF_E_FORMAT, "%s: answer of %zu bytes exceeds the limit of %u", what,
-                          len, HUB_MAX_JSON);
+        return lqmf_error(LQMF_E_FORMAT, "%s: answer of %zu bytes exceeds the limit of %u", what, len,
+                          HUB_MAX_JSON);
     json_error_t err;
     *out = json_loadb(json ? json : "", len, JSON_REJECT_DUPLICATES, &err);
-    if (!*out)
-        return lqmf_error(LQMF_E_FORMAT, "%s: invalid JSON at line %d: %s", what, err.line,
-                          err.text);
+    if (!*out) return lqmf_error(LQMF_E_FORMAT, "%s: invalid JSON at line %d: %s", what, err.line, err.text);
     return LQMF_OK;
 }
 
@@ -25,8 +23,8 @@ static lqmf_status get_str(json_t *obj, const char *key, char *dst, size_t cap, 
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return LQMF_OK;
     if (!json_is_string(v) || json_string_length(v) >= cap)
-        return lqmf_error(LQMF_E_FORMAT, "%s: \"%s\" is not a string of at most %zu bytes", what,
-                          key, cap - 1);
+        return lqmf_error(LQMF_E_FORMAT, "%s: \"%s\" is not a string of at most %zu bytes", what, key,
+                          cap - 1);
     memcpy(dst, json_string_value(v), json_string_length(v) + 1);
     return LQMF_OK;
 }
@@ -49,7 +47,8 @@ lqmf_status hub_parse_model_info(const char *json, size_t len, hub_model_info *o
     if (st == LQMF_OK) {
         out->is_private = json_is_true(json_object_get(root, "private"));
         json_t *g = json_object_get(root, "gated");
-        if (json_is_string(g)) st = get_str(root, "gated", out->gated, sizeof out->gated, "model info");
+        if (json_is_string(g))
+            st = get_str(root, "gated", out->gated, sizeof out->gated, "model info");
         else if (g && !json_is_boolean(g) && !json_is_null(g))
             st = lqmf_error(LQMF_E_FORMAT, "model info: \"gated\" is neither a string nor a boolean");
     }
@@ -71,7 +70,8 @@ static lqmf_status parse_entry(json_t *e, lqmf_hub_file *f, bool *is_file) {
     json_t *p = json_object_get(e, "path");
     if (!json_is_string(p) || !hub_valid_rel_path(json_string_value(p)))
         return lqmf_error(LQMF_E_FORMAT, "tree entry: \"path\" %s%s%s is not a safe relative path",
-                          json_is_string(p) ? "\"" : "", json_is_string(p) ? json_string_value(p) : "(absent)",
+                          json_is_string(p) ? "\"" : "",
+                          json_is_string(p) ? json_string_value(p) : "(absent)",
                           json_is_string(p) ? "\"" : "");
     const char *path = json_string_value(p);
     json_t *sz = json_object_get(e, "size");
@@ -91,15 +91,14 @@ static lqmf_status parse_entry(json_t *e, lqmf_hub_file *f, bool *is_file) {
         else if (!hub_is_hex(f->sha256, 64))
             st = lqmf_error(LQMF_E_FORMAT, "tree entry %s: \"lfs.oid\" is not a sha256", path);
         else if (lsz && (!json_is_integer(lsz) || (uint64_t)json_integer_value(lsz) != f->size))
-            st = lqmf_error(LQMF_E_FORMAT, "tree entry %s: \"lfs.size\" differs from \"size\" %llu",
-                            path, (unsigned long long)f->size);
+            st = lqmf_error(LQMF_E_FORMAT, "tree entry %s: \"lfs.size\" differs from \"size\" %llu", path,
+                            (unsigned long long)f->size);
     }
     if (st == LQMF_OK && !(f->path = strdup(path))) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     return st;
 }
 
-lqmf_status hub_parse_tree_page(const char *json, size_t len, lqmf_hub_file **files, size_t *n,
-                                size_t *cap) {
+lqmf_status hub_parse_tree_page(const char *json, size_t len, lqmf_hub_file **files, size_t *n, size_t *cap) {
     json_t *root;
     lqmf_status st = load(json, len, "tree listing", &root);
     if (st != LQMF_OK) return st;

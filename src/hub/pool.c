@@ -21,13 +21,13 @@ typedef struct {
     const lqmf_hub_file **files; /* selected, in repo order */
     lqmf_hub_file_progress *prog;
     size_t n;
-    uint64_t net_bytes;          /* received over the network (atomic) */
+    uint64_t net_bytes; /* received over the network (atomic) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t next;                 /* next file to start (mu) */
-    unsigned running;            /* workers not yet finished (mu) */
-    bool stop;                   /* a file failed: start no more (mu) */
-    lqmf_status st;              /* first failure (mu) */
+    size_t next;      /* next file to start (mu) */
+    unsigned running; /* workers not yet finished (mu) */
+    bool stop;        /* a file failed: start no more (mu) */
+    lqmf_status st;   /* first failure (mu) */
     char *err;
 } pool;
 
@@ -80,10 +80,10 @@ static double rate_add(rate_meter *m, double t, uint64_t bytes) {
     return rate;
 }
 
-static void report(pool *pl, const lqmf_hub_download_options *o, lqmf_hub_file_progress *view,
-                   rate_meter *m, double t0, bool final) {
+static void report(pool *pl, const lqmf_hub_download_options *o, lqmf_hub_file_progress *view, rate_meter *m,
+                   double t0, bool final) {
     if (!o->progress) return;
-    lqmf_hub_progress p = { .files = view, .n_files = pl->n, .final = final };
+    lqmf_hub_progress p = {.files = view, .n_files = pl->n, .final = final};
     for (size_t i = 0; i < pl->n; i++) {
         view[i].path = pl->prog[i].path;
         view[i].total = pl->prog[i].total;
@@ -107,7 +107,8 @@ static uint64_t bytes_needed(const lqmf_hub_repo *r, const lqmf_hub_file *f) {
     char *part = blob ? hub_fmt("%s.incomplete", blob) : NULL;
     struct stat st;
     uint64_t need = f->size;
-    if (blob && stat(blob, &st) == 0 && (uint64_t)st.st_size == f->size) need = 0;
+    if (blob && stat(blob, &st) == 0 && (uint64_t)st.st_size == f->size)
+        need = 0;
     else if (part && stat(part, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= f->size)
         need = f->size - (uint64_t)st.st_size;
     free(part);
@@ -128,8 +129,8 @@ static lqmf_status check_space(const lqmf_hub *h, const pool *pl) {
     if (avail < need) {
         char a[32], b[32];
         return lqmf_error(LQMF_E_IO, "not enough disk space in %s: %s/%s needs %s more, %s free",
-                          h->cache_dir, pl->r->repo_id, pl->r->revision,
-                          lqmf_fmt_bytes(need, a, sizeof a), lqmf_fmt_bytes(avail, b, sizeof b));
+                          h->cache_dir, pl->r->repo_id, pl->r->revision, lqmf_fmt_bytes(need, a, sizeof a),
+                          lqmf_fmt_bytes(avail, b, sizeof b));
     }
     return LQMF_OK;
 }
@@ -145,7 +146,7 @@ static lqmf_status run_pool(const lqmf_hub *h, pool *pl, const lqmf_hub_download
     }
     double t0 = lqmf_time_now();
     double interval = o->progress_interval_s > 0 ? o->progress_interval_s : 0.2;
-    rate_meter meter = { 0 };
+    rate_meter meter = {0};
     size_t started = 0;
     pthread_mutex_lock(&pl->mu);
     for (; started < nw; started++) {
@@ -188,19 +189,22 @@ static lqmf_status copy_out(const lqmf_hub_repo *r, const lqmf_hub_file *f, cons
     char *dst = hub_fmt("%s/%s", dir, f->path);
     FILE *in = src ? fopen(src, "rb") : NULL;
     lqmf_status st = LQMF_OK;
-    if (!src || !dst) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
-    else if (!in) st = lqmf_error(LQMF_E_IO, "%s: cannot open: %s", src, strerror(errno));
+    if (!src || !dst)
+        st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+    else if (!in)
+        st = lqmf_error(LQMF_E_IO, "%s: cannot open: %s", src, strerror(errno));
     if (st == LQMF_OK) st = hub_mkdirs_parent(dst);
     lqmf_afile out;
     if (st == LQMF_OK) st = lqmf_afile_open(&out, dst);
     if (st == LQMF_OK) {
         char buf[1 << 16];
         size_t n;
-        while (st == LQMF_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
-            st = lqmf_afile_write(&out, buf, n);
+        while (st == LQMF_OK && (n = fread(buf, 1, sizeof buf, in)) > 0) st = lqmf_afile_write(&out, buf, n);
         if (st == LQMF_OK && ferror(in)) st = lqmf_error(LQMF_E_IO, "%s: read error", src);
-        if (st == LQMF_OK) st = lqmf_afile_commit(&out);
-        else lqmf_afile_abort(&out);
+        if (st == LQMF_OK)
+            st = lqmf_afile_commit(&out);
+        else
+            lqmf_afile_abort(&out);
     }
     if (in) fclose(in);
     free(src);
@@ -210,9 +214,9 @@ static lqmf_status copy_out(const lqmf_hub_repo *r, const lqmf_hub_file *f, cons
 
 lqmf_status lqmf_hub_download(lqmf_hub *h, const lqmf_hub_repo *r, const bool *selected,
                               const lqmf_hub_download_options *o) {
-    lqmf_hub_download_options none = { 0 };
+    lqmf_hub_download_options none = {0};
     if (!o) o = &none;
-    pool pl = { .h = h, .r = r, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    pool pl = {.h = h, .r = r, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     pl.files = calloc(r->n_files ? r->n_files : 1, sizeof *pl.files);
     pl.prog = calloc(r->n_files ? r->n_files : 1, sizeof *pl.prog);
     if (!pl.files || !pl.prog) {
@@ -223,7 +227,7 @@ lqmf_status lqmf_hub_download(lqmf_hub *h, const lqmf_hub_repo *r, const bool *s
     for (size_t i = 0; i < r->n_files; i++) {
         if (selected && !selected[i]) continue;
         pl.files[pl.n] = &r->files[i];
-        pl.prog[pl.n] = (lqmf_hub_file_progress){ .path = r->files[i].path, .total = r->files[i].size };
+        pl.prog[pl.n] = (lqmf_hub_file_progress){.path = r->files[i].path, .total = r->files[i].size};
         pl.n++;
     }
     lqmf_status st = h->offline ? LQMF_OK : check_space(h, &pl);

@@ -23,8 +23,10 @@ const lqmf_hub_file *lqmf_hub_repo_find(const lqmf_hub_repo *r, const char *path
         size_t mid = lo + (hi - lo) / 2;
         int c = strcmp(r->files[mid].path, path);
         if (c == 0) return &r->files[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -36,12 +38,15 @@ static lqmf_status set_snapshot(lqmf_hub_repo *r) {
 
 static lqmf_status open_offline(const lqmf_hub *h, lqmf_hub_repo *r) {
     lqmf_status st = LQMF_OK;
-    if (hub_is_hex(r->revision, 40)) memcpy(r->commit, r->revision, 41);
-    else st = hub_ref_read(r->repo_dir, r->revision, r->commit);
+    if (hub_is_hex(r->revision, 40))
+        memcpy(r->commit, r->revision, 41);
+    else
+        st = hub_ref_read(r->repo_dir, r->revision, r->commit);
     if (st == LQMF_OK) st = set_snapshot(r);
     struct stat sb;
     if (st == LQMF_E_NOT_FOUND || (st == LQMF_OK && stat(r->snapshot_dir, &sb) != 0))
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: not in the cache at %s, and offline mode "
+        return lqmf_error(LQMF_E_NOT_FOUND,
+                          "%s@%s: not in the cache at %s, and offline mode "
                           "(HF_HUB_OFFLINE) is set: download it once while online",
                           r->repo_id, r->revision, h->cache_dir);
     if (st == LQMF_OK) st = hub_cache_list(r, &r->files, &r->n_files);
@@ -51,27 +56,25 @@ static lqmf_status open_offline(const lqmf_hub *h, lqmf_hub_repo *r) {
 
 /* All pages of the tree listing of r->commit. */
 static lqmf_status list_tree(const lqmf_hub *h, lqmf_hub_repo *r, const char *what) {
-    char *url = hub_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", h->endpoint,
-                        r->repo_id, r->commit);
+    char *url =
+        hub_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", h->endpoint, r->repo_id, r->commit);
     char *prefix = hub_fmt("%s/", h->endpoint);
     size_t cap = 0;
     lqmf_status st = url && prefix ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
-    hub_resp resp = { 0 };
+    hub_resp resp = {0};
     for (unsigned page = 0; st == LQMF_OK && url; page++) {
         if (page >= HUB_MAX_PAGES) {
-            st = lqmf_error(LQMF_E_FORMAT, "%s: tree listing longer than %u pages", what,
-                            HUB_MAX_PAGES);
+            st = lqmf_error(LQMF_E_FORMAT, "%s: tree listing longer than %u pages", what, HUB_MAX_PAGES);
             break;
         }
         st = hub_get_json(h, h->curl, url, r->repo_id, what, &resp);
         if (st == LQMF_OK)
-            st = hub_parse_tree_page((const char *)resp.body.data, resp.body.len, &r->files,
-                                     &r->n_files, &cap);
+            st = hub_parse_tree_page((const char *)resp.body.data, resp.body.len, &r->files, &r->n_files,
+                                     &cap);
         free(url);
         url = st == LQMF_OK ? hub_link_next(resp.link) : NULL;
         if (url && strncmp(url, prefix, strlen(prefix)) != 0)
-            st = lqmf_error(LQMF_E_FORMAT, "%s: next page \"%s\" is not on %s", what, url,
-                            h->endpoint);
+            st = lqmf_error(LQMF_E_FORMAT, "%s: next page \"%s\" is not on %s", what, url, h->endpoint);
     }
     if (st != LQMF_OK) lqmf_error_prefix(st, "%s", what);
     free(url);
@@ -85,7 +88,7 @@ static lqmf_status open_online(const lqmf_hub *h, lqmf_hub_repo *r, const char *
     char *url = qrev ? hub_fmt("%s/api/models/%s/revision/%s", h->endpoint, r->repo_id, qrev) : NULL;
     free(qrev);
     if (!url) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-    hub_resp resp = { 0 };
+    hub_resp resp = {0};
     hub_model_info info;
     lqmf_status st = hub_get_json(h, h->curl, url, r->repo_id, what, &resp);
     if (st == LQMF_OK) {
@@ -120,12 +123,13 @@ static lqmf_status hint_cached(const lqmf_hub_repo *r, lqmf_status st) {
     return st;
 }
 
-lqmf_status lqmf_hub_repo_open(lqmf_hub *h, const char *repo_id, const char *revision,
-                               lqmf_hub_repo **out) {
+lqmf_status lqmf_hub_repo_open(lqmf_hub *h, const char *repo_id, const char *revision, lqmf_hub_repo **out) {
     *out = NULL;
     if (!hub_valid_repo_id(repo_id))
-        return lqmf_error(LQMF_E_INVALID, "\"%s\": not a repository id (expected org/name of "
-                          "letters, digits, '-', '_', '.')", repo_id ? repo_id : "");
+        return lqmf_error(LQMF_E_INVALID,
+                          "\"%s\": not a repository id (expected org/name of "
+                          "letters, digits, '-', '_', '.')",
+                          repo_id ? repo_id : "");
     if (!revision) revision = "main";
     if (!hub_valid_rel_path(revision))
         return lqmf_error(LQMF_E_INVALID, "\"%s\": not a valid revision", revision);
@@ -142,8 +146,7 @@ lqmf_status lqmf_hub_repo_open(lqmf_hub *h, const char *repo_id, const char *rev
         st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st == LQMF_OK) st = h->offline ? open_offline(h, r) : hint_cached(r, open_online(h, r, what));
     if (st == LQMF_OK && lqmf_hub_repo_find(r, "config.json"))
-        st = lqmf_hub_read_file(h, r, "config.json", HUB_MAX_CONFIG, &r->config_json,
-                                &r->config_len);
+        st = lqmf_hub_read_file(h, r, "config.json", HUB_MAX_CONFIG, &r->config_json, &r->config_len);
     free(folder);
     free(what);
     if (st != LQMF_OK) {

@@ -6,18 +6,20 @@
 #include <string.h>
 
 static const char *const k_support[] = {
-    "config.json",         "generation_config.json", "tokenizer.json",
-    "tokenizer_config.json", "tokenizer.model",      "special_tokens_map.json",
-    "added_tokens.json",   "vocab.json",             "merges.txt",
-    "vocab.txt",           "chat_template.json",     "chat_template.jinja",
+    "config.json",         "generation_config.json",
+    "tokenizer.json",      "tokenizer_config.json",
+    "tokenizer.model",     "special_tokens_map.json",
+    "added_tokens.json",   "vocab.json",
+    "merges.txt",          "vocab.txt",
+    "chat_template.json",  "chat_template.jinja",
     "adapter_config.json", "preprocessor_config.json",
 };
 
 /* Weight formats by preference: the first group with a matching file wins. */
 static const char *const k_weights[][3] = {
-    { "model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json" },
-    { "*.safetensors", "*.safetensors.index.json", NULL },
-    { "pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json" },
+    {"model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json"},
+    {"*.safetensors", "*.safetensors.index.json", NULL},
+    {"pytorch_model.bin", "pytorch_model-*-of-*.bin", "pytorch_model.bin.index.json"},
 };
 #define N_FORMATS (sizeof k_weights / sizeof k_weights[0])
 
@@ -48,13 +50,15 @@ static lqmf_status no_weights(const lqmf_hub_repo *r) {
                                 "%s@%s: no safetensors or pytorch_model*.bin weights at the top "
                                 "level; name the files with --include (it has: %s)",
                                 r->repo_id, r->revision,
-                                b.failed ? "?" : shown ? (const char *)b.data : "nothing else");
+                                b.failed ? "?"
+                                : shown  ? (const char *)b.data
+                                         : "nothing else");
     lqmf_buf_free(&b);
     return st;
 }
 
-lqmf_status lqmf_hub_select(const lqmf_hub_repo *r, const char *const *globs, size_t n_globs,
-                            bool *selected, size_t *n_selected) {
+lqmf_status lqmf_hub_select(const lqmf_hub_repo *r, const char *const *globs, size_t n_globs, bool *selected,
+                            size_t *n_selected) {
     *n_selected = 0;
     if (n_globs) {
         for (size_t i = 0; i < r->n_files; i++) {
@@ -64,8 +68,8 @@ lqmf_status lqmf_hub_select(const lqmf_hub_repo *r, const char *const *globs, si
             *n_selected += selected[i];
         }
         if (*n_selected) return LQMF_OK;
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: no file matches %s%s", r->repo_id, r->revision,
-                          globs[0], n_globs > 1 ? " or the other patterns" : "");
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s@%s: no file matches %s%s", r->repo_id, r->revision, globs[0],
+                          n_globs > 1 ? " or the other patterns" : "");
     }
     size_t fmt = 0;
     for (; fmt < N_FORMATS; fmt++) {

@@ -59,8 +59,8 @@ lqmf_status hub_mkdirs_parent(const char *path) {
 }
 
 static bool name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /* One segment of a repo id: name chars, not empty, no edge '-' or '.'. */
@@ -89,8 +89,7 @@ bool hub_valid_rel_path(const char *p) {
         unsigned char c = (unsigned char)p[i];
         if (c == '/' || c == '\0') {
             size_t len = (size_t)(p + i - seg);
-            if (len == 0 || (len == 1 && seg[0] == '.') ||
-                (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
                 return false;
             seg = p + i + 1;
         } else if (c < 0x20 || c == 0x7f || c == '\\') {

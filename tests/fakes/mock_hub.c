@@ -27,7 +27,7 @@ typedef struct {
     char path[256];
     lqmf_map map;
     bool lfs;
-    char oid[41];    /* git blob sha1 */
+    char oid[41]; /* git blob sha1 */
     char sha256[65];
 } mfile;
 
@@ -59,7 +59,7 @@ struct mock_hub {
     size_t n_renames;
     mock_faults faults;
     mock_stats stats;
-    bool stopping;     /* set by mock_hub_stop: stalls end early */
+    bool stopping; /* set by mock_hub_stop: stalls end early */
 };
 
 /* ---- responses ------------------------------------------------------------- */
@@ -160,12 +160,10 @@ static bool take(mock_hub *m, unsigned *n) {
     return true;
 }
 
-static uint64_t pick(mock_hub *m, uint64_t len) {
-    return len ? (uint64_t)rand_r(&m->seed) % len : 0;
-}
+static uint64_t pick(mock_hub *m, uint64_t len) { return len ? (uint64_t)rand_r(&m->seed) % len : 0; }
 
-static enum MHD_Result serve_file(mock_hub *m, struct MHD_Connection *c, const mrepo *repo,
-                                  const mfile *f, bool head) {
+static enum MHD_Result serve_file(mock_hub *m, struct MHD_Connection *c, const mrepo *repo, const mfile *f,
+                                  bool head) {
     uint64_t size = f->map.size, start = 0, end = size ? size - 1 : 0;
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
     unsigned long long a = 0, e = 0;
@@ -209,8 +207,8 @@ static enum MHD_Result serve_file(mock_hub *m, struct MHD_Connection *c, const m
     MHD_add_response_header(r, "ETag", v);
     if (repo) MHD_add_response_header(r, "X-Repo-Commit", repo->commit);
     if (ranged) {
-        snprintf(v, sizeof v, "bytes %llu-%llu/%llu", (unsigned long long)start,
-                 (unsigned long long)end, (unsigned long long)size);
+        snprintf(v, sizeof v, "bytes %llu-%llu/%llu", (unsigned long long)start, (unsigned long long)end,
+                 (unsigned long long)size);
         MHD_add_response_header(r, "Content-Range", v);
     }
     enum MHD_Result ok = MHD_queue_response(c, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
@@ -222,8 +220,7 @@ static enum MHD_Result serve_file(mock_hub *m, struct MHD_Connection *c, const m
 
 static mrepo *find_repo(mock_hub *m, const char *id, size_t idlen) {
     for (size_t i = 0; i < m->n_repos; i++)
-        if (strlen(m->repos[i]->id) == idlen && strncmp(m->repos[i]->id, id, idlen) == 0)
-            return m->repos[i];
+        if (strlen(m->repos[i]->id) == idlen && strncmp(m->repos[i]->id, id, idlen) == 0) return m->repos[i];
     return NULL;
 }
 
@@ -243,7 +240,7 @@ static const mfile *find_file(const mrepo *r, const char *path) {
 /* Length of the revision at the start of s ("main", "v1.0", the commit),
  * followed by '/' or the end; 0 when none matches. */
 static size_t match_rev(const mrepo *r, const char *s) {
-    const char *revs[] = { "main", "v1.0", r->commit };
+    const char *revs[] = {"main", "v1.0", r->commit};
     for (size_t i = 0; i < 3; i++) {
         size_t n = strlen(revs[i]);
         if (strncmp(s, revs[i], n) == 0 && (s[n] == '/' || s[n] == '\0')) return n;
@@ -274,10 +271,9 @@ static enum MHD_Result whoami(mock_hub *m, struct MHD_Connection *c, const char 
     snprintf(buf, sizeof buf, "%s", t->orgs);
     for (char *save, *o = strtok_r(buf, ",", &save); o; o = strtok_r(NULL, ",", &save))
         json_array_append_new(orgs, json_pack("{s:s,s:s}", "name", o, "fullname", o));
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:{s:{s:s,s:s}}}", "type", "user", "name",
-                          t->user, "fullname", "Test User", "email", "t@example.org", "isPro",
-                          0, "canPay", 0, "orgs", orgs, "auth", "accessToken", "displayName",
-                          "test-token", "role", t->role);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:{s:{s:s,s:s}}}", "type", "user", "name", t->user,
+                          "fullname", "Test User", "email", "t@example.org", "isPro", 0, "canPay", 0, "orgs",
+                          orgs, "auth", "accessToken", "displayName", "test-token", "role", t->role);
     return send_json(c, j, NULL);
 }
 
@@ -286,8 +282,8 @@ static json_t *model_info(const mrepo *r) {
     for (size_t i = 0; i < r->n_files; i++)
         json_array_append_new(sib, json_pack("{s:s}", "rfilename", r->files[i].path));
     json_t *gated = r->access == MOCK_GATED ? json_string("manual") : json_false();
-    return json_pack("{s:s,s:s,s:s,s:b,s:o,s:o}", "_id", r->commit, "id", r->id, "sha", r->commit,
-                     "private", r->access == MOCK_PRIVATE, "gated", gated, "siblings", sib);
+    return json_pack("{s:s,s:s,s:s,s:b,s:o,s:o}", "_id", r->commit, "id", r->id, "sha", r->commit, "private",
+                     r->access == MOCK_PRIVATE, "gated", gated, "siblings", sib);
 }
 
 static json_t *tree_entry(const mfile *f, uint64_t size_add) {
@@ -295,9 +291,9 @@ static json_t *tree_entry(const mfile *f, uint64_t size_add) {
     json_t *e = json_pack("{s:s,s:s,s:I,s:s}", "type", "file", "oid", f->oid, "size",
                           (json_int_t)(f->map.size + size_add), "path", f->path);
     if (f->lfs)
-        json_object_set_new(e, "lfs", json_pack("{s:s,s:I,s:i}", "oid", f->sha256, "size",
-                                                (json_int_t)(f->map.size + size_add),
-                                                "pointerSize", 134));
+        json_object_set_new(e, "lfs",
+                            json_pack("{s:s,s:I,s:i}", "oid", f->sha256, "size",
+                                      (json_int_t)(f->map.size + size_add), "pointerSize", 134));
     return e;
 }
 
@@ -309,8 +305,8 @@ static enum MHD_Result tree(mock_hub *m, struct MHD_Connection *c, const mrepo *
     json_t *arr = json_array();
     for (size_t i = start; i < total && i < start + page; i++) {
         if (i < r->n_dirs)
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "type", "directory", "oid",
-                                                 r->commit, "path", r->dirs[i]));
+            json_array_append_new(
+                arr, json_pack("{s:s,s:s,s:s}", "type", "directory", "oid", r->commit, "path", r->dirs[i]));
         else
             json_array_append_new(arr, tree_entry(&r->files[i - r->n_dirs], m->faults.size_add));
     }
@@ -323,8 +319,8 @@ static enum MHD_Result tree(mock_hub *m, struct MHD_Connection *c, const mrepo *
 }
 
 /* Visibility and gating. Returns true when it answered (denied). */
-static bool deny(struct MHD_Connection *c, const mrepo *r, const char *id, const char *user,
-                 bool file, const char *base, enum MHD_Result *res) {
+static bool deny(struct MHD_Connection *c, const mrepo *r, const char *id, const char *user, bool file,
+                 const char *base, enum MHD_Result *res) {
     char msg[512];
     bool owner = *user && strcmp(user, r ? r->owner : "") == 0;
     if (!r || (r->access == MOCK_PRIVATE && !owner)) {
@@ -334,11 +330,15 @@ static bool deny(struct MHD_Connection *c, const mrepo *r, const char *id, const
     }
     if (file && r->access == MOCK_GATED && !owner) {
         if (!*user)
-            snprintf(msg, sizeof msg, "Access to model %s is restricted. You must have access to "
-                     "it and be authenticated to access it. Please log in.", r->id);
+            snprintf(msg, sizeof msg,
+                     "Access to model %s is restricted. You must have access to "
+                     "it and be authenticated to access it. Please log in.",
+                     r->id);
         else
-            snprintf(msg, sizeof msg, "Access to model %s is restricted and you are not in the "
-                     "authorized list. Visit %s/%s to ask for access.", r->id, base, r->id);
+            snprintf(msg, sizeof msg,
+                     "Access to model %s is restricted and you are not in the "
+                     "authorized list. Visit %s/%s to ask for access.",
+                     r->id, base, r->id);
         *res = send_error(c, *user ? MHD_HTTP_FORBIDDEN : MHD_HTTP_UNAUTHORIZED, "GatedRepo", msg);
         return true;
     }
@@ -395,11 +395,16 @@ static enum MHD_Result route(mock_hub *m, struct MHD_Connection *c, const char *
     if (!api && !resolve) return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "Not Found");
     if (deny(c, r, idz, user, resolve, m->url, &res)) return res;
     const char *rev = rest;
-    if (api && strncmp(rest, "/revision/", 10) == 0) rev = rest + 10;
-    else if (api && strncmp(rest, "/tree/", 6) == 0) rev = rest + 6;
-    else if (resolve) rev = rest + 9;
-    else if (api && !*rest) rev = "main";
-    else return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "Not Found");
+    if (api && strncmp(rest, "/revision/", 10) == 0)
+        rev = rest + 10;
+    else if (api && strncmp(rest, "/tree/", 6) == 0)
+        rev = rest + 6;
+    else if (resolve)
+        rev = rest + 9;
+    else if (api && !*rest)
+        rev = "main";
+    else
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "Not Found");
     size_t rl = match_rev(r, rev);
     if (!rl) {
         char msg[300];
@@ -426,9 +431,8 @@ static enum MHD_Result route(mock_hub *m, struct MHD_Connection *c, const char *
     return res;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *upload,
-                               size_t *upload_size, void **con_cls) {
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)version, (void)upload, (void)upload_size, (void)con_cls;
     mock_hub *m = cls;
     bool head = strcmp(method, "HEAD") == 0;
@@ -460,12 +464,11 @@ mock_hub *mock_hub_start(unsigned seed) {
     if (!m) return NULL;
     pthread_mutex_init(&m->mu, NULL);
     m->seed = seed;
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-                            NULL, NULL, handler, m, MHD_OPTION_SOCK_ADDR, &addr,
-                            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_END);
+    m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+                            handler, m, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     const union MHD_DaemonInfo *info = m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     if (!info) {
         mock_hub_stop(m);
@@ -490,7 +493,7 @@ void mock_hub_stop(mock_hub *m) {
 const char *mock_hub_url(const mock_hub *m) { return m->url; }
 
 static bool is_lfs(const char *path, uint64_t size) {
-    static const char *const ext[] = { ".safetensors", ".bin", ".model", ".gguf" };
+    static const char *const ext[] = {".safetensors", ".bin", ".model", ".gguf"};
     size_t n = strlen(path);
     for (size_t i = 0; i < 4; i++) {
         size_t e = strlen(ext[i]);
@@ -533,18 +536,19 @@ static bool walk(mrepo *r, const char *root, const char *rel) {
         snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
         snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
         struct stat st;
-        if (stat(full, &st) != 0) ok = false;
+        if (stat(full, &st) != 0)
+            ok = false;
         else if (S_ISDIR(st.st_mode)) {
             if (r->n_dirs < MAX_FILES) snprintf(r->dirs[r->n_dirs++], sizeof r->dirs[0], "%s", sub);
             ok = walk(r, root, sub);
-        } else ok = add_file(r, full, sub);
+        } else
+            ok = add_file(r, full, sub);
     }
     closedir(d);
     return ok;
 }
 
-bool mock_hub_add_repo(mock_hub *m, const char *id, const char *dir, mock_access access,
-                       const char *owner) {
+bool mock_hub_add_repo(mock_hub *m, const char *id, const char *dir, mock_access access, const char *owner) {
     mrepo *r = calloc(1, sizeof *r);
     if (!r || m->n_repos == MAX_REPOS) {
         free(r);
