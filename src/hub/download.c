@@ -60,6 +60,18 @@ static void hasher_hex(hasher *hs, char out[65]) {
     }
 }
 
+/* How a failed attempt may go on: retry (after Retry-After seconds when the
+ * server said so, < 0 otherwise). */
+typedef struct {
+    bool retry;
+    double retry_after_s;
+} outcome;
+
+static void set_outcome(outcome *o, lqmf_status st, const hub_resp *r) {
+    o->retry = hub_retryable(st, r);
+    o->retry_after_s = r->retry_after_s;
+}
+
 /* ---- resolve ----------------------------------------------------------------- */
 
 /* "scheme://host[:port]" of url, for relative redirects. */
@@ -70,13 +82,31 @@ static char *origin_of(const char *url) {
     return strndup(url, (size_t)(s - url) + strcspn(s, "/?#"));
 }
 
+/* What the resolve answer says must agree with the listing: commit, size, etag. */
+static lqmf_status check_meta(const hub_resp *resp, const lqmf_hub_repo *r, const lqmf_hub_file *f,
+                              const char *what) {
+    const char *etag = resp->linked_etag[0] ? resp->linked_etag : resp->etag;
+    uint64_t size = resp->has_linked_size ? resp->linked_size : resp->content_length;
+    bool has_size = resp->has_linked_size || (resp->status / 100 == 2 && resp->has_length);
+    if (resp->repo_commit[0] && strcmp(resp->repo_commit, r->commit) != 0)
+        return lqmf_error(LQMF_E_FORMAT, "%s: the server resolved it at commit %s, not %s", what,
+                          resp->repo_commit, r->commit);
+    if (has_size && size != f->size)
+        return lqmf_error(LQMF_E_FORMAT, "%s: the server gives a size of %llu bytes, the listing %llu", what,
+                          (unsigned long long)size, (unsigned long long)f->size);
+    if (etag[0] && strcmp(etag, hub_file_etag(f)) != 0)
+        return lqmf_error(LQMF_E_FORMAT, "%s: the server gives etag %s, the listing %s", what, etag,
+                          hub_file_etag(f));
+    return LQMF_OK;
+}
+
 /* HEAD the resolve URL, following only relative redirects (renamed repos),
  * and check what the server says against the listing: commit, size, etag.
  * *get_url is where to GET the bytes (a CDN URL or the resolve URL). */
 static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const lqmf_hub_file *f,
-                           const char *what, char **get_url, bool *retry) {
+                           const char *what, char **get_url, outcome *o) {
     *get_url = NULL;
-    *retry = false;
+    *o = (outcome){false, -1};
     char *qpath = hub_url_quote(f->path, true);
     char *url = qpath ? hub_fmt("%s/%s/resolve/%s/%s", h->endpoint, r->repo_id, r->commit, qpath) : NULL;
     free(qpath);
@@ -106,24 +136,11 @@ static lqmf_status resolve(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, c
     } else if (st == LQMF_OK && resp.status / 100 == 3) {
         st = lqmf_error(LQMF_E_FORMAT, "%s: redirect to \"%s\" not followed", what, resp.location);
     } else if (st == LQMF_OK || st == LQMF_E_NETWORK) {
-        *retry = hub_retryable(st, &resp);
+        set_outcome(o, st, &resp);
         st = hub_http_error(h, &resp, r->repo_id, what);
     }
     if (st == LQMF_OK && !*get_url) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
-    const char *etag = resp.linked_etag[0] ? resp.linked_etag : resp.etag;
-    uint64_t size = resp.has_linked_size ? resp.linked_size : resp.content_length;
-    bool has_size = resp.has_linked_size || (resp.status / 100 == 2 && resp.has_length);
-    if (st != LQMF_OK) {
-    } else if (resp.repo_commit[0] && strcmp(resp.repo_commit, r->commit) != 0) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s: the server resolved it at commit %s, not %s", what,
-                        resp.repo_commit, r->commit);
-    } else if (has_size && size != f->size) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s: the server gives a size of %llu bytes, the listing %llu", what,
-                        (unsigned long long)size, (unsigned long long)f->size);
-    } else if (etag[0] && strcmp(etag, hub_file_etag(f)) != 0) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s: the server gives etag %s, the listing %s", what, etag,
-                        hub_file_etag(f));
-    }
+    if (st == LQMF_OK) st = check_meta(&resp, r, f, what);
     if (st != LQMF_OK) {
         free(*get_url);
         *get_url = NULL;
@@ -229,11 +246,11 @@ static lqmf_status hash_existing(sink_state *s) {
 
 /* One attempt: resolve, GET the rest, check size and hash. */
 static lqmf_status attempt(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, sink_state *s,
-                           const char *what, bool *retry, bool *bad_hash) {
-    *retry = *bad_hash = false;
+                           const char *what, outcome *o, bool *bad_hash) {
+    *bad_hash = false;
     s->gained = 0;
     char *url;
-    lqmf_status st = resolve(h, c, r, s->f, what, &url, retry);
+    lqmf_status st = resolve(h, c, r, s->f, what, &url, o);
     if (st != LQMF_OK) return st;
     if (s->have < s->f->size) {
         hub_req q = {.url = url,
@@ -249,10 +266,10 @@ static lqmf_status attempt(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, s
         st = hub_http_once(h, c, &q, &resp);
         if (s->st != LQMF_OK) {
             st = s->st;
-            *retry = st == LQMF_E_FORMAT; /* a bad range: the restart makes it right */
-            if (*retry) restart(s);
+            o->retry = st == LQMF_E_FORMAT; /* a bad range: the restart makes it right */
+            if (o->retry) restart(s);
         } else if (st == LQMF_E_NETWORK || (st == LQMF_OK && resp.status / 100 != 2)) {
-            *retry = hub_retryable(st, &resp);
+            set_outcome(o, st, &resp);
             st = hub_http_error(h, &resp, r->repo_id, what);
         } else if (st == LQMF_OK && resp.status == 200 && !s->started && s->have) {
             st = restart(s); /* empty 200 answer to a Range request */
@@ -262,14 +279,14 @@ static lqmf_status attempt(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, s
     free(url);
     if (st != LQMF_OK) return st;
     if (s->have != s->f->size) {
-        *retry = true;
+        o->retry = true;
         return lqmf_error(LQMF_E_NETWORK, "%s: the transfer ended after %llu of %llu bytes", what,
                           (unsigned long long)s->have, (unsigned long long)s->f->size);
     }
     char got[65];
     hasher_hex(&s->hs, got);
     if (strcmp(got, hub_file_etag(s->f)) != 0) {
-        *retry = *bad_hash = true;
+        o->retry = *bad_hash = true;
         st = lqmf_error(LQMF_E_FORMAT, "%s: %s of the downloaded bytes is %s, expected %s", what,
                         s->hs.lfs ? "sha256" : "git blob sha1", got, hub_file_etag(s->f));
         restart(s);
@@ -298,14 +315,15 @@ static lqmf_status fetch_blob(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r
     set_done(p, s.have);
     set_state(p, LQMF_HUB_ACTIVE);
     for (unsigned tries = 0; st == LQMF_OK;) {
-        bool retry, bad_hash;
-        st = attempt(h, c, r, &s, what, &retry, &bad_hash);
-        if (st == LQMF_OK || !retry || tries >= h->opt.max_retries) break;
+        outcome o;
+        bool bad_hash;
+        st = attempt(h, c, r, &s, what, &o, &bad_hash);
+        if (st == LQMF_OK || !o.retry || tries >= h->opt.max_retries) break;
         /* a transfer that moved forward earns a fresh set of retries */
         tries = s.gained && !bad_hash ? 0 : tries + 1;
         set_state(p, LQMF_HUB_RETRYING);
         if (p) __atomic_fetch_add(&p->retries, 1u, __ATOMIC_RELAXED);
-        hub_backoff(h, tries ? tries - 1 : 0, NULL);
+        hub_backoff(h, tries ? tries - 1 : 0, o.retry_after_s);
         set_state(p, LQMF_HUB_ACTIVE);
         st = LQMF_OK;
     }
@@ -403,7 +421,7 @@ static bool range_sink(void *user, const hub_resp *r, const void *p, size_t n) {
 
 /* Bytes [start, start+len) of url into dst. */
 static lqmf_status get_range(const lqmf_hub *h, CURL *c, const char *url, uint64_t start, uint64_t len,
-                             uint8_t *dst, const lqmf_hub_repo *r, const char *what, bool *retry) {
+                             uint8_t *dst, const lqmf_hub_repo *r, const char *what, outcome *o) {
     range_state s = {.dst = dst, .start = start, .len = len};
     hub_req q = {.url = url,
                  .follow = true,
@@ -414,14 +432,14 @@ static lqmf_status get_range(const lqmf_hub *h, CURL *c, const char *url, uint64
                  .sink_user = &s};
     hub_resp resp = {0};
     lqmf_status st = hub_http_once(h, c, &q, &resp);
-    *retry = false;
+    *o = (outcome){false, -1};
     if (s.got == len && resp.status / 100 == 2)
         st = LQMF_OK; /* stopped early on purpose */
     else if (st == LQMF_OK && resp.status / 100 == 2)
         st = lqmf_error(LQMF_E_FORMAT, "%s: got %llu of the %llu bytes asked from offset %llu", what,
                         (unsigned long long)s.got, (unsigned long long)len, (unsigned long long)start);
     else if (st == LQMF_OK || st == LQMF_E_NETWORK) {
-        *retry = hub_retryable(st, &resp);
+        set_outcome(o, st, &resp);
         st = hub_http_error(h, &resp, r->repo_id, what);
     }
     hub_resp_free(&resp);
@@ -468,19 +486,19 @@ static lqmf_status header_from_cache(const lqmf_hub_repo *r, const lqmf_hub_file
 }
 
 static lqmf_status header_attempt(const lqmf_hub *h, const lqmf_hub_repo *r, const lqmf_hub_file *f,
-                                  const char *what, uint8_t **out, size_t *len, bool *retry) {
+                                  const char *what, uint8_t **out, size_t *len, outcome *o) {
     char *url;
-    lqmf_status st = resolve(h, h->curl, r, f, what, &url, retry);
+    lqmf_status st = resolve(h, h->curl, r, f, what, &url, o);
     if (st != LQMF_OK) return st;
     uint8_t lenb[8];
-    st = get_range(h, h->curl, url, 0, 8, lenb, r, what, retry);
+    st = get_range(h, h->curl, url, 0, 8, lenb, r, what, o);
     uint64_t n = st == LQMF_OK ? le64(lenb) : 0;
     if (st == LQMF_OK) st = check_header_len(n, f, what);
     uint8_t *buf = st == LQMF_OK ? malloc((size_t)n + 8) : NULL;
     if (st == LQMF_OK && !buf) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st == LQMF_OK) {
         memcpy(buf, lenb, 8);
-        if (n) st = get_range(h, h->curl, url, 8, n, buf + 8, r, what, retry);
+        if (n) st = get_range(h, h->curl, url, 8, n, buf + 8, r, what, o);
     }
     free(url);
     if (st != LQMF_OK) {
@@ -515,10 +533,10 @@ lqmf_status lqmf_hub_safetensors_header(lqmf_hub *h, const lqmf_hub_repo *r, con
                         what);
     else
         for (unsigned tries = 0;; tries++) {
-            bool retry;
-            st = header_attempt(h, r, f, what, out, len, &retry);
-            if (st == LQMF_OK || !retry || tries >= h->opt.max_retries) break;
-            hub_backoff(h, tries, NULL);
+            outcome o;
+            st = header_attempt(h, r, f, what, out, len, &o);
+            if (st == LQMF_OK || !o.retry || tries >= h->opt.max_retries) break;
+            hub_backoff(h, tries, o.retry_after_s);
         }
     free(what);
     return st;

@@ -214,10 +214,10 @@ bool hub_retryable(lqmf_status st, const hub_resp *r) {
     }
 }
 
-void hub_backoff(const lqmf_hub *h, unsigned attempt, const hub_resp *r) {
+void hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s) {
     double s = (double)h->opt.retry_base_ms / 1000.0 * (double)(1u << (attempt < 16 ? attempt : 16));
     if (s > 30.0) s = 30.0;
-    if (r && r->retry_after_s >= 0) s = r->retry_after_s > 60.0 ? 60.0 : r->retry_after_s;
+    if (retry_after_s >= 0) s = retry_after_s > 60.0 ? 60.0 : retry_after_s;
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -227,7 +227,7 @@ lqmf_status hub_http(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r) 
     for (unsigned attempt = 0;; attempt++) {
         lqmf_status st = hub_http_once(h, c, q, r);
         if (!hub_retryable(st, r) || attempt >= h->opt.max_retries) return st;
-        hub_backoff(h, attempt, r);
+        hub_backoff(h, attempt, r->retry_after_s);
     }
 }
 

@@ -94,9 +94,10 @@ lqmf_status hub_http_once(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp
 void hub_resp_free(hub_resp *r);
 /* Worth retrying: 408, 429, 5xx; or a transport error that is not ours. */
 bool hub_retryable(lqmf_status st, const hub_resp *r);
-/* Sleep before retry `attempt` (0-based): Retry-After when given (<= 60 s),
- * else retry_base_ms * 2^attempt, capped at 30 s. */
-void hub_backoff(const lqmf_hub *h, unsigned attempt, const hub_resp *r);
+/* Sleep before retry `attempt` (0-based): retry_after_s when >= 0 (the
+ * server's Retry-After, at most 60 s), else retry_base_ms * 2^attempt,
+ * capped at 30 s. */
+void hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s);
 /* hub_http_once with retries, for API calls and small bodies. */
 lqmf_status hub_http(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r);
 /* Turn a failed transfer or a non-2xx answer into a status and a message

@@ -692,6 +692,31 @@ TEST(hub_retries_429_503_corrupt_slow_and_stalled) {
         snprintf(src, sizeof src, "%s/model.safetensors", fx.synth);
         CHECK(same_file(path, src));
     }
+    /* 429 with Retry-After: 0 is retried at once, not after the 20 s backoff */
+    lqmf_hub_options_init(&o);
+    o.endpoint = mock_hub_url(fx.m);
+    char cache4[512];
+    snprintf(cache4, sizeof cache4, "%s", lqmf_test_tmpdir());
+    o.cache_dir = cache4;
+    o.token = "";
+    o.offline = 0;
+    o.retry_base_ms = 20000;
+    lqmf_hub *h4 = NULL;
+    lqmf_hub_repo *r4 = NULL;
+    CHECK_OK(lqmf_hub_new(&o, &h4));
+    mock_faults rl = {.n_429 = 1};
+    mock_hub_set_faults(fx.m, &rl);
+    mock_hub_reset_stats(fx.m);
+    double t4 = lqmf_time_now();
+    if (h4) CHECK_OK(lqmf_hub_repo_open(h4, "test-org/synth", NULL, &r4));
+    bool *sel4 = r4 ? select_globs(r4, "model.safetensors", NULL) : NULL;
+    mock_hub_set_faults(fx.m, &rl);
+    if (sel4) CHECK_OK(lqmf_hub_download(h4, r4, sel4, NULL)); /* the 429 hits the HEAD */
+    CHECKF(lqmf_time_now() - t4 < 5.0, "Retry-After ignored: %.1f s", lqmf_time_now() - t4);
+    CHECK_EQ_INT(mock_hub_stats(fx.m).faults, 2);
+    free(sel4);
+    lqmf_hub_repo_free(r4);
+    lqmf_hub_free(h4);
     /* retries run out: a clear rate-limit error */
     mock_faults many = {.n_429 = 10};
     mock_hub_set_faults(fx.m, &many);
