@@ -5,6 +5,7 @@
 
 #include "lqmf/quant.h"
 
+#include <float.h>
 #include <math.h>
 
 LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
@@ -42,7 +43,7 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
 
 static const lqmf_quant_traits k_tables[LQMF_ISA_COUNT][LQMF_TYPE_COUNT] = {
     [LQMF_ISA_REF] = TABLE(ref),
-    /* [LQMF_ISA_AVX2] = TABLE(avx2), */
+    [LQMF_ISA_AVX2] = TABLE(avx2),
 };
 
 const lqmf_quant_traits *lqmf_quant_traits_isa(lqmf_type t, lqmf_isa isa) {
@@ -78,7 +79,7 @@ lqmf_status lqmf_quant_tensor(lqmf_type t, const float *src, void *dst, int64_t 
             return lqmf_error(LQMF_E_INVALID, "quantize %s: imatrix[%lld] = %g (must be finite and >= 0)",
                               lqmf_type_name(t), (long long)j, (double)imatrix[j]);
     /* F16 saturates: values beyond its range would become infinities */
-    float limit = t == LQMF_TYPE_F16 ? 65504.0f : INFINITY;
+    float limit = t == LQMF_TYPE_F16 ? 65504.0f : FLT_MAX;
     uint64_t rb;
     lqmf_type_row_bytes(t, (uint64_t)n_per_row, &rb);
     for (int64_t r = 0; r < nrows; r++) {
