@@ -21,6 +21,16 @@ static inline int dot_bsums(const int16_t c[16], const int16_t bsums[16]) {
 }
 
 static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+/* sum_s c[s] * (bsums[2s] + bsums[2s+1]) over 8 sub-blocks of 32 (c unsigned bytes). */
+static inline int dot_bsums32(const uint8_t c[8], const int16_t bsums[16]) {
+    __m128i pairs = _mm_hadd_epi16(load16(bsums), load16(bsums + 8)); /* |sum| <= 32*127 */
+    __m128i p = _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)c)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(p);
+}
 static inline __m256i and15(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
 static inline __m256i and3(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(3)); }
 
@@ -49,16 +59,17 @@ LQMF_K_DOT(q2_K, avx2) {
     const block_q8_K *q8 = a;
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int16_t mins[16];
-        for (int k = 0; k < 16; k++) mins[k] = (int16_t)(b[i].scales[k] >> 4);
+        __m128i raw = load16(b[i].scales), m15 = _mm_set1_epi8(15);
+        int16_t sc[16], mins[16];
+        _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepu8_epi16(_mm_and_si128(raw, m15)));
+        _mm256_storeu_si256((__m256i *)mins, _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m15)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i qs = load32(b[i].qs + 32 * h);
             for (int g = 0; g < 4; g++) {
                 int k = 8 * h + 2 * g;
                 __m256i u = and3(_mm256_srli_epi16(qs, 2 * g));
-                __m256i sc = scales_2x16(b[i].scales[k] & 15, b[i].scales[k + 1] & 15);
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), sc));
+                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), scales_2x16(sc[k], sc[k + 1])));
             }
         }
         float d = fp16_avx2(b[i].d), dmin = fp16_avx2(b[i].dmin);
@@ -69,8 +80,16 @@ LQMF_K_DOT(q2_K, avx2) {
 
 /* ---- Q3_K: u = low2 | high << 2, q = u - 4, y = d*(sc - 32)*q ------------ */
 
+/* The sixteen 6-bit scales minus 32: low nibbles in bytes 0-7, top 2 bits in bytes 8-11. */
 static inline void q3k_scales(const block_q3_K *b, int16_t sc[16]) {
-    for (int k = 0; k < 16; k++) sc[k] = (int16_t)(q3k_scale(b->scales, k) - 32);
+    uint32_t u[3], v[4];
+    memcpy(u, b->scales, 12);
+    v[0] = (u[0] & 0x0f0f0f0f) | ((u[2] << 4) & 0x30303030);      /* s 0-3: top bits 0-1 */
+    v[1] = (u[1] & 0x0f0f0f0f) | ((u[2] << 2) & 0x30303030);      /* s 4-7: bits 2-3 */
+    v[2] = ((u[0] >> 4) & 0x0f0f0f0f) | (u[2] & 0x30303030);      /* s 8-11: bits 4-5 */
+    v[3] = ((u[1] >> 4) & 0x0f0f0f0f) | ((u[2] >> 2) & 0x30303030); /* s 12-15: bits 6-7 */
+    __m256i w16 = _mm256_cvtepu8_epi16(load16(v));
+    _mm256_storeu_si256((__m256i *)sc, _mm256_sub_epi16(w16, _mm256_set1_epi16(32)));
 }
 
 static inline __m256i q3k_u(__m256i qs, __m256i hm, int h, int g) {
@@ -123,13 +142,16 @@ LQMF_K_DOT(q3_K, avx2) {
 /* ---- Q4_K / Q5_K: group c of 64 weights = low nibbles (32) then high
  *      nibbles (32) of qs[32c ..], plus bit 2c / 2c+1 of qh for Q5_K ---- */
 
-static inline void k4_scales(const uint8_t *q, int16_t sc[8], int16_t mn[8]) {
-    for (int s = 0; s < 8; s++) {
-        int a, m;
-        k4_scale_min(q, s, &a, &m);
-        sc[s] = (int16_t)a;
-        mn[s] = (int16_t)m;
-    }
+/* The eight 6-bit scales and mins (see k4_scale_min), four bytes at a time. */
+static inline void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3], v[4];
+    memcpy(u, q, 12);
+    v[0] = u[0] & 0x3f3f3f3f;                                        /* sc 0-3 */
+    v[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);         /* sc 4-7 */
+    v[2] = u[1] & 0x3f3f3f3f;                                        /* mn 0-3 */
+    v[3] = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);  /* mn 4-7 */
+    memcpy(sc, v, 8);
+    memcpy(mn, v + 2, 8);
 }
 
 /* Levels of group c: lo (weights 64c..64c+31) and hi (64c+32..64c+63). */
@@ -146,7 +168,7 @@ static inline void k45_u(const uint8_t *qs, const uint8_t *qh, int c, __m256i *l
 
 static void k45_to_float(uint16_t dh, uint16_t dminh, const uint8_t *scales, const uint8_t *qh,
                          const uint8_t *qs, float *y) {
-    int16_t sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     k4_scales(scales, sc, mn);
     float d = fp16_avx2(dh), dmin = fp16_avx2(dminh);
     for (int c = 0; c < 4; c++) {
@@ -159,7 +181,7 @@ static void k45_to_float(uint16_t dh, uint16_t dminh, const uint8_t *scales, con
 
 static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const uint8_t *qh,
                      const uint8_t *qs, const block_q8_K *q8) {
-    int16_t sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     k4_scales(scales, sc, mn);
     __m256i sumi = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
@@ -168,8 +190,7 @@ static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const u
         sumi = _mm256_add_epi32(sumi, dot_u8_s8(lo, load32(q8->qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
         sumi = _mm256_add_epi32(sumi, dot_u8_s8(hi, load32(q8->qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
     }
-    int summ = 0; /* sub-block s of 32 covers bsums 2s and 2s+1 */
-    for (int s = 0; s < 8; s++) summ += mn[s] * (q8->bsums[2 * s] + q8->bsums[2 * s + 1]);
+    int summ = dot_bsums32(mn, q8->bsums);
     return q8->d * (fp16_avx2(dh) * (float)hsum_epi32(sumi) - fp16_avx2(dminh) * (float)summ);
 }
 
@@ -201,26 +222,32 @@ LQMF_K_DOT(q5_K, avx2) {
 
 /* ---- Q6_K: u = nibble | 2 bits << 4, q = u - 32, y = d*sc*q ------------- */
 
-/* Levels of the 32-weight group g of half h. */
-static inline __m256i q6k_u(const block_q6_K *b, int h, int g) {
-    __m256i ql = load32(b->ql + 64 * h + 32 * (g & 1)), qh = load32(b->qh + 32 * h);
-    __m256i low = g < 2 ? and15(ql) : and15(_mm256_srli_epi16(ql, 4));
-    __m256i high = _mm256_slli_epi16(and3(_mm256_srli_epi16(qh, 2 * g)), 4);
-    return _mm256_or_si256(low, high);
+/* Levels of the four 32-weight groups of half h: low nibbles of ql (two
+ * rows of 32 bytes, low then high nibbles) and 2 bits of qh moved to bits 4-5. */
+static inline void q6k_u(const block_q6_K *b, int h, __m256i u[4]) {
+    __m256i ql0 = load32(b->ql + 64 * h), ql1 = load32(b->ql + 64 * h + 32), qh = load32(b->qh + 32 * h);
+    __m256i m30 = _mm256_set1_epi8(0x30);
+    u[0] = _mm256_or_si256(and15(ql0), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    u[1] = _mm256_or_si256(and15(ql1), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    u[2] = _mm256_or_si256(and15(_mm256_srli_epi16(ql0, 4)), _mm256_and_si256(qh, m30));
+    u[3] = _mm256_or_si256(and15(_mm256_srli_epi16(ql1, 4)), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 }
 
 LQMF_K_TO_FLOAT(q6_K, avx2) {
     const block_q6_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         float d = fp16_avx2(b[i].d);
-        for (int h = 0; h < 2; h++)
+        for (int h = 0; h < 2; h++) {
+            __m256i u[4];
+            q6k_u(&b[i], h, u);
             for (int g = 0; g < 4; g++) {
-                __m256i q = _mm256_sub_epi8(q6k_u(&b[i], h, g), _mm256_set1_epi8(32));
+                __m256i q = _mm256_sub_epi8(u[g], _mm256_set1_epi8(32));
                 int k = 8 * h + 2 * g;
                 float *o = y + 32 * (4 * h + g);
                 store_x16(o, _mm256_castsi256_si128(q), d * (float)b[i].scales[k], 0, STORE_MUL);
                 store_x16(o + 16, _mm256_extracti128_si256(q, 1), d * (float)b[i].scales[k + 1], 0, STORE_MUL);
             }
+        }
     }
 }
 
@@ -230,14 +257,17 @@ LQMF_K_DOT(q6_K, avx2) {
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         int16_t sc[16];
-        for (int k = 0; k < 16; k++) sc[k] = b[i].scales[k];
+        _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepi8_epi16(load16(b[i].scales)));
         __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++)
+        for (int h = 0; h < 2; h++) {
+            __m256i u[4];
+            q6k_u(&b[i], h, u);
             for (int g = 0; g < 4; g++) {
                 int k = 8 * h + 2 * g;
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(q6k_u(&b[i], h, g), load32(q8[i].qs + 32 * (4 * h + g)),
+                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u[g], load32(q8[i].qs + 32 * (4 * h + g)),
                                                         scales_2x16(sc[k], sc[k + 1])));
             }
+        }
         int total = hsum_epi32(sumi) - 32 * dot_bsums(sc, q8[i].bsums);
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)total);
     }
