@@ -47,10 +47,7 @@ void lqmf_round_levels(int n, const float *restrict x, float off, float iscale,
 }
 
 int lqmf_level_index(const lqmf_levels *lv, float r) {
-    if (!lv->val) return (int)r;
-    int k = 0;
-    while (k < lv->hi && (float)lv->val[k] != r) k++;
-    return k;
+    return lv->val ? lqmf_level_nearest(lv, r) : (int)r;
 }
 
 static float sum8(const float a[8]) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
@@ -118,22 +115,21 @@ float lqmf_fit_sym(int n, const float *x, const float *w, const lqmf_levels *lv,
         memcpy(best_r, r, sizeof(float) * (size_t)n);
     }
     for (int i = 0; i < n; i++) q[i] = (int8_t)lqmf_level_index(lv, best_r[i]);
-    /* 3. coordinate descent on single levels */
-    for (int pass = 0; pass < CD_PASSES; pass++) {
+    /* 3. coordinate descent on single levels, each moved one step towards
+     *    its value (the other way cannot pay off through the refit) */
+    for (int pass = 0; pass < CD_PASSES && best.vv > 0; pass++) {
         bool moved = false;
+        float d = best.xv / best.vv;
         for (int i = 0; i < n; i++) {
-            if (w[i] <= 0) continue;
             float v = (float)lqmf_level_value(lv, q[i]);
-            for (int dir = -1; dir <= 1; dir += 2) {
-                int k = q[i] + dir;
-                if (k < lv->lo || k > lv->hi) continue;
-                float v2 = (float)lqmf_level_value(lv, k);
-                sym_sums s = { best.xv + wx[i] * (v2 - v), best.vv + w[i] * (v2 * v2 - v * v) };
-                if (sym_better(s, best)) {
-                    best = s, moved = true;
-                    q[i] = (int8_t)k;
-                    break;
-                }
+            int k = q[i] + ((x[i] - d * v > 0) == (d > 0) ? 1 : -1);
+            if (w[i] <= 0 || k < lv->lo || k > lv->hi) continue;
+            float v2 = (float)lqmf_level_value(lv, k);
+            sym_sums s = { best.xv + wx[i] * (v2 - v), best.vv + w[i] * (v2 * v2 - v * v) };
+            if (sym_better(s, best)) {
+                best = s, moved = true;
+                q[i] = (int8_t)k;
+                d = best.xv / best.vv;
             }
         }
         if (!moved) break;
@@ -225,24 +221,20 @@ float lqmf_fit_affine(int n, const float *x, const float *w, int qmax, bool m_no
         memcpy(best_r, r, sizeof(float) * (size_t)n);
     }
     for (int i = 0; i < n; i++) q[i] = (uint8_t)best_r[i];
-    /* 3. coordinate descent */
+    /* 3. coordinate descent, one step towards the value as above */
     for (int pass = 0; pass < CD_PASSES; pass++) {
         bool moved = false;
         for (int i = 0; i < n; i++) {
-            if (w[i] <= 0) continue;
-            for (int dir = -1; dir <= 1; dir += 2) {
-                int k = q[i] + dir;
-                if (k < 0 || k > qmax) continue;
-                aff_sums s = best;
-                s.q += (double)w[i] * dir;
-                s.qq += (double)w[i] * (k * k - q[i] * q[i]);
-                s.xq += (double)wx[i] * dir;
-                double g = aff_solve(&s, m_nonpos, &d, &mm);
-                if (g > gbest * (1 + 1e-12)) {
-                    gbest = g, best = s, bd = d, bm = mm, moved = true;
-                    q[i] = (uint8_t)k;
-                    break;
-                }
+            int dir = x[i] - (float)(bd * q[i] + bm) > 0 ? 1 : -1, k = q[i] + dir;
+            if (w[i] <= 0 || k < 0 || k > qmax) continue;
+            aff_sums s = best;
+            s.q += (double)w[i] * dir;
+            s.qq += (double)w[i] * (k * k - q[i] * q[i]);
+            s.xq += (double)wx[i] * dir;
+            double g = aff_solve(&s, m_nonpos, &d, &mm);
+            if (g > gbest * (1 + 1e-12)) {
+                gbest = g, best = s, bd = d, bm = mm, moved = true;
+                q[i] = (uint8_t)k;
             }
         }
         if (!moved) break;
