@@ -1,0 +1,62 @@
+/* Matmul of f32 activations by weight tensors on the thread pool. Work is
+ * handed out in units of MM_ROWS output rows of one job through an atomic
+ * counter (threads on a busy machine finish at different speeds). Within a
+ * unit, tokens go in blocks of MM_TOK so the activations stay in cache while
+ * the unit's weight rows are reused for every block. */
+#include "mm.h"
+
+#include <stdatomic.h>
+
+#define MM_ROWS 16
+#define MM_TOK 32
+
+typedef struct {
+    const lqmf_mm_kernels *k;
+    const lqmf_mm_job *jobs;
+    uint32_t n_jobs, n_tok;
+    uint64_t row_bytes[LQMF_MM_MAX_JOBS];
+    uint64_t first_unit[LQMF_MM_MAX_JOBS + 1]; /* prefix sums of units per job */
+    atomic_uint_fast64_t next;
+} mm_ctx;
+
+static void mm_unit(const mm_ctx *c, uint32_t jb, uint64_t r0, uint64_t r1) {
+    const lqmf_mm_job *j = &c->jobs[jb];
+    const size_t n_in = j->w->ne[0], n_out = j->w->ne[1];
+    const lqmf_dot_fn dot = c->k->dot[j->w->type];
+    float out[LQMF_DOT_NX];
+    for (uint32_t t0 = 0; t0 < c->n_tok; t0 += MM_TOK) {
+        const uint32_t t1 = c->n_tok - t0 < MM_TOK ? c->n_tok : t0 + MM_TOK;
+        for (uint64_t r = r0; r < r1; r++) {
+            const void *wr = (const uint8_t *)j->w->data + r * c->row_bytes[jb];
+            for (uint32_t t = t0; t < t1; t += LQMF_DOT_NX) {
+                const uint32_t nx = t1 - t < LQMF_DOT_NX ? t1 - t : LQMF_DOT_NX;
+                dot(n_in, wr, j->x + (size_t)t * n_in, n_in, nx, out);
+                for (uint32_t i = 0; i < nx; i++) j->y[(size_t)(t + i) * n_out + r] = out[i];
+            }
+        }
+    }
+}
+
+static void mm_worker(void *arg, uint32_t ith, uint32_t nth) {
+    (void)ith, (void)nth;
+    mm_ctx *c = arg;
+    const uint64_t total = c->first_unit[c->n_jobs];
+    for (uint64_t u; (u = atomic_fetch_add(&c->next, 1)) < total;) {
+        uint32_t jb = 0;
+        while (u >= c->first_unit[jb + 1]) jb++;
+        const uint64_t r0 = (u - c->first_unit[jb]) * MM_ROWS, n_out = c->jobs[jb].w->ne[1];
+        mm_unit(c, jb, r0, r0 + MM_ROWS < n_out ? r0 + MM_ROWS : n_out);
+    }
+}
+
+void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, uint32_t n_jobs,
+             uint32_t n_tok) {
+    mm_ctx c = { .k = k, .jobs = jobs, .n_jobs = n_jobs, .n_tok = n_tok };
+    for (uint32_t i = 0; i < n_jobs; i++) {
+        const lqmf_tensor *w = jobs[i].w;
+        lqmf_type_row_bytes(w->type, w->ne[0], &c.row_bytes[i]); /* checked at model load */
+        c.first_unit[i + 1] = c.first_unit[i] + (w->ne[1] + MM_ROWS - 1) / MM_ROWS;
+    }
+    atomic_init(&c.next, 0);
+    lqmf_pool_run(p, mm_worker, &c);
+}
