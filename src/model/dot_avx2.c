@@ -30,7 +30,14 @@ INLINE float hsum(__m256 v) {
 }
 
 /* One token: four accumulators over 32 elements keep both FMA ports busy.
- * nx tokens (constant after inlining): two accumulators per token. */
+ * Up to four tokens: each weight vector is loaded (and widened) once for all
+ * of them, two accumulators per token; missing tokens repeat row 0 and their
+ * sums are dropped. */
+#define FMA4(acc, wv, off)                                                                  \
+    acc##0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + (off)), acc##0);                       \
+    acc##1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + (off)), acc##1);                       \
+    acc##2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + (off)), acc##2);                       \
+    acc##3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + (off)), acc##3)
 #define DEF_DOT(T)                                                                          \
     INLINE void dot1_##T(size_t n, const void *w, const float *x, float *out) {             \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
@@ -46,37 +53,33 @@ INLINE float hsum(__m256 v) {
         for (; i < n; i++) s += one_##T(w, i) * x[i];                                       \
         *out = s;                                                                           \
     }                                                                                       \
-    INLINE void dotn_##T(size_t n, const void *w, const float *x, size_t xs, uint32_t nx,   \
+    static void dot4_##T(size_t n, const void *w, const float *x, size_t xs, uint32_t nx,   \
                          float *out) {                                                      \
-        __m256 a[LQMF_DOT_NX], b[LQMF_DOT_NX];                                              \
-        for (uint32_t j = 0; j < nx; j++) a[j] = b[j] = _mm256_setzero_ps();                \
+        const float *x0 = x, *x1 = nx > 1 ? x + xs : x, *x2 = nx > 2 ? x + 2 * xs : x;      \
+        const float *x3 = nx > 3 ? x + 3 * xs : x;                                          \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                         \
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;                                          \
         size_t i = 0;                                                                       \
         for (; i + 16 <= n; i += 16) {                                                      \
-            __m256 w0 = load_##T(w, i), w1 = load_##T(w, i + 8);                            \
-            for (uint32_t j = 0; j < nx; j++) {                                             \
-                a[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j * xs + i), a[j]);          \
-                b[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j * xs + i + 8), b[j]);      \
-            }                                                                               \
+            const __m256 w0 = load_##T(w, i), w1 = load_##T(w, i + 8);                      \
+            FMA4(a, w0, i);                                                                 \
+            FMA4(b, w1, i + 8);                                                             \
         }                                                                                   \
         for (; i + 8 <= n; i += 8) {                                                        \
-            __m256 w0 = load_##T(w, i);                                                     \
-            for (uint32_t j = 0; j < nx; j++)                                               \
-                a[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j * xs + i), a[j]);          \
+            const __m256 w0 = load_##T(w, i);                                               \
+            FMA4(a, w0, i);                                                                 \
         }                                                                                   \
+        float s[4] = { hsum(_mm256_add_ps(a0, b0)), hsum(_mm256_add_ps(a1, b1)),            \
+                       hsum(_mm256_add_ps(a2, b2)), hsum(_mm256_add_ps(a3, b3)) };          \
         for (uint32_t j = 0; j < nx; j++) {                                                 \
-            float s = hsum(_mm256_add_ps(a[j], b[j]));                                      \
-            for (size_t k = i; k < n; k++) s += one_##T(w, k) * x[j * xs + k];              \
-            out[j] = s;                                                                     \
+            for (size_t k = i; k < n; k++) s[j] += one_##T(w, k) * x[j * xs + k];           \
+            out[j] = s[j];                                                                  \
         }                                                                                   \
     }                                                                                       \
     static void dot_##T(size_t n, const void *w, const float *x, size_t xs, uint32_t nx,    \
                         float *out) {                                                       \
-        switch (nx) {                                                                       \
-        case 1: dot1_##T(n, w, x, out); break;                                              \
-        case 2: dotn_##T(n, w, x, xs, 2, out); break;                                       \
-        case 3: dotn_##T(n, w, x, xs, 3, out); break;                                       \
-        default: dotn_##T(n, w, x, xs, 4, out); break;                                      \
-        }                                                                                   \
+        if (nx == 1) dot1_##T(n, w, x, out);                                                \
+        else dot4_##T(n, w, x, xs, nx, out);                                                \
     }
 
 DEF_DOT(f32)

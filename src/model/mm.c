@@ -23,16 +23,13 @@ static void mm_unit(const mm_ctx *c, uint32_t jb, uint64_t r0, uint64_t r1) {
     const lqmf_mm_job *j = &c->jobs[jb];
     const size_t n_in = j->w->ne[0], n_out = j->w->ne[1];
     const lqmf_dot_fn dot = c->k->dot[j->w->type];
+    const uint8_t *w = (const uint8_t *)j->w->data;
     float out[LQMF_DOT_NX];
-    for (uint32_t t0 = 0; t0 < c->n_tok; t0 += MM_TOK) {
-        const uint32_t t1 = c->n_tok - t0 < MM_TOK ? c->n_tok : t0 + MM_TOK;
+    for (uint32_t t = 0; t < c->n_tok; t += LQMF_DOT_NX) {
+        const uint32_t nx = c->n_tok - t < LQMF_DOT_NX ? c->n_tok - t : LQMF_DOT_NX;
         for (uint64_t r = r0; r < r1; r++) {
-            const void *wr = (const uint8_t *)j->w->data + r * c->row_bytes[jb];
-            for (uint32_t t = t0; t < t1; t += LQMF_DOT_NX) {
-                const uint32_t nx = t1 - t < LQMF_DOT_NX ? t1 - t : LQMF_DOT_NX;
-                dot(n_in, wr, j->x + (size_t)t * n_in, n_in, nx, out);
-                for (uint32_t i = 0; i < nx; i++) j->y[(size_t)(t + i) * n_out + r] = out[i];
-            }
+            dot(n_in, w + r * c->row_bytes[jb], j->x + (size_t)t * n_in, n_in, nx, out);
+            for (uint32_t i = 0; i < nx; i++) j->y[(size_t)(t + i) * n_out + r] = out[i];
         }
     }
 }
