@@ -56,10 +56,10 @@ static int32_t argmax(const float *x, uint32_t n) {
 }
 
 /* Prompt then greedy decode on one engine; tokens/s of both. */
-static lqmf_status run_one(const lqmf_model *m, const cfg *c, uint32_t threads, float *logits,
-                           double *pp, double *tg, lqmf_engine_info *info) {
+static lqmf_status run_one(const lqmf_model *m, const cfg *c, uint32_t threads, float *logits, double *pp,
+                           double *tg, lqmf_engine_info *info) {
     lqmf_engine *e;
-    lqmf_engine_params p = { .n_ctx = 1024, .n_threads = threads, .n_batch = 32 };
+    lqmf_engine_params p = {.n_ctx = 1024, .n_threads = threads, .n_batch = 32};
     lqmf_status st = lqmf_engine_new(m, &p, &e);
     if (st != LQMF_OK) return st;
     int32_t *tok = malloc(c->prompt * sizeof *tok);
@@ -81,22 +81,30 @@ static lqmf_status run_one(const lqmf_model *m, const cfg *c, uint32_t threads, 
 }
 
 static int bench_type(const cfg *c, lqmf_type type, double bw) {
-    lqmf_hparams hp = { .arch = LQMF_ARCH_LLAMA, .n_vocab = c->vocab, .n_ctx_train = 4096,
-                        .n_embd = c->dim, .n_layer = c->layers, .n_head = c->dim / 64,
-                        .n_head_kv = c->dim / 256 ? c->dim / 256 : 1, .head_dim = 64,
-                        .n_ff = c->dim * 11 / 4 / 256 * 256, .norm_eps = 1e-5f,
-                        .rope_theta = 10000, .bos_id = 1, .eos_id = -1 };
+    lqmf_hparams hp = {.arch = LQMF_ARCH_LLAMA,
+                       .n_vocab = c->vocab,
+                       .n_ctx_train = 4096,
+                       .n_embd = c->dim,
+                       .n_layer = c->layers,
+                       .n_head = c->dim / 64,
+                       .n_head_kv = c->dim / 256 ? c->dim / 256 : 1,
+                       .head_dim = 64,
+                       .n_ff = c->dim * 11 / 4 / 256 * 256,
+                       .norm_eps = 1e-5f,
+                       .rope_theta = 10000,
+                       .bos_id = 1,
+                       .eos_id = -1};
     lqmf_model *m;
     lqmf_status st = lqmf_engine_random_model(&hp, type, 1, &m);
     float *logits = malloc(c->vocab * sizeof *logits);
-    uint32_t th[2] = { 1, c->threads };
-    lqmf_engine_info info = { 0 };
+    uint32_t th[2] = {1, c->threads};
+    lqmf_engine_info info = {0};
     for (int i = 0; st == LQMF_OK && i < (c->threads > 1 ? 2 : 1); i++) {
         double pp, tg;
         if ((st = run_one(m, c, th[i], logits, &pp, &tg, &info)) != LQMF_OK) break;
         double gbs = tg * (double)info.weight_bytes / 1e9;
-        printf("%-5s %7u %12.1f %12.2f %10.2f %9.0f%%   %s\n", lqmf_type_name(type), th[i], pp, tg,
-               gbs, 100 * gbs * 1e9 / bw, info.isa);
+        printf("%-5s %7u %12.1f %12.2f %10.2f %9.0f%%   %s\n", lqmf_type_name(type), th[i], pp, tg, gbs,
+               100 * gbs * 1e9 / bw, info.isa);
     }
     if (st != LQMF_OK) {
         fprintf(stderr, "bench_engine: %s: %s\n", lqmf_status_name(st), lqmf_last_error());
@@ -114,15 +122,21 @@ static int bench_type(const cfg *c, lqmf_type type, double bw) {
 
 int main(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg c = { 1024, 8, 128, 32, ncpu > 0 ? (uint32_t)ncpu : 1, 32000 };
+    cfg c = {1024, 8, 128, 32, ncpu > 0 ? (uint32_t)ncpu : 1, 32000};
     for (int i = 1; i + 1 < argc; i += 2) {
         uint32_t v = (uint32_t)strtoul(argv[i + 1], NULL, 10);
-        if (!strcmp(argv[i], "-d")) c.dim = v;
-        else if (!strcmp(argv[i], "-l")) c.layers = v;
-        else if (!strcmp(argv[i], "-p")) c.prompt = v;
-        else if (!strcmp(argv[i], "-n")) c.gen = v;
-        else if (!strcmp(argv[i], "-t")) c.threads = v;
-        else if (!strcmp(argv[i], "-v")) c.vocab = v;
+        if (!strcmp(argv[i], "-d"))
+            c.dim = v;
+        else if (!strcmp(argv[i], "-l"))
+            c.layers = v;
+        else if (!strcmp(argv[i], "-p"))
+            c.prompt = v;
+        else if (!strcmp(argv[i], "-n"))
+            c.gen = v;
+        else if (!strcmp(argv[i], "-t"))
+            c.threads = v;
+        else if (!strcmp(argv[i], "-v"))
+            c.vocab = v;
     }
     if (c.dim < 256 || c.dim % 256 || !c.layers || !c.prompt || !c.gen || !c.threads || c.vocab < 2 ||
         c.prompt + c.gen > 1024) {
@@ -132,11 +146,12 @@ int main(int argc, char **argv) {
     }
     const double bw = read_bandwidth();
     printf("llama d=%u layers=%u heads=%u/%u n_ff=%u vocab=%u; prompt %u tokens, decode %u; "
-           "read bandwidth (1 thread) %.1f GB/s\n", c.dim, c.layers, c.dim / 64,
-           c.dim / 256, c.dim * 11 / 4 / 256 * 256, c.vocab, c.prompt, c.gen, bw / 1e9);
+           "read bandwidth (1 thread) %.1f GB/s\n",
+           c.dim, c.layers, c.dim / 64, c.dim / 256, c.dim * 11 / 4 / 256 * 256, c.vocab, c.prompt, c.gen,
+           bw / 1e9);
     printf("type  threads prompt tok/s decode tok/s decode GB/s  of 1-thr bw   kernels\n");
     fflush(stdout);
-    const lqmf_type types[3] = { LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16 };
+    const lqmf_type types[3] = {LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16};
     int rc = 0;
     for (int i = 0; i < 3; i++) {
         pid_t pid = fork();
@@ -146,8 +161,7 @@ int main(int argc, char **argv) {
             _exit(r);
         }
         int status = 1;
-        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-            rc = 1;
+        if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) rc = 1;
     }
     return rc;
 }

@@ -44,7 +44,7 @@ typedef struct {
     uint64_t kv_bytes;      /* KV cache: 2 * n_layer * n_ctx * n_head_kv * head_dim * 4 */
     uint64_t scratch_bytes; /* run state, f32 copies of norms/biases, RoPE tables */
     uint32_t n_ctx, n_threads, n_batch;
-    const char *isa;        /* "avx2" or "ref": the dot-product kernels in use */
+    const char *isa; /* "avx2" or "ref": the dot-product kernels in use */
 } lqmf_engine_info;
 
 /* Build an engine over m (which must outlive it). Fails with the tensor
@@ -67,12 +67,12 @@ const lqmf_model *lqmf_engine_model(const lqmf_engine *e);
  * Order: repetition penalty -> (greedy when temperature <= 0) -> temperature
  * -> top-k -> min-p -> top-p -> draw. Ties break towards the smaller id. */
 typedef struct {
-    float temperature;       /* <= 0: greedy argmax */
-    uint32_t top_k;          /* keep the k most likely; 0 = off */
-    float top_p;             /* keep the smallest set with mass >= top_p; >= 1 = off */
-    float min_p;             /* keep p >= min_p * p_max; 0 = off */
-    float repeat_penalty;    /* logit > 0 ? logit / rp : logit * rp on recent tokens; 1 = off */
-    uint32_t repeat_last_n;  /* how many accepted tokens the penalty looks back */
+    float temperature;      /* <= 0: greedy argmax */
+    uint32_t top_k;         /* keep the k most likely; 0 = off */
+    float top_p;            /* keep the smallest set with mass >= top_p; >= 1 = off */
+    float min_p;            /* keep p >= min_p * p_max; 0 = off */
+    float repeat_penalty;   /* logit > 0 ? logit / rp : logit * rp on recent tokens; 1 = off */
+    uint32_t repeat_last_n; /* how many accepted tokens the penalty looks back */
     uint64_t seed;
 } lqmf_sampler_params;
 
@@ -90,10 +90,10 @@ void lqmf_sampler_reset(lqmf_sampler *s); /* empty history, reseed */
 
 /* ---- generation ------------------------------------------------------------ */
 typedef enum {
-    LQMF_STOP_EOS = 0,   /* the model produced hp.eos_id (not passed to the callback) */
-    LQMF_STOP_MAX,       /* max_new tokens generated */
-    LQMF_STOP_CALLBACK,  /* the callback returned false (stop string, user) */
-    LQMF_STOP_CTX        /* the KV cache is full */
+    LQMF_STOP_EOS = 0,  /* the model produced hp.eos_id (not passed to the callback) */
+    LQMF_STOP_MAX,      /* max_new tokens generated */
+    LQMF_STOP_CALLBACK, /* the callback returned false (stop string, user) */
+    LQMF_STOP_CTX       /* the KV cache is full */
 } lqmf_stop_reason;
 
 typedef struct {
@@ -108,15 +108,13 @@ typedef bool (*lqmf_token_cb)(void *user, int32_t token);
 /* Append prompt at position n_past, then sample up to max_new tokens. Every
  * token given to cb is in the KV cache on return (a chat can continue), and
  * the prompt and generated tokens are accepted into s. */
-lqmf_status lqmf_engine_generate(lqmf_engine *e, lqmf_sampler *s, const int32_t *prompt,
-                                 uint32_t n_prompt, uint32_t max_new, lqmf_token_cb cb,
-                                 void *user, lqmf_gen_stats *stats);
+lqmf_status lqmf_engine_generate(lqmf_engine *e, lqmf_sampler *s, const int32_t *prompt, uint32_t n_prompt,
+                                 uint32_t max_new, lqmf_token_cb cb, void *user, lqmf_gen_stats *stats);
 
 /* A model with the tensors of hp's architecture filled with random values
  * (seeded, deterministic) of type F32, F16 or BF16: 2-D weights uniform in
  * +-1/sqrt(n_in), norm weights near 1, biases near 0. For tests and benchmarks. */
-lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uint64_t seed,
-                                     lqmf_model **out);
+lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uint64_t seed, lqmf_model **out);
 
 #ifdef __cplusplus
 }

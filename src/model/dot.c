@@ -8,16 +8,15 @@
 
 static inline float f16(uint16_t h) { return lqmf_fp16_to_f32(h); }
 
-#define DEF_REF_DOT(name, WT, TO_F32)                                                   \
-    static void name(size_t n, const void *wv, const float *x, size_t xs, uint32_t nx,  \
-                     float *out) {                                                      \
-        const WT *w = wv;                                                               \
-        for (uint32_t j = 0; j < nx; j++) {                                             \
-            const float *xj = x + j * xs;                                               \
-            float s = 0;                                                                \
-            for (size_t i = 0; i < n; i++) s += TO_F32(w[i]) * xj[i];                   \
-            out[j] = s;                                                                 \
-        }                                                                               \
+#define DEF_REF_DOT(name, WT, TO_F32)                                                                        \
+    static void name(size_t n, const void *wv, const float *x, size_t xs, uint32_t nx, float *out) {         \
+        const WT *w = wv;                                                                                    \
+        for (uint32_t j = 0; j < nx; j++) {                                                                  \
+            const float *xj = x + j * xs;                                                                    \
+            float s = 0;                                                                                     \
+            for (size_t i = 0; i < n; i++) s += TO_F32(w[i]) * xj[i];                                        \
+            out[j] = s;                                                                                      \
+        }                                                                                                    \
     }
 #define F32_ID(v) (v)
 DEF_REF_DOT(dot_f32_ref, float, F32_ID)
@@ -26,8 +25,7 @@ DEF_REF_DOT(dot_bf16_ref, uint16_t, lqmf_bf16_to_f32)
 
 static const lqmf_mm_kernels g_ref = {
     .isa = "ref",
-    .dot = { [LQMF_TYPE_F32] = dot_f32_ref, [LQMF_TYPE_F16] = dot_f16_ref,
-             [LQMF_TYPE_BF16] = dot_bf16_ref },
+    .dot = {[LQMF_TYPE_F32] = dot_f32_ref, [LQMF_TYPE_F16] = dot_f16_ref, [LQMF_TYPE_BF16] = dot_bf16_ref},
 };
 
 const lqmf_mm_kernels *lqmf_mm_kernels_ref(void) { return &g_ref; }
@@ -49,15 +47,12 @@ const lqmf_mm_kernels *lqmf_mm_kernels_get(void) {
 lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out) {
     const uint64_t n = t->ne[0];
     switch (t->type) {
-    case LQMF_TYPE_F32:
-        memcpy(out, (const float *)t->data + r * n, n * sizeof *out);
-        return LQMF_OK;
+    case LQMF_TYPE_F32: memcpy(out, (const float *)t->data + r * n, n * sizeof *out); return LQMF_OK;
     case LQMF_TYPE_F16:
         for (uint64_t i = 0; i < n; i++) out[i] = f16(((const uint16_t *)t->data)[r * n + i]);
         return LQMF_OK;
     case LQMF_TYPE_BF16:
-        for (uint64_t i = 0; i < n; i++)
-            out[i] = lqmf_bf16_to_f32(((const uint16_t *)t->data)[r * n + i]);
+        for (uint64_t i = 0; i < n; i++) out[i] = lqmf_bf16_to_f32(((const uint16_t *)t->data)[r * n + i]);
         return LQMF_OK;
     default:
         return lqmf_error(LQMF_E_UNSUPPORTED, "tensor %s: type %s cannot be read as f32", t->name,

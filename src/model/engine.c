@@ -14,9 +14,21 @@
 
 /* ---- per-layer tensors ----------------------------------------------------- */
 
-enum { W_Q, W_K, W_V, W_QKV, W_O, W_GATE, W_UP, W_DOWN, W_N };            /* matmul weights */
-enum { V_ATTN_NORM, V_ATTN_NORM_B, V_BQ, V_BK, V_BV, V_BQKV, V_BO, V_FFN_NORM, V_FFN_NORM_B,
-       V_UP_B, V_DOWN_B, V_N };                                              /* 1-D, as f32 */
+enum { W_Q, W_K, W_V, W_QKV, W_O, W_GATE, W_UP, W_DOWN, W_N }; /* matmul weights */
+enum {
+    V_ATTN_NORM,
+    V_ATTN_NORM_B,
+    V_BQ,
+    V_BK,
+    V_BV,
+    V_BQKV,
+    V_BO,
+    V_FFN_NORM,
+    V_FFN_NORM_B,
+    V_UP_B,
+    V_DOWN_B,
+    V_N
+}; /* 1-D, as f32 */
 enum { DIM_1 = 0, DIM_D, DIM_Q, DIM_KV, DIM_FF, DIM_3D };
 enum { K_MAT, K_NORM, K_BIAS };
 
@@ -27,32 +39,32 @@ typedef struct {
 } tdesc;
 
 static const tdesc k_llama[] = {
-    { "attn_norm.weight", K_NORM, DIM_D, DIM_1, V_ATTN_NORM, false },
-    { "attn_q.weight", K_MAT, DIM_D, DIM_Q, W_Q, false },
-    { "attn_k.weight", K_MAT, DIM_D, DIM_KV, W_K, false },
-    { "attn_v.weight", K_MAT, DIM_D, DIM_KV, W_V, false },
-    { "attn_q.bias", K_BIAS, DIM_Q, DIM_1, V_BQ, true },
-    { "attn_k.bias", K_BIAS, DIM_KV, DIM_1, V_BK, true },
-    { "attn_v.bias", K_BIAS, DIM_KV, DIM_1, V_BV, true },
-    { "attn_output.weight", K_MAT, DIM_Q, DIM_D, W_O, false },
-    { "ffn_norm.weight", K_NORM, DIM_D, DIM_1, V_FFN_NORM, false },
-    { "ffn_gate.weight", K_MAT, DIM_D, DIM_FF, W_GATE, false },
-    { "ffn_up.weight", K_MAT, DIM_D, DIM_FF, W_UP, false },
-    { "ffn_down.weight", K_MAT, DIM_FF, DIM_D, W_DOWN, false },
+    {"attn_norm.weight", K_NORM, DIM_D, DIM_1, V_ATTN_NORM, false},
+    {"attn_q.weight", K_MAT, DIM_D, DIM_Q, W_Q, false},
+    {"attn_k.weight", K_MAT, DIM_D, DIM_KV, W_K, false},
+    {"attn_v.weight", K_MAT, DIM_D, DIM_KV, W_V, false},
+    {"attn_q.bias", K_BIAS, DIM_Q, DIM_1, V_BQ, true},
+    {"attn_k.bias", K_BIAS, DIM_KV, DIM_1, V_BK, true},
+    {"attn_v.bias", K_BIAS, DIM_KV, DIM_1, V_BV, true},
+    {"attn_output.weight", K_MAT, DIM_Q, DIM_D, W_O, false},
+    {"ffn_norm.weight", K_NORM, DIM_D, DIM_1, V_FFN_NORM, false},
+    {"ffn_gate.weight", K_MAT, DIM_D, DIM_FF, W_GATE, false},
+    {"ffn_up.weight", K_MAT, DIM_D, DIM_FF, W_UP, false},
+    {"ffn_down.weight", K_MAT, DIM_FF, DIM_D, W_DOWN, false},
 };
 static const tdesc k_gpt2[] = {
-    { "attn_norm.weight", K_NORM, DIM_D, DIM_1, V_ATTN_NORM, false },
-    { "attn_norm.bias", K_BIAS, DIM_D, DIM_1, V_ATTN_NORM_B, false },
-    { "attn_qkv.weight", K_MAT, DIM_D, DIM_3D, W_QKV, false },
-    { "attn_qkv.bias", K_BIAS, DIM_3D, DIM_1, V_BQKV, false },
-    { "attn_output.weight", K_MAT, DIM_D, DIM_D, W_O, false },
-    { "attn_output.bias", K_BIAS, DIM_D, DIM_1, V_BO, false },
-    { "ffn_norm.weight", K_NORM, DIM_D, DIM_1, V_FFN_NORM, false },
-    { "ffn_norm.bias", K_BIAS, DIM_D, DIM_1, V_FFN_NORM_B, false },
-    { "ffn_up.weight", K_MAT, DIM_D, DIM_FF, W_UP, false },
-    { "ffn_up.bias", K_BIAS, DIM_FF, DIM_1, V_UP_B, false },
-    { "ffn_down.weight", K_MAT, DIM_FF, DIM_D, W_DOWN, false },
-    { "ffn_down.bias", K_BIAS, DIM_D, DIM_1, V_DOWN_B, false },
+    {"attn_norm.weight", K_NORM, DIM_D, DIM_1, V_ATTN_NORM, false},
+    {"attn_norm.bias", K_BIAS, DIM_D, DIM_1, V_ATTN_NORM_B, false},
+    {"attn_qkv.weight", K_MAT, DIM_D, DIM_3D, W_QKV, false},
+    {"attn_qkv.bias", K_BIAS, DIM_3D, DIM_1, V_BQKV, false},
+    {"attn_output.weight", K_MAT, DIM_D, DIM_D, W_O, false},
+    {"attn_output.bias", K_BIAS, DIM_D, DIM_1, V_BO, false},
+    {"ffn_norm.weight", K_NORM, DIM_D, DIM_1, V_FFN_NORM, false},
+    {"ffn_norm.bias", K_BIAS, DIM_D, DIM_1, V_FFN_NORM_B, false},
+    {"ffn_up.weight", K_MAT, DIM_D, DIM_FF, W_UP, false},
+    {"ffn_up.bias", K_BIAS, DIM_FF, DIM_1, V_UP_B, false},
+    {"ffn_down.weight", K_MAT, DIM_FF, DIM_D, W_DOWN, false},
+    {"ffn_down.bias", K_BIAS, DIM_D, DIM_1, V_DOWN_B, false},
 };
 
 static const tdesc *layer_table(const lqmf_hparams *hp, size_t *n) {
@@ -61,9 +73,7 @@ static const tdesc *layer_table(const lqmf_hparams *hp, size_t *n) {
     return gpt2 ? k_gpt2 : k_llama;
 }
 
-static bool tdesc_used(const lqmf_hparams *hp, const tdesc *t) {
-    return !t->qkv_bias_only || hp->qkv_bias;
-}
+static bool tdesc_used(const lqmf_hparams *hp, const tdesc *t) { return !t->qkv_bias_only || hp->qkv_bias; }
 
 static uint64_t dim_of(const lqmf_hparams *hp, uint8_t dim) {
     switch (dim) {
@@ -88,7 +98,7 @@ struct lqmf_engine {
     lqmf_pool *pool;
     uint32_t n_ctx, n_batch, n_past;
     uint32_t d, q_dim, kv_dim, hd;
-    layer *layers;                  /* n_layer */
+    layer *layers; /* n_layer */
     const lqmf_tensor *tok_embd, *pos_embd, *output;
     const float *out_norm, *out_norm_b;
     float *key_cache, *value_cache; /* (n_layer, n_ctx, kv_dim) */
@@ -135,8 +145,8 @@ static void rope_freqs(const lqmf_hparams *hp, double *f) {
 static lqmf_status check_hparams(const lqmf_hparams *hp) {
     if (hp->arch == LQMF_ARCH_GPT2) {
         if ((uint64_t)hp->n_head * hp->head_dim != hp->n_embd)
-            return lqmf_error(LQMF_E_UNSUPPORTED, "gpt2: n_head %u * head_dim %u != n_embd %u",
-                              hp->n_head, hp->head_dim, hp->n_embd);
+            return lqmf_error(LQMF_E_UNSUPPORTED, "gpt2: n_head %u * head_dim %u != n_embd %u", hp->n_head,
+                              hp->head_dim, hp->n_embd);
         return LQMF_OK;
     }
     if (hp->head_dim % 2)
@@ -144,14 +154,14 @@ static lqmf_status check_hparams(const lqmf_hparams *hp) {
     if (!(hp->rope_theta > 0))
         return lqmf_error(LQMF_E_INVALID, "llama: rope_theta %g must be positive", hp->rope_theta);
     if (hp->rope_scaling != LQMF_ROPE_SCALING_NONE && !(hp->rope_factor > 0))
-        return lqmf_error(LQMF_E_INVALID, "llama: rope scaling factor %g must be positive",
-                          hp->rope_factor);
+        return lqmf_error(LQMF_E_INVALID, "llama: rope scaling factor %g must be positive", hp->rope_factor);
     if (hp->rope_scaling == LQMF_ROPE_SCALING_LLAMA3 &&
         (!(hp->rope_high_freq_factor > hp->rope_low_freq_factor) || !(hp->rope_low_freq_factor > 0) ||
          !hp->rope_orig_ctx))
-        return lqmf_error(LQMF_E_INVALID, "llama3 rope scaling: low_freq_factor %g, high_freq_factor "
-                          "%g, original context %u", hp->rope_low_freq_factor,
-                          hp->rope_high_freq_factor, hp->rope_orig_ctx);
+        return lqmf_error(LQMF_E_INVALID,
+                          "llama3 rope scaling: low_freq_factor %g, high_freq_factor "
+                          "%g, original context %u",
+                          hp->rope_low_freq_factor, hp->rope_high_freq_factor, hp->rope_orig_ctx);
     return LQMF_OK;
 }
 
@@ -225,10 +235,19 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 static lqmf_status alloc_state(lqmf_engine *e, uint32_t n_threads) {
     const lqmf_hparams *hp = &e->hp;
     const size_t B = e->n_batch, qbuf = hp->arch == LQMF_ARCH_GPT2 ? 3 * (size_t)e->d : e->q_dim;
-    struct { float **p; size_t n; } parts[] = {
-        { &e->x, B * e->d }, { &e->xb, B * e->d }, { &e->xb2, B * e->q_dim }, { &e->q, B * qbuf },
-        { &e->hb, B * hp->n_ff }, { &e->hb2, B * hp->n_ff }, { &e->att, (size_t)n_threads * e->n_ctx },
-        { &e->rope, B * e->hd }, { &e->logits, hp->n_vocab },
+    struct {
+        float **p;
+        size_t n;
+    } parts[] = {
+        {&e->x, B * e->d},
+        {&e->xb, B * e->d},
+        {&e->xb2, B * e->q_dim},
+        {&e->q, B * qbuf},
+        {&e->hb, B * hp->n_ff},
+        {&e->hb2, B * hp->n_ff},
+        {&e->att, (size_t)n_threads * e->n_ctx},
+        {&e->rope, B * e->hd},
+        {&e->logits, hp->n_vocab},
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) total += round16(parts[i].n);
@@ -238,15 +257,17 @@ static lqmf_status alloc_state(lqmf_engine *e, uint32_t n_threads) {
     e->value_cache = calloc(kv, sizeof(float));
     e->inv_freq = calloc(e->hd / 2 + 1, sizeof(double));
     if (!e->mem || !e->key_cache || !e->value_cache || !e->inv_freq)
-        return lqmf_error(LQMF_E_NOMEM, "engine: out of memory (run state %zu floats, KV cache "
-                          "2 x %zu floats)", total, kv);
+        return lqmf_error(LQMF_E_NOMEM,
+                          "engine: out of memory (run state %zu floats, KV cache "
+                          "2 x %zu floats)",
+                          total, kv);
     float *p = e->mem;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
         *parts[i].p = p;
         p += round16(parts[i].n);
     }
-    e->scratch_bytes += total * sizeof(float) + (e->hd / 2 + 1) * sizeof(double) +
-                        (size_t)hp->n_layer * sizeof(layer);
+    e->scratch_bytes +=
+        total * sizeof(float) + (e->hd / 2 + 1) * sizeof(double) + (size_t)hp->n_layer * sizeof(layer);
     if (hp->arch == LQMF_ARCH_LLAMA) rope_freqs(hp, e->inv_freq);
     return LQMF_OK;
 }
@@ -256,11 +277,11 @@ lqmf_status lqmf_engine_new(const lqmf_model *m, const lqmf_engine_params *p, lq
     lqmf_status st = lqmf_model_validate(m);
     if (st != LQMF_OK || (st = check_hparams(&m->hp)) != LQMF_OK) return st;
     const lqmf_hparams *hp = &m->hp;
-    lqmf_engine_params prm = p ? *p : (lqmf_engine_params){ 0 };
+    lqmf_engine_params prm = p ? *p : (lqmf_engine_params){0};
     if (!prm.n_ctx) prm.n_ctx = hp->n_ctx_train && hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (hp->arch == LQMF_ARCH_GPT2 && prm.n_ctx > hp->n_ctx_train)
-        return lqmf_error(LQMF_E_INVALID, "gpt2: context %u exceeds the %u learned positions",
-                          prm.n_ctx, hp->n_ctx_train);
+        return lqmf_error(LQMF_E_INVALID, "gpt2: context %u exceeds the %u learned positions", prm.n_ctx,
+                          hp->n_ctx_train);
     if (prm.n_ctx > (1u << 24))
         return lqmf_error(LQMF_E_INVALID, "engine: context %u is beyond 2^24", prm.n_ctx);
     if (!prm.n_threads) {
@@ -351,8 +372,10 @@ static void layernorm(float *o, const float *x, const float *w, const float *b, 
 static void norm_rows(const lqmf_engine *e, float *o, const float *x, uint32_t n, const float *w,
                       const float *b) {
     for (uint32_t t = 0; t < n; t++) {
-        if (e->hp.arch == LQMF_ARCH_GPT2) layernorm(o + t * e->d, x + t * e->d, w, b, e->d, e->hp.norm_eps);
-        else rmsnorm(o + t * e->d, x + t * e->d, w, e->d, e->hp.norm_eps);
+        if (e->hp.arch == LQMF_ARCH_GPT2)
+            layernorm(o + t * e->d, x + t * e->d, w, b, e->d, e->hp.norm_eps);
+        else
+            rmsnorm(o + t * e->d, x + t * e->d, w, e->d, e->hp.norm_eps);
     }
 }
 
@@ -391,7 +414,7 @@ static void matmul(lqmf_engine *e, int32_t l, const float *x, uint32_t n, uint32
     lqmf_mm_job jobs[LQMF_MM_MAX_JOBS];
     for (uint32_t i = 0; i < n_jobs; i++) {
         hook_in(e, l, w[i], x, n);
-        jobs[i] = (lqmf_mm_job){ w[i], x, y[i] };
+        jobs[i] = (lqmf_mm_job){w[i], x, y[i]};
     }
     lqmf_mm(e->pool, e->k, jobs, n_jobs, n);
 }
@@ -440,9 +463,8 @@ static void att_worker(void *arg, uint32_t ith, uint32_t nth) {
     }
 }
 
-static void attention(lqmf_engine *e, uint32_t l, uint32_t n, uint32_t pos, const float *q,
-                      size_t q_stride) {
-    att_ctx c = { .e = e, .l = l, .n = n, .pos = pos, .q = q, .q_stride = q_stride };
+static void attention(lqmf_engine *e, uint32_t l, uint32_t n, uint32_t pos, const float *q, size_t q_stride) {
+    att_ctx c = {.e = e, .l = l, .n = n, .pos = pos, .q = q, .q_stride = q_stride};
     atomic_init(&c.next, 0);
     lqmf_pool_run(e->pool, att_worker, &c);
 }
@@ -460,8 +482,8 @@ static void llama_layer(lqmf_engine *e, uint32_t l, uint32_t n, uint32_t pos) {
     float *kc = e->key_cache + ((size_t)l * e->n_ctx + pos) * e->kv_dim;
     float *vc = e->value_cache + ((size_t)l * e->n_ctx + pos) * e->kv_dim;
     norm_rows(e, e->xb, e->x, n, L->v[V_ATTN_NORM], NULL);
-    matmul(e, (int32_t)l, e->xb, n, 3, (const lqmf_tensor *[]){ L->w[W_Q], L->w[W_K], L->w[W_V] },
-           (float *[]){ e->q, kc, vc });
+    matmul(e, (int32_t)l, e->xb, n, 3, (const lqmf_tensor *[]){L->w[W_Q], L->w[W_K], L->w[W_V]},
+           (float *[]){e->q, kc, vc});
     if (hp->qkv_bias) {
         add_bias(e->q, L->v[V_BQ], n, e->q_dim, e->q_dim);
         add_bias(kc, L->v[V_BK], n, e->kv_dim, e->kv_dim);
@@ -476,8 +498,8 @@ static void llama_layer(lqmf_engine *e, uint32_t l, uint32_t n, uint32_t pos) {
     add_rows(e->x, e->xb, (size_t)n * e->d);
 
     norm_rows(e, e->xb, e->x, n, L->v[V_FFN_NORM], NULL);
-    matmul(e, (int32_t)l, e->xb, n, 2, (const lqmf_tensor *[]){ L->w[W_GATE], L->w[W_UP] },
-           (float *[]){ e->hb, e->hb2 });
+    matmul(e, (int32_t)l, e->xb, n, 2, (const lqmf_tensor *[]){L->w[W_GATE], L->w[W_UP]},
+           (float *[]){e->hb, e->hb2});
     for (size_t i = 0; i < (size_t)n * hp->n_ff; i++) e->hb[i] = silu(e->hb[i]) * e->hb2[i];
     matmul(e, (int32_t)l, e->hb, n, 1, &L->w[W_DOWN], &e->xb);
     add_rows(e->x, e->xb, (size_t)n * e->d);
@@ -526,8 +548,10 @@ static void forward_chunk(lqmf_engine *e, const int32_t *tokens, uint32_t n, uin
     }
     char name[32];
     for (uint32_t l = 0; l < e->hp.n_layer; l++) {
-        if (e->hp.arch == LQMF_ARCH_GPT2) gpt2_layer(e, l, n, pos);
-        else llama_layer(e, l, n, pos);
+        if (e->hp.arch == LQMF_ARCH_GPT2)
+            gpt2_layer(e, l, n, pos);
+        else
+            llama_layer(e, l, n, pos);
         if (e->hook) {
             snprintf(name, sizeof name, "blk.%u.out", l);
             e->hook(e->hook_user, (int32_t)l, name, e->x, n, d);
@@ -544,17 +568,18 @@ static void output_rows(lqmf_engine *e, const float *x, uint32_t n, float *logit
 lqmf_status lqmf_engine_eval(lqmf_engine *e, const int32_t *tokens, uint32_t n, uint32_t pos,
                              lqmf_logits_mode mode, float *logits) {
     if (pos > e->n_past)
-        return lqmf_error(LQMF_E_INVALID, "engine: position %u is past the %u cached tokens", pos,
-                          e->n_past);
+        return lqmf_error(LQMF_E_INVALID, "engine: position %u is past the %u cached tokens", pos, e->n_past);
     if (n > e->n_ctx - pos)
-        return lqmf_error(LQMF_E_INVALID, "engine: %u tokens at position %u overflow the context of %u",
-                          n, pos, e->n_ctx);
+        return lqmf_error(LQMF_E_INVALID, "engine: %u tokens at position %u overflow the context of %u", n,
+                          pos, e->n_ctx);
     if (mode != LQMF_LOGITS_NONE && (!logits || !n))
         return lqmf_error(LQMF_E_INVALID, "engine: logits asked for %u tokens without a buffer", n);
     for (uint32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= e->hp.n_vocab)
-            return lqmf_error(LQMF_E_INVALID, "engine: token %d at index %u is outside the vocabulary "
-                              "of %u", tokens[i], i, e->hp.n_vocab);
+            return lqmf_error(LQMF_E_INVALID,
+                              "engine: token %d at index %u is outside the vocabulary "
+                              "of %u",
+                              tokens[i], i, e->hp.n_vocab);
     e->n_past = pos;
     for (uint32_t c0 = 0; c0 < n; c0 += e->n_batch) {
         const uint32_t nc = n - c0 < e->n_batch ? n - c0 : e->n_batch;
@@ -570,10 +595,9 @@ lqmf_status lqmf_engine_eval(lqmf_engine *e, const int32_t *tokens, uint32_t n, 
 
 /* ---- generation ------------------------------------------------------------------ */
 
-lqmf_status lqmf_engine_generate(lqmf_engine *e, lqmf_sampler *s, const int32_t *prompt,
-                                 uint32_t n_prompt, uint32_t max_new, lqmf_token_cb cb,
-                                 void *user, lqmf_gen_stats *stats) {
-    lqmf_gen_stats st0 = { .n_prompt = n_prompt, .reason = LQMF_STOP_MAX };
+lqmf_status lqmf_engine_generate(lqmf_engine *e, lqmf_sampler *s, const int32_t *prompt, uint32_t n_prompt,
+                                 uint32_t max_new, lqmf_token_cb cb, void *user, lqmf_gen_stats *stats) {
+    lqmf_gen_stats st0 = {.n_prompt = n_prompt, .reason = LQMF_STOP_MAX};
     lqmf_gen_stats *gs = stats ? stats : &st0;
     *gs = st0;
     if (!n_prompt) return lqmf_error(LQMF_E_INVALID, "generate: empty prompt");
@@ -620,17 +644,20 @@ static float rng_sym(uint64_t *s) { /* uniform in [-1, 1) */
 }
 
 /* Add a tensor {ne0, ne1} (ne1 = 1: 1-D) of type filled with base + scale * U(-1, 1). */
-static lqmf_status add_random(lqmf_model *m, const char *name, lqmf_type type, uint64_t ne0,
-                              uint64_t ne1, float base, float scale, uint64_t *rng) {
-    uint64_t ne[2] = { ne0, ne1 }, n = ne0 * ne1;
+static lqmf_status add_random(lqmf_model *m, const char *name, lqmf_type type, uint64_t ne0, uint64_t ne1,
+                              float base, float scale, uint64_t *rng) {
+    uint64_t ne[2] = {ne0, ne1}, n = ne0 * ne1;
     const size_t es = type == LQMF_TYPE_F32 ? 4 : 2;
     uint8_t *data = malloc(n * es);
     if (!data) return lqmf_error(LQMF_E_NOMEM, "random model: out of memory for %s", name);
     for (uint64_t i = 0; i < n; i++) {
         const float v = base + scale * rng_sym(rng);
-        if (type == LQMF_TYPE_F32) ((float *)data)[i] = v;
-        else if (type == LQMF_TYPE_F16) ((uint16_t *)data)[i] = lqmf_f32_to_fp16(v);
-        else ((uint16_t *)data)[i] = lqmf_f32_to_bf16(v);
+        if (type == LQMF_TYPE_F32)
+            ((float *)data)[i] = v;
+        else if (type == LQMF_TYPE_F16)
+            ((uint16_t *)data)[i] = lqmf_f32_to_fp16(v);
+        else
+            ((uint16_t *)data)[i] = lqmf_f32_to_bf16(v);
     }
     return lqmf_model_add_tensor(m, name, type, ne1 > 1 ? 2 : 1, ne, data, true);
 }
@@ -650,7 +677,8 @@ lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uin
     bool gpt2 = hp->arch == LQMF_ARCH_GPT2;
     if (!st) st = add_random(m, "token_embd.weight", type, d, hp->n_vocab, 0, emb, &rng);
     if (!st && gpt2) st = add_random(m, "position_embd.weight", type, d, hp->n_ctx_train, 0, 0.5f, &rng);
-    if (!st && !hp->tied_embeddings) st = add_random(m, "output.weight", type, d, hp->n_vocab, 0, mat_d, &rng);
+    if (!st && !hp->tied_embeddings)
+        st = add_random(m, "output.weight", type, d, hp->n_vocab, 0, mat_d, &rng);
     if (!st) st = add_random(m, "output_norm.weight", type, d, 1, 1, 0.1f, &rng);
     if (!st && gpt2) st = add_random(m, "output_norm.bias", type, d, 1, 0, 0.1f, &rng);
     size_t nt;

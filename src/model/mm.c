@@ -48,7 +48,7 @@ static void mm_worker(void *arg, uint32_t ith, uint32_t nth) {
 
 void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, uint32_t n_jobs,
              uint32_t n_tok) {
-    mm_ctx c = { .k = k, .jobs = jobs, .n_jobs = n_jobs, .n_tok = n_tok };
+    mm_ctx c = {.k = k, .jobs = jobs, .n_jobs = n_jobs, .n_tok = n_tok};
     for (uint32_t i = 0; i < n_jobs; i++) {
         const lqmf_tensor *w = jobs[i].w;
         lqmf_type_row_bytes(w->type, w->ne[0], &c.row_bytes[i]); /* checked at model load */

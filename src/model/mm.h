@@ -19,12 +19,11 @@ void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx);
  * out[j] = sum_i w[i] * x[j * xs + i] for j < nx (1 <= nx <= LQMF_DOT_NX): one
  * weight row of n elements (type-specific encoding) against nx f32 rows. */
 #define LQMF_DOT_NX 4
-typedef void (*lqmf_dot_fn)(size_t n, const void *w, const float *x, size_t xs, uint32_t nx,
-                            float *out);
+typedef void (*lqmf_dot_fn)(size_t n, const void *w, const float *x, size_t xs, uint32_t nx, float *out);
 
 typedef struct {
-    const char *isa;                   /* "ref", "avx2" */
-    lqmf_dot_fn dot[LQMF_TYPE_COUNT];  /* NULL: no kernel for that weight type */
+    const char *isa;                  /* "ref", "avx2" */
+    lqmf_dot_fn dot[LQMF_TYPE_COUNT]; /* NULL: no kernel for that weight type */
 } lqmf_mm_kernels;
 
 /* The kernels chosen once per process: LQMF_ISA=ref|avx2 forces a path,

@@ -10,8 +10,8 @@
 #define SPIN_ROUNDS 2000
 
 struct lqmf_pool {
-    uint32_t n;           /* threads including the caller */
-    pthread_t *threads;   /* n - 1 workers */
+    uint32_t n;         /* threads including the caller */
+    pthread_t *threads; /* n - 1 workers */
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     atomic_uint_fast64_t gen; /* bumped (under mu) for each dispatch */
@@ -70,12 +70,11 @@ lqmf_status lqmf_pool_new(uint32_t n_threads, lqmf_pool **out) {
     p->n = 1;
     for (uint32_t i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
-        if (wa) *wa = (worker_arg){ p, i };
+        if (wa) *wa = (worker_arg){p, i};
         if (!wa || pthread_create(&p->threads[i - 1], NULL, worker, wa) != 0) {
             free(wa);
             lqmf_pool_free(p);
-            return lqmf_error(LQMF_E_NOMEM, "thread pool: cannot start thread %u of %u", i,
-                              n_threads);
+            return lqmf_error(LQMF_E_NOMEM, "thread pool: cannot start thread %u of %u", i, n_threads);
         }
         p->n++;
     }

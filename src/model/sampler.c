@@ -14,16 +14,21 @@ typedef struct {
 struct lqmf_sampler {
     lqmf_sampler_params p;
     uint32_t n_vocab;
-    cand *c;         /* n_vocab candidates */
-    uint8_t *seen;   /* n_vocab flags: penalised already this step */
-    int32_t *hist;   /* ring of the last repeat_last_n accepted tokens */
+    cand *c;       /* n_vocab candidates */
+    uint8_t *seen; /* n_vocab flags: penalised already this step */
+    int32_t *hist; /* ring of the last repeat_last_n accepted tokens */
     uint32_t n_hist, hist_pos;
     uint64_t rng;
 };
 
 void lqmf_sampler_params_default(lqmf_sampler_params *p) {
-    *p = (lqmf_sampler_params){ .temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
-                                .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 0 };
+    *p = (lqmf_sampler_params){.temperature = 0.8f,
+                               .top_k = 40,
+                               .top_p = 0.95f,
+                               .min_p = 0.05f,
+                               .repeat_penalty = 1.0f,
+                               .repeat_last_n = 64,
+                               .seed = 0};
 }
 
 lqmf_status lqmf_sampler_new(const lqmf_sampler_params *p, uint32_t n_vocab, lqmf_sampler **out) {
@@ -79,9 +84,7 @@ static float uniform01(uint64_t *r) { /* [0, 1) */
 static bool before(const cand *a, const cand *b) {
     return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
 }
-static int cmp_cand(const void *a, const void *b) {
-    return before(a, b) ? -1 : before(b, a) ? 1 : 0;
-}
+static int cmp_cand(const void *a, const void *b) { return before(a, b) ? -1 : before(b, a) ? 1 : 0; }
 
 /* Move the k first candidates (in `before` order) to c[0..k-1], unordered. */
 static void select_top(cand *c, size_t n, size_t k) {
@@ -101,9 +104,12 @@ static void select_top(cand *c, size_t n, size_t k) {
                 j--;
             }
         }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
     }
 }
 
@@ -111,7 +117,7 @@ int32_t lqmf_sampler_sample(lqmf_sampler *s, const float *logits) {
     const lqmf_sampler_params *p = &s->p;
     cand *c = s->c;
     size_t n = s->n_vocab;
-    for (size_t i = 0; i < n; i++) c[i] = (cand){ logits[i], (int32_t)i };
+    for (size_t i = 0; i < n; i++) c[i] = (cand){logits[i], (int32_t)i};
     if (p->repeat_penalty != 1.0f) {
         for (uint32_t i = 0; i < s->n_hist; i++) {
             const int32_t t = s->hist[i];

@@ -19,8 +19,9 @@ static double *f64(const lqmf_model *m, const char *name) {
     double *o = malloc(n * sizeof *o);
     for (size_t i = 0; i < n; i++) {
         const uint16_t h = ((const uint16_t *)t->data)[i];
-        o[i] = t->type == LQMF_TYPE_F32 ? ((const float *)t->data)[i]
-             : t->type == LQMF_TYPE_F16 ? lqmf_fp16_to_f32(h) : lqmf_bf16_to_f32(h);
+        o[i] = t->type == LQMF_TYPE_F32   ? ((const float *)t->data)[i]
+               : t->type == LQMF_TYPE_F16 ? lqmf_fp16_to_f32(h)
+                                          : lqmf_bf16_to_f32(h);
     }
     return o;
 }
@@ -59,8 +60,8 @@ static double ref_freq(const lqmf_hparams *hp, uint32_t i) {
     double wl = 2 * M_PI / f, low_wl = ctx / hp->rope_low_freq_factor;
     double high_wl = ctx / hp->rope_high_freq_factor;
     double scaled = wl > low_wl ? f / hp->rope_factor : f;
-    double smooth = (ctx / wl - hp->rope_low_freq_factor) /
-                    (hp->rope_high_freq_factor - hp->rope_low_freq_factor);
+    double smooth =
+        (ctx / wl - hp->rope_low_freq_factor) / (hp->rope_high_freq_factor - hp->rope_low_freq_factor);
     bool medium = !(wl < high_wl) && !(wl > low_wl);
     return medium ? (1 - smooth) * scaled / hp->rope_factor + smooth * scaled : scaled;
 }
@@ -173,7 +174,7 @@ static void ref_forward(const lqmf_model *m, const int32_t *tok, uint32_t T, dou
 /* ---- helpers ------------------------------------------------------------------ */
 
 static lqmf_hparams base_hp(lqmf_arch arch) {
-    lqmf_hparams hp = { 0 };
+    lqmf_hparams hp = {0};
     hp.arch = arch;
     hp.n_vocab = 61;
     hp.n_ctx_train = 32;
@@ -215,10 +216,10 @@ static void check_variant(const char *what, const lqmf_hparams *hp, lqmf_type ty
     double *ref = malloc(T_SEQ * V * sizeof *ref);
     float *lg = malloc(T_SEQ * V * sizeof *lg);
     ref_forward(m, tok, T_SEQ, ref);
-    const lqmf_mm_kernels *ks[2] = { lqmf_mm_kernels_ref(), lqmf_mm_kernels_avx2() };
+    const lqmf_mm_kernels *ks[2] = {lqmf_mm_kernels_ref(), lqmf_mm_kernels_avx2()};
     for (int ki = 0; ki < 2 && ks[ki]; ki++) {
         for (int way = 0; way < 3; way++) {
-            lqmf_engine_params p = { .n_ctx = 16, .n_threads = 2, .n_batch = way == 1 ? 3 : 32 };
+            lqmf_engine_params p = {.n_ctx = 16, .n_threads = 2, .n_batch = way == 1 ? 3 : 32};
             lqmf_engine *e;
             REQUIRE_OK(lqmf_engine_new(m, &p, &e));
             lqmf_engine_use_kernels(e, ks[ki]);
@@ -233,7 +234,8 @@ static void check_variant(const char *what, const lqmf_hparams *hp, lqmf_type ty
                 double err = row_err(lg + t * V, ref + t * V, V);
                 worst = err > worst ? err : worst;
             }
-            if (getenv("LQMF_TEST_VERBOSE")) printf("    %s %s %s way %d: %.3g\n", what, lqmf_type_name(type), ks[ki]->isa, way, worst);
+            if (getenv("LQMF_TEST_VERBOSE"))
+                printf("    %s %s %s way %d: %.3g\n", what, lqmf_type_name(type), ks[ki]->isa, way, worst);
             CHECKF(worst < 1e-5, "%s %s (%s, way %d): logits off by %.3g relative", what,
                    lqmf_type_name(type), ks[ki]->isa, way, worst);
             CHECK_EQ_INT(lqmf_engine_n_past(e), T_SEQ);
@@ -313,8 +315,8 @@ TEST(engine_kernels_avx2_vs_ref) {
             wb16[i] = lqmf_f32_to_bf16(w32[i]);
         }
     }
-    const void *ws[3] = { w32, w16, wb16 };
-    const lqmf_type ts[3] = { LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16 };
+    const void *ws[3] = {w32, w16, wb16};
+    const lqmf_type ts[3] = {LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16};
     for (int ti = 0; ti < 3; ti++)
         for (size_t n = 0; n <= N; n += n < 40 ? 1 : 31)
             for (uint32_t nx = 1; nx <= LQMF_DOT_NX; nx++) {
@@ -323,8 +325,8 @@ TEST(engine_kernels_avx2_vs_ref) {
                 avx->dot[ts[ti]](n, ws[ti], x, N, nx, b);
                 for (uint32_t j = 0; j < nx; j++)
                     CHECKF(fabsf(a[j] - b[j]) <= 1e-5f * (1 + (float)n),
-                           "%s n %zu nx %u row %u: ref %.9g avx2 %.9g", lqmf_type_name(ts[ti]), n, nx,
-                           j, a[j], b[j]);
+                           "%s n %zu nx %u row %u: ref %.9g avx2 %.9g", lqmf_type_name(ts[ti]), n, nx, j,
+                           a[j], b[j]);
             }
 }
 
@@ -339,8 +341,8 @@ TEST(engine_threads_bitwise_equal) {
     fill_tokens(tok, T_SEQ, hp.n_vocab, 2);
     float *a = malloc(T_SEQ * hp.n_vocab * sizeof *a), *b = malloc(T_SEQ * hp.n_vocab * sizeof *b);
     lqmf_engine *e1, *e4;
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 16, .n_threads = 1 }, &e1));
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 16, .n_threads = 4 }, &e4));
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 16, .n_threads = 1}, &e1));
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 16, .n_threads = 4}, &e4));
     CHECK_OK(lqmf_engine_eval(e1, tok, T_SEQ, 0, LQMF_LOGITS_ALL, a));
     CHECK_OK(lqmf_engine_eval(e4, tok, T_SEQ, 0, LQMF_LOGITS_ALL, b));
     CHECK(memcmp(a, b, T_SEQ * hp.n_vocab * sizeof *a) == 0);
@@ -388,10 +390,10 @@ TEST(engine_errors) {
     lqmf_model *m;
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 1, &m));
     lqmf_engine *e;
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 8, .n_threads = 1 }, &e));
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 8, .n_threads = 1}, &e));
     float lg[61];
-    int32_t tok[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
-    CHECK_ERR(lqmf_engine_eval(e, (int32_t[]){ 61 }, 1, 0, LQMF_LOGITS_LAST, lg), LQMF_E_INVALID,
+    int32_t tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    CHECK_ERR(lqmf_engine_eval(e, (int32_t[]){61}, 1, 0, LQMF_LOGITS_LAST, lg), LQMF_E_INVALID,
               "token 61 at index 0 is outside the vocabulary of 61");
     CHECK_ERR(lqmf_engine_eval(e, tok, 1, 1, LQMF_LOGITS_LAST, lg), LQMF_E_INVALID,
               "position 1 is past the 0 cached tokens");
@@ -414,7 +416,7 @@ TEST(engine_errors) {
 
     hp.arch = LQMF_ARCH_GPT2;
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 1, &m));
-    CHECK_ERR(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 33 }, &e), LQMF_E_INVALID,
+    CHECK_ERR(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 33}, &e), LQMF_E_INVALID,
               "context 33 exceeds the 32 learned positions");
     lqmf_model_close(m);
     CHECK_ERR(lqmf_engine_random_model(&hp, LQMF_TYPE_Q4_0, 1, &m), LQMF_E_UNSUPPORTED, "Q4_0");
@@ -456,11 +458,11 @@ TEST(engine_hooks) {
     lqmf_model *m;
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 9, &m));
     lqmf_engine *e;
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 8, .n_threads = 2 }, &e));
-    hook_rec r = { .m = m };
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 8, .n_threads = 2}, &e));
+    hook_rec r = {.m = m};
     lqmf_engine_set_hook(e, on_act, &r);
     float lg[61];
-    CHECK_OK(lqmf_engine_eval(e, (int32_t[]){ 5, 6, 7, 8 }, 4, 0, LQMF_LOGITS_LAST, lg));
+    CHECK_OK(lqmf_engine_eval(e, (int32_t[]){5, 6, 7, 8}, 4, 0, LQMF_LOGITS_LAST, lg));
     /* per layer: q k v o gate up down + out; then output */
     CHECK_EQ_INT(r.calls, 2 * 8 + 1);
     CHECK_EQ_INT(r.q_calls, 1);
@@ -474,7 +476,7 @@ TEST(engine_hooks) {
     CHECK(r.last_n == 4 && row_err(lg, ref, 61) < 1e-5);
     lqmf_engine_set_hook(e, NULL, NULL);
     r.calls = 0;
-    CHECK_OK(lqmf_engine_eval(e, (int32_t[]){ 5 }, 1, 0, LQMF_LOGITS_LAST, lg));
+    CHECK_OK(lqmf_engine_eval(e, (int32_t[]){5}, 1, 0, LQMF_LOGITS_LAST, lg));
     CHECK_EQ_INT(r.calls, 0);
     free(on);
     free(out);
@@ -493,8 +495,8 @@ static void freqs(lqmf_sampler_params p, const float *logits, uint32_t n, int dr
 }
 
 TEST(engine_sampler_filters) {
-    const float lg[4] = { logf(0.1f), logf(0.2f), logf(0.3f), logf(0.4f) };
-    lqmf_sampler_params p = { .temperature = 1, .top_p = 1, .repeat_penalty = 1, .seed = 11 };
+    const float lg[4] = {logf(0.1f), logf(0.2f), logf(0.3f), logf(0.4f)};
+    lqmf_sampler_params p = {.temperature = 1, .top_p = 1, .repeat_penalty = 1, .seed = 11};
     double f[4];
     freqs(p, lg, 4, 40000, f);
     for (int i = 0; i < 4; i++) CHECK_NEAR(f[i], 0.1 * (i + 1), 0.01);
@@ -533,10 +535,10 @@ TEST(engine_sampler_top_k_large_vocab) {
         }
         top[k] = best;
     }
-    lqmf_sampler_params p = { .temperature = 1000, .top_k = 7, .top_p = 1, .repeat_penalty = 1, .seed = 3 };
+    lqmf_sampler_params p = {.temperature = 1000, .top_k = 7, .top_p = 1, .repeat_penalty = 1, .seed = 3};
     lqmf_sampler *s;
     REQUIRE_OK(lqmf_sampler_new(&p, V, &s));
-    int hits[7] = { 0 };
+    int hits[7] = {0};
     for (int i = 0; i < 3000; i++) {
         int32_t t = lqmf_sampler_sample(s, lg);
         int k = 0;
@@ -550,10 +552,10 @@ TEST(engine_sampler_top_k_large_vocab) {
 }
 
 TEST(engine_sampler_greedy_penalty_seed) {
-    lqmf_sampler_params p = { .temperature = 0, .top_p = 1, .repeat_penalty = 2, .repeat_last_n = 2 };
+    lqmf_sampler_params p = {.temperature = 0, .top_p = 1, .repeat_penalty = 2, .repeat_last_n = 2};
     lqmf_sampler *s;
     REQUIRE_OK(lqmf_sampler_new(&p, 4, &s));
-    const float lg[4] = { 2.0f, 1.9f, -1.0f, 1.9f };
+    const float lg[4] = {2.0f, 1.9f, -1.0f, 1.9f};
     CHECK_EQ_INT(lqmf_sampler_sample(s, lg), 0);
     lqmf_sampler_accept(s, 0); /* 2.0 -> 1.0: the tie 1.9/1.9 goes to the smaller id */
     CHECK_EQ_INT(lqmf_sampler_sample(s, lg), 1);
@@ -561,7 +563,7 @@ TEST(engine_sampler_greedy_penalty_seed) {
     lqmf_sampler_accept(s, 1); /* history of 2: token 0 drops out */
     CHECK_EQ_INT(lqmf_sampler_sample(s, lg), 0);
     lqmf_sampler_free(s);
-    const float neg[2] = { -1.0f, -1.5f };
+    const float neg[2] = {-1.0f, -1.5f};
     REQUIRE_OK(lqmf_sampler_new(&p, 2, &s));
     lqmf_sampler_accept(s, 0); /* -1 -> -2 */
     CHECK_EQ_INT(lqmf_sampler_sample(s, neg), 1);
@@ -570,7 +572,7 @@ TEST(engine_sampler_greedy_penalty_seed) {
     lqmf_sampler_params_default(&p);
     p.seed = 99;
     REQUIRE_OK(lqmf_sampler_new(&p, 4, &s));
-    const float flat[4] = { 0, 0, 0, 0 };
+    const float flat[4] = {0, 0, 0, 0};
     int32_t a[16];
     for (int i = 0; i < 16; i++) a[i] = lqmf_sampler_sample(s, flat);
     lqmf_sampler_reset(s);
@@ -582,7 +584,7 @@ TEST(engine_sampler_greedy_penalty_seed) {
     }
     CHECK(same && varied);
     lqmf_sampler_free(s);
-    CHECK_ERR(lqmf_sampler_new(&(lqmf_sampler_params){ .repeat_penalty = 0 }, 4, &s), LQMF_E_INVALID,
+    CHECK_ERR(lqmf_sampler_new(&(lqmf_sampler_params){.repeat_penalty = 0}, 4, &s), LQMF_E_INVALID,
               "repeat_penalty");
     lqmf_sampler_free(NULL);
 }
@@ -604,13 +606,13 @@ TEST(engine_generate) {
     lqmf_hparams hp = base_hp(LQMF_ARCH_LLAMA);
     lqmf_model *m;
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 21, &m));
-    lqmf_sampler_params sp = { .temperature = 0, .top_p = 1, .repeat_penalty = 1 };
+    lqmf_sampler_params sp = {.temperature = 0, .top_p = 1, .repeat_penalty = 1};
     lqmf_sampler *s;
     REQUIRE_OK(lqmf_sampler_new(&sp, hp.n_vocab, &s));
     lqmf_engine *e;
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 16, .n_threads = 2 }, &e));
-    const int32_t prompt[3] = { 1, 17, 33 };
-    gen_rec g = { 0 };
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 16, .n_threads = 2}, &e));
+    const int32_t prompt[3] = {1, 17, 33};
+    gen_rec g = {0};
     lqmf_gen_stats st;
     CHECK_OK(lqmf_engine_generate(e, s, prompt, 3, 6, on_token, &g, &st));
     CHECK_EQ_INT(st.reason, LQMF_STOP_MAX);
@@ -633,15 +635,15 @@ TEST(engine_generate) {
 
     /* stop by callback, then by EOS, then by a full context */
     lqmf_engine_reset(e);
-    g = (gen_rec){ .stop_after = 2 };
+    g = (gen_rec){.stop_after = 2};
     CHECK_OK(lqmf_engine_generate(e, s, prompt, 3, 6, on_token, &g, &st));
     CHECK(st.reason == LQMF_STOP_CALLBACK && st.n_gen == 2 && lqmf_engine_n_past(e) == 5);
     lqmf_engine_free(e);
     lqmf_model_close(m);
     hp.eos_id = seq[5];
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 21, &m));
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 7 }, &e));
-    g = (gen_rec){ 0 };
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 7}, &e));
+    g = (gen_rec){0};
     CHECK_OK(lqmf_engine_generate(e, s, prompt, 3, 6, on_token, &g, &st));
     uint32_t first = 0; /* greedy output may repeat a token: EOS stops at its first use */
     while (seq[3 + first] != hp.eos_id) first++;
@@ -651,7 +653,7 @@ TEST(engine_generate) {
     lqmf_model_close(m);
     lqmf_engine_free(e);
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 21, &m));
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){ .n_ctx = 7 }, &e));
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 7}, &e));
     CHECK_OK(lqmf_engine_generate(e, s, prompt, 3, 10, NULL, NULL, &st));
     CHECK(st.reason == LQMF_STOP_CTX && st.n_gen == 4 && lqmf_engine_n_past(e) == 7);
     CHECK_ERR(lqmf_engine_generate(e, s, prompt, 0, 1, NULL, NULL, &st), LQMF_E_INVALID, "empty prompt");
