@@ -23,8 +23,13 @@ DEF_REF_DOT(dot_f32_ref, float, F32_ID)
 DEF_REF_DOT(dot_f16_ref, uint16_t, f16)
 DEF_REF_DOT(dot_bf16_ref, uint16_t, lqmf_bf16_to_f32)
 
+static void axpy_ref(size_t n, float a, const float *x, float *y) {
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 static const lqmf_mm_kernels g_ref = {
     .isa = "ref",
+    .axpy = axpy_ref,
     .dot = {[LQMF_TYPE_F32] = dot_f32_ref, [LQMF_TYPE_F16] = dot_f16_ref, [LQMF_TYPE_BF16] = dot_bf16_ref},
 };
 

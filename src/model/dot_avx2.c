@@ -84,8 +84,17 @@ DEF_DOT(f32)
 DEF_DOT(f16)
 DEF_DOT(bf16)
 
+static void axpy(size_t n, float a, const float *x, float *y) {
+    const __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 static const lqmf_mm_kernels g_avx2 = {
     .isa = "avx2",
+    .axpy = axpy,
     .dot = {[LQMF_TYPE_F32] = dot_f32, [LQMF_TYPE_F16] = dot_f16, [LQMF_TYPE_BF16] = dot_bf16},
 };
 

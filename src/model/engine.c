@@ -447,19 +447,15 @@ static void att_worker(void *arg, uint32_t ith, uint32_t nth) {
         const float *qv = c->q + t * c->q_stride + h * hd;
         const float *kc = e->key_cache + layer_off + (h / group) * hd;
         const float *vc = e->value_cache + layer_off + (h / group) * hd;
+        for (uint32_t j = lo; j <= p; j += LQMF_DOT_NX) /* q against up to 4 cached keys */
+            dot(hd, qv, kc + (size_t)j * e->kv_dim, e->kv_dim,
+                p + 1 - j < LQMF_DOT_NX ? p + 1 - j : LQMF_DOT_NX, &s[j]);
         float mx = -INFINITY, sum = 0;
-        for (uint32_t j = lo; j <= p; j++) {
-            dot(hd, kc + (size_t)j * e->kv_dim, qv, 0, 1, &s[j]);
-            s[j] *= scale;
-            mx = s[j] > mx ? s[j] : mx;
-        }
-        for (uint32_t j = lo; j <= p; j++) sum += s[j] = expf(s[j] - mx);
+        for (uint32_t j = lo; j <= p; j++) mx = s[j] > mx ? s[j] : mx;
+        for (uint32_t j = lo; j <= p; j++) sum += s[j] = expf((s[j] - mx) * scale);
         float *o = e->xb2 + (size_t)t * e->q_dim + h * hd;
         memset(o, 0, hd * sizeof *o);
-        for (uint32_t j = lo; j <= p; j++) {
-            const float a = s[j] / sum, *vj = vc + (size_t)j * e->kv_dim;
-            for (uint32_t i = 0; i < hd; i++) o[i] += a * vj[i];
-        }
+        for (uint32_t j = lo; j <= p; j++) e->k->axpy(hd, s[j] / sum, vc + (size_t)j * e->kv_dim, o);
     }
 }
 

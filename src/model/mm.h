@@ -21,9 +21,13 @@ void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx);
 #define LQMF_DOT_NX 4
 typedef void (*lqmf_dot_fn)(size_t n, const void *w, const float *x, size_t xs, uint32_t nx, float *out);
 
+/* y[i] += a * x[i] for i < n (attention's weighted sum of values). */
+typedef void (*lqmf_axpy_fn)(size_t n, float a, const float *x, float *y);
+
 typedef struct {
     const char *isa;                  /* "ref", "avx2" */
     lqmf_dot_fn dot[LQMF_TYPE_COUNT]; /* NULL: no kernel for that weight type */
+    lqmf_axpy_fn axpy;
 } lqmf_mm_kernels;
 
 /* The kernels chosen once per process: LQMF_ISA=ref|avx2 forces a path,
