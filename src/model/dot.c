@@ -9,13 +9,15 @@
 static inline float f16(uint16_t h) { return lqmf_fp16_to_f32(h); }
 
 #define DEF_REF_DOT(name, WT, TO_F32)                                                                        \
-    static void name(size_t n, const void *wv, const float *x, size_t xs, uint32_t nx, float *out) {         \
-        const WT *w = wv;                                                                                    \
-        for (uint32_t j = 0; j < nx; j++) {                                                                  \
-            const float *xj = x + j * xs;                                                                    \
-            float s = 0;                                                                                     \
-            for (size_t i = 0; i < n; i++) s += TO_F32(w[i]) * xj[i];                                        \
-            out[j] = s;                                                                                      \
+    static void name(size_t n, const void *w, size_t ws, uint32_t nr, const float *x, size_t xs,             \
+                     uint32_t nx, float *out, size_t os) {                                                   \
+        for (uint32_t r = 0; r < nr; r++) {                                                                  \
+            const WT *wr = (const WT *)((const uint8_t *)w + r * ws);                                        \
+            for (uint32_t j = 0; j < nx; j++) {                                                              \
+                float s = 0;                                                                                 \
+                for (size_t i = 0; i < n; i++) s += TO_F32(wr[i]) * x[j * xs + i];                           \
+                out[j * os + r] = s;                                                                         \
+            }                                                                                                \
         }                                                                                                    \
     }
 #define F32_ID(v) (v)

@@ -447,9 +447,10 @@ static void att_worker(void *arg, uint32_t ith, uint32_t nth) {
         const float *qv = c->q + t * c->q_stride + h * hd;
         const float *kc = e->key_cache + layer_off + (h / group) * hd;
         const float *vc = e->value_cache + layer_off + (h / group) * hd;
-        for (uint32_t j = lo; j <= p; j += LQMF_DOT_NX) /* q against up to 4 cached keys */
-            dot(hd, qv, kc + (size_t)j * e->kv_dim, e->kv_dim,
-                p + 1 - j < LQMF_DOT_NX ? p + 1 - j : LQMF_DOT_NX, &s[j]);
+        for (uint32_t j = lo; j <= p; j += LQMF_DOT_NX) { /* q against up to 4 cached keys */
+            const uint32_t nx = p + 1 - j < LQMF_DOT_NX ? p + 1 - j : LQMF_DOT_NX;
+            dot(hd, qv, 0, 1, kc + (size_t)j * e->kv_dim, e->kv_dim, nx, &s[j], 1);
+        }
         float mx = -INFINITY, sum = 0;
         for (uint32_t j = lo; j <= p; j++) mx = s[j] > mx ? s[j] : mx;
         for (uint32_t j = lo; j <= p; j++) sum += s[j] = expf((s[j] - mx) * scale);

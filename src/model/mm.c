@@ -1,14 +1,14 @@
 /* Matmul of f32 activations by weight tensors on the thread pool. Work is
  * handed out in units of MM_ROWS output rows of one job through an atomic
  * counter (threads on a busy machine finish at different speeds). Within a
- * unit, tokens go in blocks of MM_TOK so the activations stay in cache while
- * the unit's weight rows are reused for every block. */
+ * unit, each group of up to four tokens meets every row of the unit in tiles
+ * of 3 rows x 4 tokens: the group's activations stay in L1 and the unit's
+ * rows in L2. */
 #include "mm.h"
 
 #include <stdatomic.h>
 
-#define MM_ROWS 16
-#define MM_TOK 32
+#define MM_ROWS 24 /* a multiple of LQMF_DOT_NR */
 
 typedef struct {
     const lqmf_mm_kernels *k;
@@ -21,15 +21,15 @@ typedef struct {
 
 static void mm_unit(const mm_ctx *c, uint32_t jb, uint64_t r0, uint64_t r1) {
     const lqmf_mm_job *j = &c->jobs[jb];
-    const size_t n_in = j->w->ne[0], n_out = j->w->ne[1];
+    const size_t n_in = j->w->ne[0], n_out = j->w->ne[1], rb = c->row_bytes[jb];
     const lqmf_dot_fn dot = c->k->dot[j->w->type];
     const uint8_t *w = (const uint8_t *)j->w->data;
-    float out[LQMF_DOT_NX];
     for (uint32_t t = 0; t < c->n_tok; t += LQMF_DOT_NX) {
         const uint32_t nx = c->n_tok - t < LQMF_DOT_NX ? c->n_tok - t : LQMF_DOT_NX;
-        for (uint64_t r = r0; r < r1; r++) {
-            dot(n_in, w + r * c->row_bytes[jb], j->x + (size_t)t * n_in, n_in, nx, out);
-            for (uint32_t i = 0; i < nx; i++) j->y[(size_t)(t + i) * n_out + r] = out[i];
+        for (uint64_t r = r0; r < r1; r += LQMF_DOT_NR) {
+            const uint32_t nr = r1 - r < LQMF_DOT_NR ? (uint32_t)(r1 - r) : LQMF_DOT_NR;
+            dot(n_in, w + r * rb, rb, nr, j->x + (size_t)t * n_in, n_in, nx, j->y + (size_t)t * n_out + r,
+                n_out);
         }
     }
 }

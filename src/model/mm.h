@@ -16,10 +16,14 @@ uint32_t lqmf_pool_size(const lqmf_pool *p);
 void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx);
 
 /* ---- dot-product kernels ----------------------------------------------------
- * out[j] = sum_i w[i] * x[j * xs + i] for j < nx (1 <= nx <= LQMF_DOT_NX): one
- * weight row of n elements (type-specific encoding) against nx f32 rows. */
+ * A tile of dot products over n elements: nr weight rows (type-specific
+ * encoding, ws bytes apart) against nx f32 rows (xs floats apart):
+ *   out[j * os + r] = sum_i w_r[i] * x_j[i]   r < nr <= LQMF_DOT_NR, j < nx <= LQMF_DOT_NX
+ * so out can point straight into y (n_tok, n_out) with os = n_out. */
+#define LQMF_DOT_NR 3
 #define LQMF_DOT_NX 4
-typedef void (*lqmf_dot_fn)(size_t n, const void *w, const float *x, size_t xs, uint32_t nx, float *out);
+typedef void (*lqmf_dot_fn)(size_t n, const void *w, size_t ws, uint32_t nr, const float *x, size_t xs,
+                            uint32_t nx, float *out, size_t os);
 
 /* y[i] += a * x[i] for i < n (attention's weighted sum of values). */
 typedef void (*lqmf_axpy_fn)(size_t n, float a, const float *x, float *y);

@@ -299,17 +299,19 @@ TEST(engine_ref_gpt2) {
 
 /* ---- kernels --------------------------------------------------------------------- */
 
+/* Every tile shape and length (SIMD body and scalar tail) against the
+ * scalar reference; entries outside the tile stay untouched. */
 TEST(engine_kernels_avx2_vs_ref) {
     const lqmf_mm_kernels *ref = lqmf_mm_kernels_ref(), *avx = lqmf_mm_kernels_avx2();
     if (!avx) SKIP("CPU without AVX2/FMA/F16C");
-    enum { N = 133 };
-    float w32[N], x[4 * N];
-    uint16_t w16[N], wb16[N];
+    enum { N = 133, OS = 5 };
+    float w32[3 * N], x[4 * N];
+    uint16_t w16[3 * N], wb16[3 * N];
     uint64_t r = 7;
     for (int i = 0; i < 4 * N; i++) {
         r = r * 6364136223846793005ULL + 1442695040888963407ULL;
         x[i] = (float)((int)(r >> 40) % 2001 - 1000) / 1000.0f;
-        if (i < N) {
+        if (i < 3 * N) {
             w32[i] = x[i] * 0.7f + 0.1f;
             w16[i] = lqmf_f32_to_fp16(w32[i]);
             wb16[i] = lqmf_f32_to_bf16(w32[i]);
@@ -319,15 +321,31 @@ TEST(engine_kernels_avx2_vs_ref) {
     const lqmf_type ts[3] = {LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16};
     for (int ti = 0; ti < 3; ti++)
         for (size_t n = 0; n <= N; n += n < 40 ? 1 : 31)
-            for (uint32_t nx = 1; nx <= LQMF_DOT_NX; nx++) {
-                float a[4], b[4];
-                ref->dot[ts[ti]](n, ws[ti], x, N, nx, a);
-                avx->dot[ts[ti]](n, ws[ti], x, N, nx, b);
-                for (uint32_t j = 0; j < nx; j++)
-                    CHECKF(fabsf(a[j] - b[j]) <= 1e-5f * (1 + (float)n),
-                           "%s n %zu nx %u row %u: ref %.9g avx2 %.9g", lqmf_type_name(ts[ti]), n, nx, j,
-                           a[j], b[j]);
-            }
+            for (uint32_t nr = 1; nr <= LQMF_DOT_NR; nr++)
+                for (uint32_t nx = 1; nx <= LQMF_DOT_NX; nx++) {
+                    float a[4 * OS], b[4 * OS];
+                    for (int i = 0; i < 4 * OS; i++) a[i] = b[i] = NAN;
+                    const size_t rb = N * (ti ? 2 : 4);
+                    ref->dot[ts[ti]](n, ws[ti], rb, nr, x, N, nx, a, OS);
+                    avx->dot[ts[ti]](n, ws[ti], rb, nr, x, N, nx, b, OS);
+                    for (uint32_t j = 0; j < 4; j++)
+                        for (uint32_t k = 0; k < OS; k++) {
+                            float u = a[j * OS + k], v = b[j * OS + k];
+                            if (j >= nx || k >= nr)
+                                CHECK(isnan(u) && isnan(v));
+                            else
+                                CHECKF(fabsf(u - v) <= 1e-5f * (1 + (float)n),
+                                       "%s n %zu tile %ux%u (%u, %u): ref %.9g avx2 %.9g",
+                                       lqmf_type_name(ts[ti]), n, nr, nx, k, j, u, v);
+                        }
+                }
+    for (size_t n = 0; n < 40; n++) {
+        float y1[40], y2[40];
+        for (size_t i = 0; i < 40; i++) y1[i] = y2[i] = x[i + 40];
+        ref->axpy(n, 0.37f, x, y1);
+        avx->axpy(n, 0.37f, x, y2);
+        for (size_t i = 0; i < 40; i++) CHECK(fabsf(y1[i] - y2[i]) <= 1e-6f);
+    }
 }
 
 /* ---- engine behaviour ------------------------------------------------------------ */
