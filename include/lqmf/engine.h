@@ -58,6 +58,9 @@ void lqmf_engine_free(lqmf_engine *e); /* NULL is a no-op */
 lqmf_status lqmf_engine_eval(lqmf_engine *e, const int32_t *tokens, uint32_t n, uint32_t pos,
                              lqmf_logits_mode mode, float *logits);
 void lqmf_engine_reset(lqmf_engine *e); /* n_past = 0 */
+/* Forget positions >= n (n_past = min(n, n_past)): a chat keeps the prefix
+ * its next prompt shares with the cache and evaluates only the rest. */
+void lqmf_engine_truncate(lqmf_engine *e, uint32_t n);
 uint32_t lqmf_engine_n_past(const lqmf_engine *e);
 void lqmf_engine_set_hook(lqmf_engine *e, lqmf_engine_hook fn, void *user); /* fn NULL: off */
 void lqmf_engine_get_info(const lqmf_engine *e, lqmf_engine_info *info);

@@ -331,6 +331,7 @@ void lqmf_engine_free(lqmf_engine *e) {
 void lqmf_engine_use_kernels(lqmf_engine *e, const lqmf_mm_kernels *k) { e->k = k; }
 
 void lqmf_engine_reset(lqmf_engine *e) { e->n_past = 0; }
+void lqmf_engine_truncate(lqmf_engine *e, uint32_t n) { e->n_past = n < e->n_past ? n : e->n_past; }
 uint32_t lqmf_engine_n_past(const lqmf_engine *e) { return e->n_past; }
 const lqmf_model *lqmf_engine_model(const lqmf_engine *e) { return e->m; }
 

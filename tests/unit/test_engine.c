@@ -395,6 +395,10 @@ TEST(engine_rewind) {
     CHECK_OK(lqmf_engine_eval(e, edited + 6, T_SEQ - 6, 6, LQMF_LOGITS_LAST, lg));
     ref_forward(m, edited, T_SEQ, ref);
     CHECK(row_err(lg, ref + (T_SEQ - 1) * V, V) < 1e-4);
+    lqmf_engine_truncate(e, 20);
+    CHECK_EQ_INT(lqmf_engine_n_past(e), T_SEQ);
+    lqmf_engine_truncate(e, 3);
+    CHECK_EQ_INT(lqmf_engine_n_past(e), 3);
     lqmf_engine_reset(e);
     CHECK_EQ_INT(lqmf_engine_n_past(e), 0);
     free(lg);
