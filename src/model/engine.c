@@ -464,7 +464,8 @@ static void att_worker(void *arg, uint32_t ith, uint32_t nth) {
 static void attention(lqmf_engine *e, uint32_t l, uint32_t n, uint32_t pos, const float *q, size_t q_stride) {
     att_ctx c = {.e = e, .l = l, .n = n, .pos = pos, .q = q, .q_stride = q_stride};
     atomic_init(&c.next, 0);
-    lqmf_pool_run(e->pool, att_worker, &c);
+    const uint64_t work = (uint64_t)n * e->hp.n_head * (pos + n) * e->hd; /* an upper bound */
+    lqmf_pool_run(e->pool, att_worker, &c, work);
 }
 
 /* ---- layers --------------------------------------------------------------------- */

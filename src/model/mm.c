@@ -55,5 +55,7 @@ void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, ui
         c.first_unit[i + 1] = c.first_unit[i] + (w->ne[1] + MM_ROWS - 1) / MM_ROWS;
     }
     atomic_init(&c.next, 0);
-    lqmf_pool_run(p, mm_worker, &c);
+    uint64_t work = 0;
+    for (uint32_t i = 0; i < n_jobs; i++) work += jobs[i].w->ne[0] * jobs[i].w->ne[1] * n_tok;
+    lqmf_pool_run(p, mm_worker, &c, work);
 }

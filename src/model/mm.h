@@ -7,13 +7,15 @@
 
 /* ---- thread pool ------------------------------------------------------------
  * lqmf_pool_run calls fn(ctx, ith, nth) on nth threads (the caller is ith 0)
- * and returns when all are done. */
+ * and returns when all are done. `work` (multiply-adds, roughly) below
+ * LQMF_POOL_MIN_WORK runs on the caller alone: waking threads would cost more. */
+#define LQMF_POOL_MIN_WORK (1u << 15)
 typedef struct lqmf_pool lqmf_pool;
 typedef void (*lqmf_pool_fn)(void *ctx, uint32_t ith, uint32_t nth);
 lqmf_status lqmf_pool_new(uint32_t n_threads, lqmf_pool **out);
 void lqmf_pool_free(lqmf_pool *p);
 uint32_t lqmf_pool_size(const lqmf_pool *p);
-void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx);
+void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx, uint64_t work);
 
 /* ---- dot-product kernels ----------------------------------------------------
  * A tile of dot products over n elements: nr weight rows (type-specific

@@ -98,8 +98,8 @@ void lqmf_pool_free(lqmf_pool *p) {
 
 uint32_t lqmf_pool_size(const lqmf_pool *p) { return p->n; }
 
-void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx) {
-    if (p->n == 1) {
+void lqmf_pool_run(lqmf_pool *p, lqmf_pool_fn fn, void *ctx, uint64_t work) {
+    if (p->n == 1 || work < LQMF_POOL_MIN_WORK) {
         fn(ctx, 0, 1);
         return;
     }

@@ -350,28 +350,37 @@ TEST(engine_kernels_avx2_vs_ref) {
 
 /* ---- engine behaviour ------------------------------------------------------------ */
 
+/* A model big enough for the pool to split matmuls and attention (small
+ * products run on the caller): 4 threads give the bits of 1 thread, and
+ * both match the reference. */
 TEST(engine_threads_bitwise_equal) {
     lqmf_hparams hp = base_hp(LQMF_ARCH_LLAMA);
-    hp.n_head_kv = 2;
+    hp.n_embd = 128, hp.n_head = 8, hp.n_head_kv = 4, hp.head_dim = 16, hp.n_ff = 320, hp.n_vocab = 300;
     lqmf_model *m;
     REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F16, 3, &m));
-    int32_t tok[T_SEQ];
-    fill_tokens(tok, T_SEQ, hp.n_vocab, 2);
-    float *a = malloc(T_SEQ * hp.n_vocab * sizeof *a), *b = malloc(T_SEQ * hp.n_vocab * sizeof *b);
+    enum { T = 24 };
+    int32_t tok[T];
+    fill_tokens(tok, T, hp.n_vocab, 2);
+    const size_t V = hp.n_vocab;
+    float *a = malloc(T * V * sizeof *a), *b = malloc(T * V * sizeof *b);
+    double *ref = malloc(T * V * sizeof *ref);
     lqmf_engine *e1, *e4;
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 16, .n_threads = 1}, &e1));
-    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 16, .n_threads = 4}, &e4));
-    CHECK_OK(lqmf_engine_eval(e1, tok, T_SEQ, 0, LQMF_LOGITS_ALL, a));
-    CHECK_OK(lqmf_engine_eval(e4, tok, T_SEQ, 0, LQMF_LOGITS_ALL, b));
-    CHECK(memcmp(a, b, T_SEQ * hp.n_vocab * sizeof *a) == 0);
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 32, .n_threads = 1}, &e1));
+    REQUIRE_OK(lqmf_engine_new(m, &(lqmf_engine_params){.n_ctx = 32, .n_threads = 4}, &e4));
+    CHECK_OK(lqmf_engine_eval(e1, tok, T, 0, LQMF_LOGITS_ALL, a));
+    CHECK_OK(lqmf_engine_eval(e4, tok, T, 0, LQMF_LOGITS_ALL, b));
+    CHECK(memcmp(a, b, T * V * sizeof *a) == 0);
+    ref_forward(m, tok, T, ref);
+    for (size_t t = 0; t < T; t++) CHECK(row_err(b + t * V, ref + t * V, V) < 1e-5);
     lqmf_engine_info info;
     lqmf_engine_get_info(e4, &info);
     CHECK_EQ_INT(info.n_threads, 4);
-    CHECK_EQ_INT(info.kv_bytes, 2 * 2 * 16 * 16 * 4);
+    CHECK_EQ_INT(info.kv_bytes, 2 * 2 * 32 * 64 * 4);
     lqmf_engine_free(e1);
     lqmf_engine_free(e4);
     free(a);
     free(b);
+    free(ref);
     lqmf_model_close(m);
 }
 
