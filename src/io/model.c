@@ -57,6 +57,29 @@ lqmf_status lqmf_model_own(lqmf_model *m, void *p) {
     return LQMF_OK;
 }
 
+lqmf_status lqmf_model_own_map(lqmf_model *m, lqmf_map *map) {
+    struct lqmf_model_priv *pv = m->priv;
+    lqmf_map *grown = realloc(pv->maps, (pv->n_maps + 1) * sizeof *grown);
+    if (!grown) {
+        lqmf_map_close(map);
+        return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
+    }
+    pv->maps = grown;
+    pv->maps[pv->n_maps++] = *map;
+    memset(map, 0, sizeof *map);
+    return LQMF_OK;
+}
+
+lqmf_status lqmf_model_add_tensor_src(lqmf_model *m, const char *src_name, const char *name,
+                                      lqmf_type type, uint32_t n_dims, const uint64_t *ne,
+                                      const void *data, bool own_data) {
+    lqmf_status st = lqmf_model_add_tensor(m, name, type, n_dims, ne, data, own_data);
+    if (st != LQMF_OK) return lqmf_error_prefix(st, "%s", src_name);
+    if (!(m->tensors[m->n_tensors - 1].src_name = strdup(src_name)))
+        return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
+    return LQMF_OK;
+}
+
 lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type type,
                                   uint32_t n_dims, const uint64_t *ne, const void *data,
                                   bool own_data) {
@@ -174,6 +197,18 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
     return n;
 }
 
+/* "src (internal)" when the tensor has (or the loader can name) a source
+ * name different from its internal one, else the internal name. */
+static const char *display_name(const lqmf_model *m, const char *name, const char *src_name,
+                                char *buf, size_t n) {
+    char mapped[LQMF_TENSOR_NAME_MAX];
+    if (!src_name && m->priv->source_name && m->priv->source_name(m, name, mapped, sizeof mapped))
+        src_name = mapped;
+    if (src_name && strcmp(src_name, name) != 0) snprintf(buf, n, "%s (%s)", src_name, name);
+    else snprintf(buf, n, "%s", name);
+    return buf;
+}
+
 lqmf_status lqmf_model_validate(const lqmf_model *m) {
     const lqmf_hparams *hp = &m->hp;
     const char *what = m->path ? m->path : "model";
@@ -199,17 +234,21 @@ lqmf_status lqmf_model_validate(const lqmf_model *m) {
     lqmf_buf_init(&missing);
     lqmf_buf_init(&bad);
     size_t n_missing = 0, n_bad = 0, n_extra = 0;
+    char src[2 * LQMF_TENSOR_NAME_MAX + 8];
     for (size_t i = 0; i < ne; i++) {
         const lqmf_tensor *t = lqmf_model_tensor(m, e[i].name);
         if (!t) {
-            if (n_missing++ < 8) lqmf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "", e[i].name);
+            if (n_missing++ < 8)
+                lqmf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "",
+                                display_name(m, e[i].name, NULL, src, sizeof src));
             continue;
         }
         seen[t - m->tensors] = true;
         bool dims_ok = t->ne[0] == e[i].ne[0] && t->ne[1] == e[i].ne[1] && t->ne[2] == 1 && t->ne[3] == 1;
         if (!dims_ok && n_bad++ < 4)
             lqmf_buf_printf(&bad, "%s%s is {%llu, %llu}, expected {%llu, %llu}", n_bad > 1 ? "; " : "",
-                            t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                            display_name(m, t->name, t->src_name, src, sizeof src),
+                            (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                             (unsigned long long)e[i].ne[0], (unsigned long long)e[i].ne[1]);
     }
     lqmf_buf extra;
