@@ -21,8 +21,7 @@ extern "C" {
 
 /* Parse config.json text (len bytes, need not be NUL-terminated) into *hp,
  * which is fully overwritten. label names the text in error messages. */
-lqmf_status lqmf_hf_config_parse(const char *json, size_t len, const char *label,
-                                 lqmf_hparams *hp);
+lqmf_status lqmf_hf_config_parse(const char *json, size_t len, const char *label, lqmf_hparams *hp);
 /* Apply generation_config.json text: its bos_token_id / eos_token_id (an
  * integer, or a list whose first entry is taken) override hp's. */
 lqmf_status lqmf_hf_generation_config_parse(const char *json, size_t len, const char *label,
@@ -42,13 +41,12 @@ typedef enum {
  * LQMF_TENSOR_NAME_MAX) holds the internal name and *conv1d tells whether
  * the tensor is a GPT-2 Conv1D weight stored [in, out], which the loader
  * transposes so that ne = {in, out}. */
-lqmf_hf_tensor_kind lqmf_hf_tensor_name(const lqmf_hparams *hp, const char *hf_name,
-                                        char *out, bool *conv1d);
+lqmf_hf_tensor_kind lqmf_hf_tensor_name(const lqmf_hparams *hp, const char *hf_name, char *out, bool *conv1d);
 /* The reverse: the HF name of an internal tensor (for messages), written
  * to out (n bytes). GPT-2 names get `gpt2_prefix` ("transformer." or "").
  * Returns false when the name is not one of hp's architecture. */
-bool lqmf_hf_tensor_src_name(const lqmf_hparams *hp, const char *name, const char *gpt2_prefix,
-                             char *out, size_t n);
+bool lqmf_hf_tensor_src_name(const lqmf_hparams *hp, const char *name, const char *gpt2_prefix, char *out,
+                             size_t n);
 
 #ifdef __cplusplus
 }

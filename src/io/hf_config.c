@@ -20,15 +20,15 @@ static const struct {
     lqmf_arch arch;
     uint32_t default_ctx; /* transformers' max_position_embeddings / n_positions default */
 } k_families[] = {
-    { "llama", "LlamaForCausalLM", FAM_LLAMA, LQMF_ARCH_LLAMA, 2048 },
-    { "mistral", "MistralForCausalLM", FAM_MISTRAL, LQMF_ARCH_LLAMA, 4096 * 32 },
-    { "qwen2", "Qwen2ForCausalLM", FAM_QWEN2, LQMF_ARCH_LLAMA, 32768 },
-    { "gpt2", "GPT2LMHeadModel", FAM_GPT2, LQMF_ARCH_GPT2, 1024 },
+    {"llama", "LlamaForCausalLM", FAM_LLAMA, LQMF_ARCH_LLAMA, 2048},
+    {"mistral", "MistralForCausalLM", FAM_MISTRAL, LQMF_ARCH_LLAMA, 4096 * 32},
+    {"qwen2", "Qwen2ForCausalLM", FAM_QWEN2, LQMF_ARCH_LLAMA, 32768},
+    {"gpt2", "GPT2LMHeadModel", FAM_GPT2, LQMF_ARCH_GPT2, 1024},
 };
 #define N_FAMILIES (sizeof k_families / sizeof k_families[0])
 
-#define MAX_DIM (1u << 20)   /* hidden / head sizes */
-#define MAX_FF (1u << 22)    /* intermediate size */
+#define MAX_DIM (1u << 20) /* hidden / head sizes */
+#define MAX_FF (1u << 22)  /* intermediate size */
 #define MAX_VOCAB (1u << 24)
 #define MAX_LAYERS 1024u
 #define MAX_HEADS 4096u
@@ -67,10 +67,13 @@ static lqmf_status get_u32(const char *label, const json_t *obj, const char *key
         return LQMF_OK;
     }
     double x;
-    if (json_is_integer(v)) x = (double)json_integer_value(v);
-    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) x = json_real_value(v);
-    else return lqmf_error(LQMF_E_FORMAT, "%s: field \"%s\" must be an integer, not %s", label, key,
-                           describe(v, d, sizeof d));
+    if (json_is_integer(v))
+        x = (double)json_integer_value(v);
+    else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)))
+        x = json_real_value(v);
+    else
+        return lqmf_error(LQMF_E_FORMAT, "%s: field \"%s\" must be an integer, not %s", label, key,
+                          describe(v, d, sizeof d));
     if (!(x >= lo && x <= hi))
         return lqmf_error(LQMF_E_FORMAT, "%s: field \"%s\" = %s is out of range [%u, %u]", label, key,
                           describe(v, d, sizeof d), lo, hi);
@@ -79,8 +82,8 @@ static lqmf_status get_u32(const char *label, const json_t *obj, const char *key
 }
 
 /* Finite number field with lo < x <= hi (lo exclusive), dflt when absent. */
-static lqmf_status get_f32(const char *label, const json_t *obj, const char *key, bool required,
-                           double dflt, double lo, double hi, float *out) {
+static lqmf_status get_f32(const char *label, const json_t *obj, const char *key, bool required, double dflt,
+                           double lo, double hi, float *out) {
     const json_t *v = field(obj, key);
     char d[64];
     if (!v) {
@@ -99,8 +102,7 @@ static lqmf_status get_f32(const char *label, const json_t *obj, const char *key
     return LQMF_OK;
 }
 
-static lqmf_status get_bool(const char *label, const json_t *obj, const char *key, bool dflt,
-                            bool *out) {
+static lqmf_status get_bool(const char *label, const json_t *obj, const char *key, bool dflt, bool *out) {
     const json_t *v = field(obj, key);
     char d[64];
     if (!v) {
@@ -135,28 +137,30 @@ static lqmf_status get_token_id(const char *label, const json_t *obj, const char
     if (!v) return LQMF_OK;
     const json_t *x = json_is_array(v) ? json_array_get(v, 0) : v;
     if (!x || !json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX)
-        return lqmf_error(LQMF_E_FORMAT, "%s: field \"%s\" must be a token id (integer >= 0 or a "
-                          "list of them), not %s", label, key, describe(v, d, sizeof d));
+        return lqmf_error(LQMF_E_FORMAT,
+                          "%s: field \"%s\" must be a token id (integer >= 0 or a "
+                          "list of them), not %s",
+                          label, key, describe(v, d, sizeof d));
     *out = (int32_t)json_integer_value(x);
     return LQMF_OK;
 }
 
-#define TRY(expr)                                                                   \
-    do {                                                                            \
-        lqmf_status st_ = (expr);                                                   \
-        if (st_ != LQMF_OK) return st_;                                             \
+#define TRY(expr)                                                                                            \
+    do {                                                                                                     \
+        lqmf_status st_ = (expr);                                                                            \
+        if (st_ != LQMF_OK) return st_;                                                                      \
     } while (0)
 
 static lqmf_status unsupported_family(const char *label, const char *what, const char *value) {
     char list[256] = "";
     size_t used = 0;
     for (size_t i = 0; i < N_FAMILIES; i++) {
-        int n = snprintf(list + used, sizeof list - used, "%s%s (%s)", i ? ", " : "",
-                         k_families[i].hf_arch, k_families[i].model_type);
+        int n = snprintf(list + used, sizeof list - used, "%s%s (%s)", i ? ", " : "", k_families[i].hf_arch,
+                         k_families[i].model_type);
         if (n > 0) used += (size_t)n;
     }
-    return lqmf_error(LQMF_E_UNSUPPORTED, "%s: unsupported %s \"%.64s\"; supported: %s", label, what,
-                      value, list);
+    return lqmf_error(LQMF_E_UNSUPPORTED, "%s: unsupported %s \"%.64s\"; supported: %s", label, what, value,
+                      list);
 }
 
 /* Find the family from "model_type" and "architectures" (either may be
@@ -216,29 +220,34 @@ static lqmf_status parse_rope_scaling(const char *label, const json_t *root, lqm
         TRY(get_f32(label, rs, "high_freq_factor", true, 1, 0, 1e6, &hp->rope_high_freq_factor));
         TRY(get_u32(label, rs, "original_max_position_embeddings", true, 0, 1, MAX_CTX, &hp->rope_orig_ctx));
         if (!(hp->rope_high_freq_factor > hp->rope_low_freq_factor))
-            return lqmf_error(LQMF_E_FORMAT, "%s: rope_scaling high_freq_factor %g must exceed "
-                              "low_freq_factor %g", label, (double)hp->rope_high_freq_factor,
-                              (double)hp->rope_low_freq_factor);
+            return lqmf_error(LQMF_E_FORMAT,
+                              "%s: rope_scaling high_freq_factor %g must exceed "
+                              "low_freq_factor %g",
+                              label, (double)hp->rope_high_freq_factor, (double)hp->rope_low_freq_factor);
         return LQMF_OK;
     }
-    return lqmf_error(LQMF_E_UNSUPPORTED, "%s: rope_scaling type \"%.40s\" is not supported "
-                      "(supported: default, linear, llama3)", label, type);
+    return lqmf_error(LQMF_E_UNSUPPORTED,
+                      "%s: rope_scaling type \"%.40s\" is not supported "
+                      "(supported: default, linear, llama3)",
+                      label, type);
 }
 
 /* Heads and head_dim: n_head_kv divides n_head; head_dim explicit or n_embd / n_head. */
-static lqmf_status parse_heads(const char *label, const json_t *root, const char *k_heads,
-                               const char *k_kv, const char *k_hidden, lqmf_hparams *hp) {
+static lqmf_status parse_heads(const char *label, const json_t *root, const char *k_heads, const char *k_kv,
+                               const char *k_hidden, lqmf_hparams *hp) {
     TRY(get_u32(label, root, k_heads, true, 0, 1, MAX_HEADS, &hp->n_head));
     hp->n_head_kv = hp->n_head;
     if (k_kv) TRY(get_u32(label, root, k_kv, false, hp->n_head, 1, MAX_HEADS, &hp->n_head_kv));
     if (hp->n_head % hp->n_head_kv)
-        return lqmf_error(LQMF_E_FORMAT, "%s: %s %u is not a multiple of %s %u", label, k_heads,
-                          hp->n_head, k_kv, hp->n_head_kv);
+        return lqmf_error(LQMF_E_FORMAT, "%s: %s %u is not a multiple of %s %u", label, k_heads, hp->n_head,
+                          k_kv, hp->n_head_kv);
     if (k_kv && field(root, "head_dim"))
         return get_u32(label, root, "head_dim", true, 0, 1, MAX_DIM, &hp->head_dim);
     if (hp->n_embd % hp->n_head)
-        return lqmf_error(LQMF_E_FORMAT, "%s: %s %u is not divisible by %s %u (and no head_dim is "
-                          "given)", label, k_hidden, hp->n_embd, k_heads, hp->n_head);
+        return lqmf_error(LQMF_E_FORMAT,
+                          "%s: %s %u is not divisible by %s %u (and no head_dim is "
+                          "given)",
+                          label, k_hidden, hp->n_embd, k_heads, hp->n_head);
     hp->head_dim = hp->n_embd / hp->n_head;
     return LQMF_OK;
 }
@@ -260,8 +269,8 @@ static lqmf_status parse_llama(const char *label, const json_t *root, family fam
     const char *act;
     TRY(get_str(label, root, "hidden_act", &act));
     if (act && strcmp(act, "silu") != 0)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: hidden_act \"%.40s\" is not supported (silu only)",
-                          label, act);
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: hidden_act \"%.40s\" is not supported (silu only)", label,
+                          act);
     bool mlp_bias;
     TRY(get_bool(label, root, "mlp_bias", false, &mlp_bias));
     if (mlp_bias) return lqmf_error(LQMF_E_UNSUPPORTED, "%s: mlp_bias true is not supported", label);
@@ -293,13 +302,16 @@ static lqmf_status parse_gpt2(const char *label, const json_t *root, uint32_t df
     const char *act;
     TRY(get_str(label, root, "activation_function", &act));
     if (act && strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: activation_function \"%.40s\" is not supported "
-                          "(gelu_new only)", label, act);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: activation_function \"%.40s\" is not supported "
+                          "(gelu_new only)",
+                          label, act);
     bool by_layer, scaled;
     TRY(get_bool(label, root, "scale_attn_by_inverse_layer_idx", false, &by_layer));
     TRY(get_bool(label, root, "scale_attn_weights", true, &scaled));
     if (by_layer || !scaled)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: attention scaling other than 1/sqrt(head_dim) "
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: attention scaling other than 1/sqrt(head_dim) "
                           "(scale_attn_weights %s, scale_attn_by_inverse_layer_idx %s) is not supported",
                           label, scaled ? "true" : "false", by_layer ? "true" : "false");
     TRY(get_bool(label, root, "tie_word_embeddings", true, &hp->tied_embeddings));
@@ -336,8 +348,10 @@ static lqmf_status parse_config(const char *label, const json_t *root, lqmf_hpar
     hp->arch = k_families[f].arch;
     snprintf(hp->model_type, sizeof hp->model_type, "%s", k_families[f].model_type);
     snprintf(hp->hf_arch, sizeof hp->hf_arch, "%s", hf_arch ? hf_arch : "");
-    if (hp->arch == LQMF_ARCH_GPT2) TRY(parse_gpt2(label, root, k_families[f].default_ctx, hp));
-    else TRY(parse_llama(label, root, k_families[f].fam, k_families[f].default_ctx, hp));
+    if (hp->arch == LQMF_ARCH_GPT2)
+        TRY(parse_gpt2(label, root, k_families[f].default_ctx, hp));
+    else
+        TRY(parse_llama(label, root, k_families[f].fam, k_families[f].default_ctx, hp));
     TRY(get_token_id(label, root, "bos_token_id", &hp->bos_id));
     TRY(get_token_id(label, root, "eos_token_id", &hp->eos_id));
     return LQMF_OK;
@@ -398,25 +412,30 @@ typedef struct {
 } name_pair;
 
 static const name_pair k_llama_global[] = {
-    { "model.embed_tokens.weight", "token_embd.weight", false },
-    { "model.norm.weight", "output_norm.weight", false },
+    {"model.embed_tokens.weight", "token_embd.weight", false},
+    {"model.norm.weight", "output_norm.weight", false},
 };
 static const name_pair k_llama_layer[] = {
-    { "self_attn.q_proj", "attn_q", false },   { "self_attn.k_proj", "attn_k", false },
-    { "self_attn.v_proj", "attn_v", false },   { "self_attn.o_proj", "attn_output", false },
-    { "mlp.gate_proj", "ffn_gate", false },    { "mlp.up_proj", "ffn_up", false },
-    { "mlp.down_proj", "ffn_down", false },    { "input_layernorm", "attn_norm", false },
-    { "post_attention_layernorm", "ffn_norm", false },
+    {"self_attn.q_proj", "attn_q", false},
+    {"self_attn.k_proj", "attn_k", false},
+    {"self_attn.v_proj", "attn_v", false},
+    {"self_attn.o_proj", "attn_output", false},
+    {"mlp.gate_proj", "ffn_gate", false},
+    {"mlp.up_proj", "ffn_up", false},
+    {"mlp.down_proj", "ffn_down", false},
+    {"input_layernorm", "attn_norm", false},
+    {"post_attention_layernorm", "ffn_norm", false},
 };
 /* GPT-2 names after the optional "transformer." prefix (lm_head has none). */
 static const name_pair k_gpt2_global[] = {
-    { "wte.weight", "token_embd.weight", false },   { "wpe.weight", "position_embd.weight", false },
-    { "ln_f.weight", "output_norm.weight", false }, { "ln_f.bias", "output_norm.bias", false },
+    {"wte.weight", "token_embd.weight", false},
+    {"wpe.weight", "position_embd.weight", false},
+    {"ln_f.weight", "output_norm.weight", false},
+    {"ln_f.bias", "output_norm.bias", false},
 };
 static const name_pair k_gpt2_layer[] = {
-    { "ln_1", "attn_norm", false },      { "attn.c_attn", "attn_qkv", true },
-    { "attn.c_proj", "attn_output", true }, { "ln_2", "ffn_norm", false },
-    { "mlp.c_fc", "ffn_up", true },      { "mlp.c_proj", "ffn_down", true },
+    {"ln_1", "attn_norm", false}, {"attn.c_attn", "attn_qkv", true}, {"attn.c_proj", "attn_output", true},
+    {"ln_2", "ffn_norm", false},  {"mlp.c_fc", "ffn_up", true},      {"mlp.c_proj", "ffn_down", true},
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -492,8 +511,8 @@ lqmf_hf_tensor_kind lqmf_hf_tensor_name(const lqmf_hparams *hp, const char *hf_n
     return map_global(k_gpt2_global, COUNT(k_gpt2_global), s, out);
 }
 
-bool lqmf_hf_tensor_src_name(const lqmf_hparams *hp, const char *name, const char *gpt2_prefix,
-                             char *out, size_t n) {
+bool lqmf_hf_tensor_src_name(const lqmf_hparams *hp, const char *name, const char *gpt2_prefix, char *out,
+                             size_t n) {
     bool llama = hp->arch == LQMF_ARCH_LLAMA;
     const name_pair *glob = llama ? k_llama_global : k_gpt2_global;
     const name_pair *lay = llama ? k_llama_layer : k_gpt2_layer;

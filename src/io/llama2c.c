@@ -31,16 +31,18 @@ typedef struct {
 
 /* Read the header and check each field's range. */
 static lqmf_status read_header(const lqmf_map *map, int32_t h[7]) {
-    static const char *const names[7] = { "dim", "hidden_dim", "n_layers", "n_heads",
-                                          "n_kv_heads", "vocab_size", "seq_len" };
-    static const int32_t max[7] = { 1 << 16, 1 << 20, 1024, 4096, 4096, 1 << 24, 1 << 24 };
+    static const char *const names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
+                                         "n_kv_heads", "vocab_size", "seq_len"};
+    static const int32_t max[7] = {1 << 16, 1 << 20, 1024, 4096, 4096, 1 << 24, 1 << 24};
     if (map->size < HEADER_BYTES)
         return lqmf_error(LQMF_E_FORMAT, "%s: %llu bytes is shorter than the 28-byte llama2.c header",
                           map->path, (unsigned long long)map->size);
     memcpy(h, map->data, HEADER_BYTES);
     if (memcmp(map->data, "24ka", 4) == 0) /* uint32 0x616b3432 "ak42" of the version 1+ exports */
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: a llama2.c version %d export; only the legacy "
-                          "(version 0) layout is supported", map->path, h[1]);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: a llama2.c version %d export; only the legacy "
+                          "(version 0) layout is supported",
+                          map->path, h[1]);
     for (int i = 0; i < 7; i++) {
         int32_t v = i == 5 && h[i] < 0 && h[i] != INT32_MIN ? -h[i] : h[i];
         if (v <= 0 || v > max[i])
@@ -84,20 +86,20 @@ static size_t sections(const lqmf_hparams *hp, section *s) {
     const uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
     const uint64_t half_freqs = (uint64_t)hp->n_ctx_train * hp->head_dim / 2;
     size_t n = 0;
-    s[n++] = (section){ "token_embedding_table", "token_embd.weight", d, v, false };
-    s[n++] = (section){ "rms_att_weight", "blk.%u.attn_norm.weight", d, 0, true };
-    s[n++] = (section){ "wq", "blk.%u.attn_q.weight", d, q, true };
-    s[n++] = (section){ "wk", "blk.%u.attn_k.weight", d, kv, true };
-    s[n++] = (section){ "wv", "blk.%u.attn_v.weight", d, kv, true };
-    s[n++] = (section){ "wo", "blk.%u.attn_output.weight", q, d, true };
-    s[n++] = (section){ "rms_ffn_weight", "blk.%u.ffn_norm.weight", d, 0, true };
-    s[n++] = (section){ "w1", "blk.%u.ffn_gate.weight", d, ff, true };
-    s[n++] = (section){ "w2", "blk.%u.ffn_down.weight", ff, d, true };
-    s[n++] = (section){ "w3", "blk.%u.ffn_up.weight", d, ff, true };
-    s[n++] = (section){ "rms_final_weight", "output_norm.weight", d, 0, false };
-    s[n++] = (section){ "freq_cis_real", NULL, half_freqs, 0, false };
-    s[n++] = (section){ "freq_cis_imag", NULL, half_freqs, 0, false };
-    if (!hp->tied_embeddings) s[n++] = (section){ "wcls", "output.weight", d, v, false };
+    s[n++] = (section){"token_embedding_table", "token_embd.weight", d, v, false};
+    s[n++] = (section){"rms_att_weight", "blk.%u.attn_norm.weight", d, 0, true};
+    s[n++] = (section){"wq", "blk.%u.attn_q.weight", d, q, true};
+    s[n++] = (section){"wk", "blk.%u.attn_k.weight", d, kv, true};
+    s[n++] = (section){"wv", "blk.%u.attn_v.weight", d, kv, true};
+    s[n++] = (section){"wo", "blk.%u.attn_output.weight", q, d, true};
+    s[n++] = (section){"rms_ffn_weight", "blk.%u.ffn_norm.weight", d, 0, true};
+    s[n++] = (section){"w1", "blk.%u.ffn_gate.weight", d, ff, true};
+    s[n++] = (section){"w2", "blk.%u.ffn_down.weight", ff, d, true};
+    s[n++] = (section){"w3", "blk.%u.ffn_up.weight", d, ff, true};
+    s[n++] = (section){"rms_final_weight", "output_norm.weight", d, 0, false};
+    s[n++] = (section){"freq_cis_real", NULL, half_freqs, 0, false};
+    s[n++] = (section){"freq_cis_imag", NULL, half_freqs, 0, false};
+    if (!hp->tied_embeddings) s[n++] = (section){"wcls", "output.weight", d, v, false};
     return n;
 }
 
@@ -140,7 +142,7 @@ static lqmf_status add_sections(lqmf_model *m, const uint8_t *base, const sectio
     uint64_t off = HEADER_BYTES;
     char name[LQMF_TENSOR_NAME_MAX], src[64];
     for (size_t i = 0; i < n; i++) {
-        const uint64_t ne[2] = { s[i].ne0, s[i].ne1 ? s[i].ne1 : 1 };
+        const uint64_t ne[2] = {s[i].ne0, s[i].ne1 ? s[i].ne1 : 1};
         const uint64_t bytes = ne[0] * ne[1] * 4; /* bounded by total_bytes */
         const uint32_t reps = s[i].per_layer ? m->hp.n_layer : 1;
         for (uint32_t l = 0; l < reps; l++, off += bytes) {
@@ -152,8 +154,8 @@ static lqmf_status add_sections(lqmf_model *m, const uint8_t *base, const sectio
                 snprintf(name, sizeof name, "%s", s[i].internal);
                 snprintf(src, sizeof src, "%s", s[i].src);
             }
-            lqmf_status st = lqmf_model_add_tensor_src(m, src, name, LQMF_TYPE_F32, s[i].ne1 ? 2 : 1,
-                                                       ne, base + off, false);
+            lqmf_status st = lqmf_model_add_tensor_src(m, src, name, LQMF_TYPE_F32, s[i].ne1 ? 2 : 1, ne,
+                                                       base + off, false);
             if (st != LQMF_OK) return st;
         }
     }
@@ -184,10 +186,12 @@ lqmf_status lqmf_llama2c_open(const char *path, lqmf_model **out) {
     size_t ns = sections(&hp, s);
     uint64_t need = 0;
     if (!total_bytes(s, ns, hp.n_layer, &need) || need != map.size) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s: file is %llu bytes but its llama2.c header (dim %d, "
+        st = lqmf_error(LQMF_E_FORMAT,
+                        "%s: file is %llu bytes but its llama2.c header (dim %d, "
                         "hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, vocab_size %d, "
-                        "seq_len %d) needs %llu bytes", path, (unsigned long long)map.size, h[0], h[1],
-                        h[2], h[3], h[4], h[5], h[6], (unsigned long long)need);
+                        "seq_len %d) needs %llu bytes",
+                        path, (unsigned long long)map.size, h[0], h[1], h[2], h[3], h[4], h[5], h[6],
+                        (unsigned long long)need);
         lqmf_map_close(&map);
         return st;
     }

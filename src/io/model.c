@@ -70,9 +70,8 @@ lqmf_status lqmf_model_own_map(lqmf_model *m, lqmf_map *map) {
     return LQMF_OK;
 }
 
-lqmf_status lqmf_model_add_tensor_src(lqmf_model *m, const char *src_name, const char *name,
-                                      lqmf_type type, uint32_t n_dims, const uint64_t *ne,
-                                      const void *data, bool own_data) {
+lqmf_status lqmf_model_add_tensor_src(lqmf_model *m, const char *src_name, const char *name, lqmf_type type,
+                                      uint32_t n_dims, const uint64_t *ne, const void *data, bool own_data) {
     lqmf_status st = lqmf_model_add_tensor(m, name, type, n_dims, ne, data, own_data);
     if (st != LQMF_OK) return lqmf_error_prefix(st, "%s", src_name);
     if (!(m->tensors[m->n_tensors - 1].src_name = strdup(src_name)))
@@ -80,9 +79,8 @@ lqmf_status lqmf_model_add_tensor_src(lqmf_model *m, const char *src_name, const
     return LQMF_OK;
 }
 
-lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type type,
-                                  uint32_t n_dims, const uint64_t *ne, const void *data,
-                                  bool own_data) {
+lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type type, uint32_t n_dims,
+                                  const uint64_t *ne, const void *data, bool own_data) {
     if (own_data) {
         lqmf_status st = lqmf_model_own(m, (void *)data);
         if (st != LQMF_OK) return st;
@@ -91,8 +89,7 @@ lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type typ
         return lqmf_error(LQMF_E_INVALID, "tensor name too long: %s", name);
     if (n_dims < 1 || n_dims > 4)
         return lqmf_error(LQMF_E_INVALID, "tensor %s: %u dimensions (1..4 supported)", name, n_dims);
-    if (lqmf_model_tensor(m, name))
-        return lqmf_error(LQMF_E_FORMAT, "tensor %s appears twice", name);
+    if (lqmf_model_tensor(m, name)) return lqmf_error(LQMF_E_FORMAT, "tensor %s appears twice", name);
     lqmf_tensor t;
     memset(&t, 0, sizeof t);
     snprintf(t.name, sizeof t.name, "%s", name);
@@ -105,8 +102,8 @@ lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type typ
             return lqmf_error(LQMF_E_FORMAT, "tensor %s: element count overflows", name);
     }
     if (!lqmf_type_tensor_bytes(type, t.ne[0], nelem, &t.nbytes))
-        return lqmf_error(LQMF_E_FORMAT, "tensor %s: type %s cannot hold rows of %llu elements",
-                          name, lqmf_type_name(type), (unsigned long long)t.ne[0]);
+        return lqmf_error(LQMF_E_FORMAT, "tensor %s: type %s cannot hold rows of %llu elements", name,
+                          lqmf_type_name(type), (unsigned long long)t.ne[0]);
     t.data = data;
     lqmf_tensor *grown = realloc(m->tensors, (m->n_tensors + 1) * sizeof *grown);
     if (!grown) return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
@@ -158,10 +155,10 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
     }
     const uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
-#define T(suffix, a, b)                                                             \
-    do {                                                                            \
-        snprintf(nm, sizeof nm, "blk.%u." suffix, l);                               \
-        add_expect(e, &n, nm, a, b);                                                \
+#define T(suffix, a, b)                                                                                      \
+    do {                                                                                                     \
+        snprintf(nm, sizeof nm, "blk.%u." suffix, l);                                                        \
+        add_expect(e, &n, nm, a, b);                                                                         \
     } while (0)
         if (hp->arch == LQMF_ARCH_LLAMA) {
             T("attn_norm.weight", d, 0);
@@ -199,13 +196,15 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
 
 /* "src (internal)" when the tensor has (or the loader can name) a source
  * name different from its internal one, else the internal name. */
-static const char *display_name(const lqmf_model *m, const char *name, const char *src_name,
-                                char *buf, size_t n) {
+static const char *display_name(const lqmf_model *m, const char *name, const char *src_name, char *buf,
+                                size_t n) {
     char mapped[LQMF_TENSOR_NAME_MAX];
     if (!src_name && m->priv->source_name && m->priv->source_name(m, name, mapped, sizeof mapped))
         src_name = mapped;
-    if (src_name && strcmp(src_name, name) != 0) snprintf(buf, n, "%s (%s)", src_name, name);
-    else snprintf(buf, n, "%s", name);
+    if (src_name && strcmp(src_name, name) != 0)
+        snprintf(buf, n, "%s (%s)", src_name, name);
+    else
+        snprintf(buf, n, "%s", name);
     return buf;
 }
 
@@ -213,12 +212,13 @@ lqmf_status lqmf_model_validate(const lqmf_model *m) {
     const lqmf_hparams *hp = &m->hp;
     const char *what = m->path ? m->path : "model";
     if (!hp->n_embd || !hp->n_layer || !hp->n_head || !hp->n_vocab || !hp->n_ff || !hp->head_dim)
-        return lqmf_error(LQMF_E_FORMAT, "%s: incomplete hyperparameters (n_embd %u, n_layer %u, "
-                          "n_head %u, n_vocab %u, n_ff %u, head_dim %u)", what, hp->n_embd,
-                          hp->n_layer, hp->n_head, hp->n_vocab, hp->n_ff, hp->head_dim);
+        return lqmf_error(LQMF_E_FORMAT,
+                          "%s: incomplete hyperparameters (n_embd %u, n_layer %u, "
+                          "n_head %u, n_vocab %u, n_ff %u, head_dim %u)",
+                          what, hp->n_embd, hp->n_layer, hp->n_head, hp->n_vocab, hp->n_ff, hp->head_dim);
     if (!hp->n_head_kv || hp->n_head % hp->n_head_kv)
-        return lqmf_error(LQMF_E_FORMAT, "%s: n_head %u is not a multiple of n_head_kv %u", what,
-                          hp->n_head, hp->n_head_kv);
+        return lqmf_error(LQMF_E_FORMAT, "%s: n_head %u is not a multiple of n_head_kv %u", what, hp->n_head,
+                          hp->n_head_kv);
     if (hp->n_layer > 1024)
         return lqmf_error(LQMF_E_FORMAT, "%s: %u layers is beyond the supported 1024", what, hp->n_layer);
     size_t cap = 4 + 16 * (size_t)hp->n_layer;
@@ -259,11 +259,12 @@ lqmf_status lqmf_model_validate(const lqmf_model *m) {
                             m->tensors[i].src_name ? m->tensors[i].src_name : m->tensors[i].name);
     lqmf_status st = LQMF_OK;
     if (n_missing || n_bad || n_extra) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s (%s): %zu missing tensor(s)%s%s%s; %zu with wrong shape%s%s; "
-                        "%zu unexpected%s%s", what, lqmf_arch_name(hp->arch), n_missing,
-                        n_missing ? ": " : "", n_missing ? (char *)missing.data : "",
-                        n_missing > 8 ? ", ..." : "", n_bad, n_bad ? ": " : "",
-                        n_bad ? (char *)bad.data : "", n_extra, n_extra ? ": " : "",
+        st = lqmf_error(LQMF_E_FORMAT,
+                        "%s (%s): %zu missing tensor(s)%s%s%s; %zu with wrong shape%s%s; "
+                        "%zu unexpected%s%s",
+                        what, lqmf_arch_name(hp->arch), n_missing, n_missing ? ": " : "",
+                        n_missing ? (char *)missing.data : "", n_missing > 8 ? ", ..." : "", n_bad,
+                        n_bad ? ": " : "", n_bad ? (char *)bad.data : "", n_extra, n_extra ? ": " : "",
                         n_extra ? (char *)extra.data : "");
     }
     lqmf_buf_free(&missing);

@@ -38,8 +38,8 @@ static lqmf_status type_of(const lqmf_st_tensor *t, lqmf_type *out) {
 
 /* The tensor's bytes as `type` in ggml order: a view, or an owned buffer
  * (F64 -> F32; Conv1D [in, out] -> rows of `in` elements). */
-static lqmf_status tensor_bytes(const lqmf_st_tensor *t, lqmf_type type, bool conv1d,
-                                const void **data, bool *owned) {
+static lqmf_status tensor_bytes(const lqmf_st_tensor *t, lqmf_type type, bool conv1d, const void **data,
+                                bool *owned) {
     *owned = false;
     *data = t->data;
     if (t->dtype != LQMF_ST_F64 && !conv1d) return LQMF_OK;
@@ -75,7 +75,7 @@ static lqmf_status add_st_tensor(lqmf_model *m, const lqmf_st_tensor *t, const c
     if (conv1d && t->n_dims != 2)
         return lqmf_error(LQMF_E_FORMAT, "tensor %s: a Conv1D weight needs 2 dimensions, not %u", t->name,
                           t->n_dims);
-    uint64_t ne[4] = { 1, 1, 1, 1 };
+    uint64_t ne[4] = {1, 1, 1, 1};
     uint32_t n_dims = t->n_dims ? t->n_dims : 1;
     for (uint32_t i = 0; i < t->n_dims; i++) ne[i] = t->shape[t->n_dims - 1 - i];
     if (conv1d) { /* [in, out] in the file: ne = {in, out} after the transpose */
@@ -113,8 +113,8 @@ static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const 
         char prev[1024];
         snprintf(prev, sizeof prev, "%s", s == LQMF_OK ? "" : lqmf_last_error());
         s = lqmf_error(LQMF_E_FORMAT, "%s: %zu tensor(s) that a %s model does not have: %s%s%s%s", dir,
-                       n_unknown, m->hp.hf_arch[0] ? m->hp.hf_arch : m->hp.model_type,
-                       (char *)unknown.data, n_unknown > 8 ? ", ..." : "", prev[0] ? "; " : "", prev);
+                       n_unknown, m->hp.hf_arch[0] ? m->hp.hf_arch : m->hp.model_type, (char *)unknown.data,
+                       n_unknown > 8 ? ", ..." : "", prev[0] ? "; " : "", prev);
     }
     lqmf_buf_free(&unknown);
     return s;
@@ -125,7 +125,7 @@ static lqmf_status find_tokenizer(lqmf_model *m, const char *dir) {
     static const struct {
         const char *file;
         lqmf_tok_source src;
-    } cand[] = { { "tokenizer.json", LQMF_TOK_HF_JSON }, { "tokenizer.model", LQMF_TOK_SPM } };
+    } cand[] = {{"tokenizer.json", LQMF_TOK_HF_JSON}, {"tokenizer.model", LQMF_TOK_SPM}};
     for (size_t i = 0; i < 2; i++) {
         char *p;
         if (asprintf(&p, "%s/%s", dir, cand[i].file) < 0)

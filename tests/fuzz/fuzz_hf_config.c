@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!lqmf_last_error()[0]) abort();
         return 0;
     }
-    if (!hp.n_embd || !hp.n_head || !hp.head_dim || !hp.n_head_kv || hp.n_head % hp.n_head_kv)
-        abort();
+    if (!hp.n_embd || !hp.n_head || !hp.head_dim || !hp.n_head_kv || hp.n_head % hp.n_head_kv) abort();
     (void)lqmf_hf_generation_config_parse((const char *)data, size, "fuzz", &hp);
     /* the data as a tensor name, both ways */
     char name[LQMF_TENSOR_NAME_MAX + 1], out[LQMF_TENSOR_NAME_MAX], back[256];

@@ -26,8 +26,10 @@ static char *patched(const char *base, const char *patch) {
     const char *k;
     json_t *v;
     json_object_foreach(p, k, v) {
-        if (json_is_null(v) && strcmp(k, "rope_scaling") != 0) json_object_del(b, k);
-        else json_object_set(b, k, v);
+        if (json_is_null(v) && strcmp(k, "rope_scaling") != 0)
+            json_object_del(b, k);
+        else
+            json_object_set(b, k, v);
     }
     char *s = json_dumps(b, 0);
     json_decref(b);
@@ -143,8 +145,8 @@ TEST(hf_config_variants) {
     CHECK_EQ_INT(hp.bos_id, 128000);
     CHECK_EQ_INT(hp.eos_id, 128001);
     gen = "{\"eos_token_id\":\"x\"}";
-    CHECK_ERR(lqmf_hf_generation_config_parse(gen, strlen(gen), "generation_config.json", &hp),
-              LQMF_E_FORMAT, "generation_config.json: field \"eos_token_id\" must be a token id");
+    CHECK_ERR(lqmf_hf_generation_config_parse(gen, strlen(gen), "generation_config.json", &hp), LQMF_E_FORMAT,
+              "generation_config.json: field \"eos_token_id\" must be a token id");
     CHECK_EQ_INT(hp.bos_id, 128000); /* unchanged on failure */
 }
 
@@ -157,62 +159,74 @@ TEST(hf_config_bad_corpus) {
         lqmf_status st;
         const char *needle;
     } cases[] = {
-        { 0, "{\"vocab_size\":\"4096\"}", LQMF_E_FORMAT,
-          "config.json: field \"vocab_size\" must be an integer, not the string \"4096\"" },
-        { 0, "{\"hidden_size\":-256}", LQMF_E_FORMAT, "field \"hidden_size\" = -256 is out of range" },
-        { 0, "{\"num_attention_heads\":0}", LQMF_E_FORMAT, "field \"num_attention_heads\" = 0 is out of range" },
-        { 0, "{\"hidden_size\":250}", LQMF_E_FORMAT,
-          "hidden_size 250 is not divisible by num_attention_heads 8 (and no head_dim is given)" },
-        { 0, "{\"num_key_value_heads\":3}", LQMF_E_FORMAT,
-          "num_attention_heads 8 is not a multiple of num_key_value_heads 3" },
-        { 0, "{\"num_hidden_layers\":1.5}", LQMF_E_FORMAT, "field \"num_hidden_layers\" must be an integer, not 1.5" },
-        { 0, "{\"num_hidden_layers\":100000}", LQMF_E_FORMAT, "\"num_hidden_layers\" = 100000 is out of range" },
-        { 0, "{\"vocab_size\":null}", LQMF_E_FORMAT, "required field \"vocab_size\" is missing" },
-        { 0, "{\"intermediate_size\":[768]}", LQMF_E_FORMAT, "\"intermediate_size\" must be an integer, not an array" },
-        { 0, "{\"max_position_embeddings\":0}", LQMF_E_FORMAT, "\"max_position_embeddings\" = 0 is out of range" },
-        { 0, "{\"head_dim\":33}", LQMF_E_FORMAT, "head_dim 33 must be even" },
-        { 0, "{\"head_dim\":\"32\"}", LQMF_E_FORMAT, "\"head_dim\" must be an integer, not the string \"32\"" },
-        { 0, "{\"rms_norm_eps\":\"small\"}", LQMF_E_FORMAT, "\"rms_norm_eps\" must be a number, not the string \"small\"" },
-        { 0, "{\"rms_norm_eps\":0}", LQMF_E_FORMAT, "\"rms_norm_eps\" = 0 is out of range" },
-        { 0, "{\"rope_theta\":-1}", LQMF_E_FORMAT, "\"rope_theta\" = -1 is out of range" },
-        { 0, "{\"tie_word_embeddings\":\"yes\"}", LQMF_E_FORMAT,
-          "\"tie_word_embeddings\" must be true or false, not the string \"yes\"" },
-        { 0, "{\"model_type\":\"bert\",\"architectures\":null}", LQMF_E_UNSUPPORTED,
-          "unsupported model_type \"bert\"; supported: LlamaForCausalLM (llama), MistralForCausalLM "
-          "(mistral), Qwen2ForCausalLM (qwen2), GPT2LMHeadModel (gpt2)" },
-        { 0, "{\"architectures\":[\"BertModel\"]}", LQMF_E_UNSUPPORTED,
-          "unsupported architecture \"BertModel\"; supported: LlamaForCausalLM" },
-        { 0, "{\"architectures\":\"LlamaForCausalLM\"}", LQMF_E_FORMAT,
-          "\"architectures\" must be a list of names, not the string \"LlamaForCausalLM\"" },
-        { 0, "{\"architectures\":null,\"model_type\":null}", LQMF_E_FORMAT,
-          "neither \"model_type\" nor \"architectures\"" },
-        { 0, "{\"model_type\":\"gpt2\"}", LQMF_E_FORMAT,
-          "architecture \"LlamaForCausalLM\" does not fit model_type \"gpt2\"" },
-        { 0, "{\"model_type\":7}", LQMF_E_FORMAT, "\"model_type\" must be a string, not 7" },
-        { 0, "{\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4}}", LQMF_E_UNSUPPORTED,
-          "rope_scaling type \"yarn\" is not supported" },
-        { 0, "{\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"high_freq_factor\":4,"
-             "\"original_max_position_embeddings\":8192}}", LQMF_E_FORMAT,
-          "required field \"low_freq_factor\" is missing" },
-        { 0, "{\"rope_scaling\":{\"type\":\"linear\",\"factor\":-2}}", LQMF_E_FORMAT,
-          "\"factor\" = -2 is out of range" },
-        { 0, "{\"rope_scaling\":{\"factor\":2}}", LQMF_E_FORMAT, "rope_scaling has neither \"rope_type\" nor \"type\"" },
-        { 0, "{\"rope_scaling\":\"linear\"}", LQMF_E_FORMAT, "\"rope_scaling\" must be an object or null" },
-        { 0, "{\"hidden_act\":\"gelu\"}", LQMF_E_UNSUPPORTED, "hidden_act \"gelu\" is not supported" },
-        { 0, "{\"mlp_bias\":true}", LQMF_E_UNSUPPORTED, "mlp_bias true is not supported" },
-        { 0, "{\"eos_token_id\":-5}", LQMF_E_FORMAT, "\"eos_token_id\" must be a token id (integer >= 0 or a list of them), not -5" },
-        { 0, "{\"model_type\":\"qwen2\",\"architectures\":null,\"use_sliding_window\":true}", LQMF_E_FORMAT,
-          "required field \"sliding_window\" is missing" },
-        { 0, "{\"model_type\":\"mistral\",\"architectures\":null,\"sliding_window\":\"4k\"}", LQMF_E_FORMAT,
-          "\"sliding_window\" must be an integer, not the string \"4k\"" },
-        { 1, "{\"n_embd\":250}", LQMF_E_FORMAT, "n_embd 250 is not divisible by n_head 8" },
-        { 1, "{\"n_head\":-8}", LQMF_E_FORMAT, "\"n_head\" = -8 is out of range" },
-        { 1, "{\"n_inner\":-1}", LQMF_E_FORMAT, "\"n_inner\" = -1 is out of range" },
-        { 1, "{\"n_layer\":\"4\"}", LQMF_E_FORMAT, "\"n_layer\" must be an integer, not the string \"4\"" },
-        { 1, "{\"activation_function\":\"relu\"}", LQMF_E_UNSUPPORTED, "activation_function \"relu\" is not supported" },
-        { 1, "{\"layer_norm_epsilon\":true}", LQMF_E_FORMAT, "\"layer_norm_epsilon\" must be a number, not true" },
-        { 1, "{\"scale_attn_by_inverse_layer_idx\":true}", LQMF_E_UNSUPPORTED, "attention scaling" },
-        { 1, "{\"architectures\":[\"GPT2Model\"]}", LQMF_E_UNSUPPORTED, "unsupported architecture \"GPT2Model\"" },
+        {0, "{\"vocab_size\":\"4096\"}", LQMF_E_FORMAT,
+         "config.json: field \"vocab_size\" must be an integer, not the string \"4096\""},
+        {0, "{\"hidden_size\":-256}", LQMF_E_FORMAT, "field \"hidden_size\" = -256 is out of range"},
+        {0, "{\"num_attention_heads\":0}", LQMF_E_FORMAT,
+         "field \"num_attention_heads\" = 0 is out of range"},
+        {0, "{\"hidden_size\":250}", LQMF_E_FORMAT,
+         "hidden_size 250 is not divisible by num_attention_heads 8 (and no head_dim is given)"},
+        {0, "{\"num_key_value_heads\":3}", LQMF_E_FORMAT,
+         "num_attention_heads 8 is not a multiple of num_key_value_heads 3"},
+        {0, "{\"num_hidden_layers\":1.5}", LQMF_E_FORMAT,
+         "field \"num_hidden_layers\" must be an integer, not 1.5"},
+        {0, "{\"num_hidden_layers\":100000}", LQMF_E_FORMAT,
+         "\"num_hidden_layers\" = 100000 is out of range"},
+        {0, "{\"vocab_size\":null}", LQMF_E_FORMAT, "required field \"vocab_size\" is missing"},
+        {0, "{\"intermediate_size\":[768]}", LQMF_E_FORMAT,
+         "\"intermediate_size\" must be an integer, not an array"},
+        {0, "{\"max_position_embeddings\":0}", LQMF_E_FORMAT,
+         "\"max_position_embeddings\" = 0 is out of range"},
+        {0, "{\"head_dim\":33}", LQMF_E_FORMAT, "head_dim 33 must be even"},
+        {0, "{\"head_dim\":\"32\"}", LQMF_E_FORMAT, "\"head_dim\" must be an integer, not the string \"32\""},
+        {0, "{\"rms_norm_eps\":\"small\"}", LQMF_E_FORMAT,
+         "\"rms_norm_eps\" must be a number, not the string \"small\""},
+        {0, "{\"rms_norm_eps\":0}", LQMF_E_FORMAT, "\"rms_norm_eps\" = 0 is out of range"},
+        {0, "{\"rope_theta\":-1}", LQMF_E_FORMAT, "\"rope_theta\" = -1 is out of range"},
+        {0, "{\"tie_word_embeddings\":\"yes\"}", LQMF_E_FORMAT,
+         "\"tie_word_embeddings\" must be true or false, not the string \"yes\""},
+        {0, "{\"model_type\":\"bert\",\"architectures\":null}", LQMF_E_UNSUPPORTED,
+         "unsupported model_type \"bert\"; supported: LlamaForCausalLM (llama), MistralForCausalLM "
+         "(mistral), Qwen2ForCausalLM (qwen2), GPT2LMHeadModel (gpt2)"},
+        {0, "{\"architectures\":[\"BertModel\"]}", LQMF_E_UNSUPPORTED,
+         "unsupported architecture \"BertModel\"; supported: LlamaForCausalLM"},
+        {0, "{\"architectures\":\"LlamaForCausalLM\"}", LQMF_E_FORMAT,
+         "\"architectures\" must be a list of names, not the string \"LlamaForCausalLM\""},
+        {0, "{\"architectures\":null,\"model_type\":null}", LQMF_E_FORMAT,
+         "neither \"model_type\" nor \"architectures\""},
+        {0, "{\"model_type\":\"gpt2\"}", LQMF_E_FORMAT,
+         "architecture \"LlamaForCausalLM\" does not fit model_type \"gpt2\""},
+        {0, "{\"model_type\":7}", LQMF_E_FORMAT, "\"model_type\" must be a string, not 7"},
+        {0, "{\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4}}", LQMF_E_UNSUPPORTED,
+         "rope_scaling type \"yarn\" is not supported"},
+        {0,
+         "{\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"high_freq_factor\":4,"
+         "\"original_max_position_embeddings\":8192}}",
+         LQMF_E_FORMAT, "required field \"low_freq_factor\" is missing"},
+        {0, "{\"rope_scaling\":{\"type\":\"linear\",\"factor\":-2}}", LQMF_E_FORMAT,
+         "\"factor\" = -2 is out of range"},
+        {0, "{\"rope_scaling\":{\"factor\":2}}", LQMF_E_FORMAT,
+         "rope_scaling has neither \"rope_type\" nor \"type\""},
+        {0, "{\"rope_scaling\":\"linear\"}", LQMF_E_FORMAT, "\"rope_scaling\" must be an object or null"},
+        {0, "{\"hidden_act\":\"gelu\"}", LQMF_E_UNSUPPORTED, "hidden_act \"gelu\" is not supported"},
+        {0, "{\"mlp_bias\":true}", LQMF_E_UNSUPPORTED, "mlp_bias true is not supported"},
+        {0, "{\"eos_token_id\":-5}", LQMF_E_FORMAT,
+         "\"eos_token_id\" must be a token id (integer >= 0 or a list of them), not -5"},
+        {0, "{\"model_type\":\"qwen2\",\"architectures\":null,\"use_sliding_window\":true}", LQMF_E_FORMAT,
+         "required field \"sliding_window\" is missing"},
+        {0, "{\"model_type\":\"mistral\",\"architectures\":null,\"sliding_window\":\"4k\"}", LQMF_E_FORMAT,
+         "\"sliding_window\" must be an integer, not the string \"4k\""},
+        {1, "{\"n_embd\":250}", LQMF_E_FORMAT, "n_embd 250 is not divisible by n_head 8"},
+        {1, "{\"n_head\":-8}", LQMF_E_FORMAT, "\"n_head\" = -8 is out of range"},
+        {1, "{\"n_inner\":-1}", LQMF_E_FORMAT, "\"n_inner\" = -1 is out of range"},
+        {1, "{\"n_layer\":\"4\"}", LQMF_E_FORMAT, "\"n_layer\" must be an integer, not the string \"4\""},
+        {1, "{\"activation_function\":\"relu\"}", LQMF_E_UNSUPPORTED,
+         "activation_function \"relu\" is not supported"},
+        {1, "{\"layer_norm_epsilon\":true}", LQMF_E_FORMAT,
+         "\"layer_norm_epsilon\" must be a number, not true"},
+        {1, "{\"scale_attn_by_inverse_layer_idx\":true}", LQMF_E_UNSUPPORTED, "attention scaling"},
+        {1, "{\"architectures\":[\"GPT2Model\"]}", LQMF_E_UNSUPPORTED,
+         "unsupported architecture \"GPT2Model\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *s = patched(cases[i].gpt2 ? k_gpt2_base : k_llama_base, cases[i].patch);
@@ -229,11 +243,12 @@ TEST(hf_config_bad_corpus) {
               "config.json: invalid JSON at line 1");
     CHECK_ERR(lqmf_hf_config_parse(CFG("[1, 2]"), &hp), LQMF_E_FORMAT, "top level is not a JSON object");
     CHECK_ERR(lqmf_hf_config_parse(CFG("{\"a\":1,\"a\":2}"), &hp), LQMF_E_FORMAT, "duplicate");
-    CHECK_ERR(lqmf_hf_config_load("/nonexistent-lqmf", &hp), LQMF_E_NOT_FOUND, "/nonexistent-lqmf/config.json");
+    CHECK_ERR(lqmf_hf_config_load("/nonexistent-lqmf", &hp), LQMF_E_NOT_FOUND,
+              "/nonexistent-lqmf/config.json");
 }
 
 TEST(hf_tensor_names) {
-    lqmf_hparams llama = { 0 }, gpt2 = { 0 };
+    lqmf_hparams llama = {0}, gpt2 = {0};
     llama.arch = LQMF_ARCH_LLAMA;
     gpt2.arch = LQMF_ARCH_GPT2;
     gpt2.tied_embeddings = true;
@@ -242,30 +257,30 @@ TEST(hf_tensor_names) {
         const char *hf, *internal;
         bool conv1d;
     } map[] = {
-        { 0, "model.embed_tokens.weight", "token_embd.weight", 0 },
-        { 0, "model.norm.weight", "output_norm.weight", 0 },
-        { 0, "lm_head.weight", "output.weight", 0 },
-        { 0, "model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", 0 },
-        { 0, "model.layers.11.self_attn.k_proj.bias", "blk.11.attn_k.bias", 0 },
-        { 0, "model.layers.3.self_attn.v_proj.weight", "blk.3.attn_v.weight", 0 },
-        { 0, "model.layers.3.self_attn.o_proj.weight", "blk.3.attn_output.weight", 0 },
-        { 0, "model.layers.3.mlp.gate_proj.weight", "blk.3.ffn_gate.weight", 0 },
-        { 0, "model.layers.3.mlp.up_proj.weight", "blk.3.ffn_up.weight", 0 },
-        { 0, "model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight", 0 },
-        { 0, "model.layers.3.input_layernorm.weight", "blk.3.attn_norm.weight", 0 },
-        { 0, "model.layers.3.post_attention_layernorm.weight", "blk.3.ffn_norm.weight", 0 },
-        { 1, "transformer.wte.weight", "token_embd.weight", 0 },
-        { 1, "transformer.wpe.weight", "position_embd.weight", 0 },
-        { 1, "transformer.ln_f.bias", "output_norm.bias", 0 },
-        { 1, "transformer.h.2.ln_1.weight", "blk.2.attn_norm.weight", 0 },
-        { 1, "transformer.h.2.attn.c_attn.weight", "blk.2.attn_qkv.weight", 1 },
-        { 1, "transformer.h.2.attn.c_attn.bias", "blk.2.attn_qkv.bias", 0 },
-        { 1, "transformer.h.2.attn.c_proj.weight", "blk.2.attn_output.weight", 1 },
-        { 1, "transformer.h.2.ln_2.bias", "blk.2.ffn_norm.bias", 0 },
-        { 1, "transformer.h.2.mlp.c_fc.weight", "blk.2.ffn_up.weight", 1 },
-        { 1, "transformer.h.2.mlp.c_proj.bias", "blk.2.ffn_down.bias", 0 },
-        { 1, "h.0.mlp.c_proj.weight", "blk.0.ffn_down.weight", 1 },
-        { 1, "wte.weight", "token_embd.weight", 0 },
+        {0, "model.embed_tokens.weight", "token_embd.weight", 0},
+        {0, "model.norm.weight", "output_norm.weight", 0},
+        {0, "lm_head.weight", "output.weight", 0},
+        {0, "model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", 0},
+        {0, "model.layers.11.self_attn.k_proj.bias", "blk.11.attn_k.bias", 0},
+        {0, "model.layers.3.self_attn.v_proj.weight", "blk.3.attn_v.weight", 0},
+        {0, "model.layers.3.self_attn.o_proj.weight", "blk.3.attn_output.weight", 0},
+        {0, "model.layers.3.mlp.gate_proj.weight", "blk.3.ffn_gate.weight", 0},
+        {0, "model.layers.3.mlp.up_proj.weight", "blk.3.ffn_up.weight", 0},
+        {0, "model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight", 0},
+        {0, "model.layers.3.input_layernorm.weight", "blk.3.attn_norm.weight", 0},
+        {0, "model.layers.3.post_attention_layernorm.weight", "blk.3.ffn_norm.weight", 0},
+        {1, "transformer.wte.weight", "token_embd.weight", 0},
+        {1, "transformer.wpe.weight", "position_embd.weight", 0},
+        {1, "transformer.ln_f.bias", "output_norm.bias", 0},
+        {1, "transformer.h.2.ln_1.weight", "blk.2.attn_norm.weight", 0},
+        {1, "transformer.h.2.attn.c_attn.weight", "blk.2.attn_qkv.weight", 1},
+        {1, "transformer.h.2.attn.c_attn.bias", "blk.2.attn_qkv.bias", 0},
+        {1, "transformer.h.2.attn.c_proj.weight", "blk.2.attn_output.weight", 1},
+        {1, "transformer.h.2.ln_2.bias", "blk.2.ffn_norm.bias", 0},
+        {1, "transformer.h.2.mlp.c_fc.weight", "blk.2.ffn_up.weight", 1},
+        {1, "transformer.h.2.mlp.c_proj.bias", "blk.2.ffn_down.bias", 0},
+        {1, "h.0.mlp.c_proj.weight", "blk.0.ffn_down.weight", 1},
+        {1, "wte.weight", "token_embd.weight", 0},
     };
     char out[LQMF_TENSOR_NAME_MAX], back[128];
     bool conv;
@@ -276,21 +291,25 @@ TEST(hf_tensor_names) {
                "%s -> %s (conv1d %d)", map[i].hf, out, conv);
         const char *prefix = strncmp(map[i].hf, "transformer.", 12) == 0 ? "transformer." : "";
         CHECKF(lqmf_hf_tensor_src_name(hp, map[i].internal, prefix, back, sizeof back) &&
-                   strcmp(back, map[i].hf) == 0, "%s <- %s", back, map[i].internal);
+                   strcmp(back, map[i].hf) == 0,
+               "%s <- %s", back, map[i].internal);
     }
-    static const char *ignored_llama[] = { "model.layers.0.self_attn.rotary_emb.inv_freq" };
-    static const char *ignored_gpt2[] = { "transformer.h.0.attn.bias", "h.1.attn.masked_bias",
-                                          "lm_head.weight" /* tied */ };
+    static const char *ignored_llama[] = {"model.layers.0.self_attn.rotary_emb.inv_freq"};
+    static const char *ignored_gpt2[] = {"transformer.h.0.attn.bias", "h.1.attn.masked_bias",
+                                         "lm_head.weight" /* tied */};
     CHECK(lqmf_hf_tensor_name(&llama, ignored_llama[0], out, &conv) == LQMF_HF_TENSOR_IGNORED);
     for (int i = 0; i < 3; i++)
         CHECK(lqmf_hf_tensor_name(&gpt2, ignored_gpt2[i], out, &conv) == LQMF_HF_TENSOR_IGNORED);
-    static const char *unknown[] = { "model.layers.01.mlp.up_proj.weight", "model.layers.x.mlp.up_proj.weight",
-                                     "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
-                                     "model.layers.1.mlp.up_proj.weight.x", "model.embed_tokens",
-                                     "transformer.h.0.attn.c_attn.scales", "model.layers.1.mlp.c_fc.weight" };
+    static const char *unknown[] = {
+        "model.layers.01.mlp.up_proj.weight",      "model.layers.x.mlp.up_proj.weight",
+        "model.layers.1234567.mlp.up_proj.weight", "model.layers.1.mlp.up_proj",
+        "model.layers.1.mlp.up_proj.weight.x",     "model.embed_tokens",
+        "transformer.h.0.attn.c_attn.scales",      "model.layers.1.mlp.c_fc.weight"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
-        CHECKF(lqmf_hf_tensor_name(&llama, unknown[i], out, &conv) == LQMF_HF_TENSOR_UNKNOWN, "%s", unknown[i]);
-    CHECK(lqmf_hf_tensor_name(&gpt2, "model.layers.0.mlp.up_proj.weight", out, &conv) == LQMF_HF_TENSOR_UNKNOWN);
+        CHECKF(lqmf_hf_tensor_name(&llama, unknown[i], out, &conv) == LQMF_HF_TENSOR_UNKNOWN, "%s",
+               unknown[i]);
+    CHECK(lqmf_hf_tensor_name(&gpt2, "model.layers.0.mlp.up_proj.weight", out, &conv) ==
+          LQMF_HF_TENSOR_UNKNOWN);
     CHECK(!lqmf_hf_tensor_src_name(&llama, "blk.0.attn_qkv.weight", "", back, sizeof back));
     CHECK(!lqmf_hf_tensor_src_name(&gpt2, "blk.0.ffn_gate.weight", "", back, sizeof back));
 }
