@@ -15,11 +15,14 @@
 #define TOK_MAX_PIPELINE 64              /* normalizer / pre-tokenizer steps */
 
 /* ---- token -> id index ------------------------------------------------
- * Open addressing over token ids keyed by their piece bytes (the strings
- * live in the tokenizer's pool). Slots hold id + 1; 0 is empty. */
+ * Open addressing over token ids keyed by their piece bytes (or their
+ * vocabulary text when by_text); the strings live in the tokenizer's pool.
+ * A slot holds the key's hash in its high 32 bits and id + 1 in the low 32
+ * bits; 0 is empty. */
 typedef struct {
-    uint32_t *slots;
+    uint64_t *slots;
     uint32_t mask; /* capacity - 1, capacity a power of two */
+    bool by_text;
 } tok_index;
 
 /* ---- merges: (left id, right id) -> (rank, merged id) ------------------ */
@@ -111,6 +114,7 @@ struct lqmf_tokenizer {
     uint8_t *type;  /* lqmf_tok_type; 0 while unset during loading */
     lqmf_buf pool;
     tok_index index;       /* piece bytes -> id */
+    tok_index text_index;  /* vocabulary text -> id (byte-level vocabularies only) */
     int32_t byte_tok[256]; /* model token whose piece is this single byte, -1 */
     int32_t byte_fb[256];  /* <0xXX> byte-fallback token, -1 */
 

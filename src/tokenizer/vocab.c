@@ -38,40 +38,41 @@ static uint32_t pow2_above(uint64_t n) {
     return cap;
 }
 
+static const char *key_of(const lqmf_tokenizer *t, const tok_index *ix, uint32_t id, uint32_t *len) {
+    *len = ix->by_text ? t->tlen[id] : t->blen[id];
+    return (const char *)t->pool.data + (ix->by_text ? t->toff[id] : t->boff[id]);
+}
+
 int32_t tok_index_get(const lqmf_tokenizer *t, const tok_index *ix, const char *s, size_t n) {
     if (!ix->slots) return -1;
-    uint32_t i = (uint32_t)hash_bytes(s, n) & ix->mask;
-    for (;;) {
-        uint32_t v = ix->slots[i];
+    uint64_t h = hash_bytes(s, n), tag = h >> 32 << 32;
+    for (uint32_t i = (uint32_t)h & ix->mask;; i = (i + 1) & ix->mask) {
+        uint64_t v = ix->slots[i];
         if (!v) return -1;
-        uint32_t id = v - 1;
-        if (t->blen[id] == n && memcmp(t->pool.data + t->boff[id], s, n) == 0) return (int32_t)id;
-        i = (i + 1) & ix->mask;
+        if ((v & ~0xffffffffull) != tag) continue;
+        uint32_t id = (uint32_t)v - 1, len;
+        const char *k = key_of(t, ix, id, &len);
+        if (len == n && memcmp(k, s, n) == 0) return (int32_t)id;
     }
 }
 
-/* Insert ids[0..n) keyed by their piece bytes; the first id of a key wins. */
-static lqmf_status index_build(const lqmf_tokenizer *t, tok_index *ix, const int32_t *ids,
+/* Insert ids[0..n) (all ids when ids is NULL); the first id of a key wins. */
+static lqmf_status index_build(const lqmf_tokenizer *t, tok_index *ix, bool by_text, const int32_t *ids,
                                uint32_t n) {
     free(ix->slots);
     uint32_t cap = pow2_above(n);
     ix->slots = calloc(cap, sizeof *ix->slots);
     if (!ix->slots) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory for the token index", t->name);
     ix->mask = cap - 1;
+    ix->by_text = by_text;
     for (uint32_t k = 0; k < n; k++) {
-        uint32_t id = ids ? (uint32_t)ids[k] : k;
-        const char *s = (const char *)t->pool.data + t->boff[id];
-        uint32_t i = (uint32_t)hash_bytes(s, t->blen[id]) & ix->mask;
-        bool dup = false;
-        while (ix->slots[i]) {
-            uint32_t o = ix->slots[i] - 1;
-            if (t->blen[o] == t->blen[id] && memcmp(t->pool.data + t->boff[o], s, t->blen[id]) == 0) {
-                dup = true;
-                break;
-            }
-            i = (i + 1) & ix->mask;
-        }
-        if (!dup) ix->slots[i] = id + 1;
+        uint32_t id = ids ? (uint32_t)ids[k] : k, len;
+        const char *s = key_of(t, ix, id, &len);
+        if (tok_index_get(t, ix, s, len) >= 0) continue;
+        uint64_t h = hash_bytes(s, len);
+        uint32_t i = (uint32_t)h & ix->mask;
+        while (ix->slots[i]) i = (i + 1) & ix->mask;
+        ix->slots[i] = (h >> 32 << 32) | (id + 1);
     }
     return LQMF_OK;
 }
@@ -283,7 +284,7 @@ static lqmf_status build_added_matcher(lqmf_tokenizer *t) {
     }
     qsort(t->added_lens, nl, sizeof *t->added_lens, cmp_u32_desc);
     t->n_added_lens = nl;
-    lqmf_status st = index_build(t, &t->added_index, ids, t->n_added);
+    lqmf_status st = index_build(t, &t->added_index, false, ids, t->n_added);
     free(ids);
     return st;
 }
@@ -297,7 +298,8 @@ lqmf_status tok_vocab_finish(lqmf_tokenizer *t) {
         if (st) return st;
     }
     if (t->pool.failed) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
-    lqmf_status st = index_build(t, &t->index, NULL, t->n);
+    lqmf_status st = index_build(t, &t->index, false, NULL, t->n);
+    if (!st && t->byte_level) st = index_build(t, &t->text_index, true, NULL, t->n);
     if (st) return st;
     for (int b = 0; b < 256; b++) {
         char c = (char)b;
@@ -357,6 +359,7 @@ void lqmf_tok_free(lqmf_tokenizer *t) {
     free(t->type);
     lqmf_buf_free(&t->pool);
     free(t->index.slots);
+    free(t->text_index.slots);
     free(t->pairs);
     free(t->merge_list);
     free(t->added);
@@ -411,23 +414,8 @@ float lqmf_tok_score(const lqmf_tokenizer *t, int32_t id) {
     return id < 0 || (uint32_t)id >= t->n ? 0.0f : t->score[id];
 }
 
-static bool text_is(const lqmf_tokenizer *t, int32_t id, const char *s, size_t n) {
-    return id >= 0 && t->tlen[id] == n && memcmp(t->pool.data + t->toff[id], s, n) == 0;
-}
-
 int32_t tok_find_text(const lqmf_tokenizer *t, const char *text, size_t n) {
-    int32_t id = tok_index_get(t, &t->index, text, n);
-    if (text_is(t, id, text, n)) return id;
-    if (t->byte_level) {
-        lqmf_buf b;
-        lqmf_buf_init(&b);
-        if (tok_bytelevel_decode(text, n, &b)) id = tok_index_get(t, &t->index, (const char *)b.data, b.len);
-        lqmf_buf_free(&b);
-        if (text_is(t, id, text, n)) return id;
-    }
-    for (uint32_t i = 0; i < t->n; i++) /* a duplicate piece shadowed in the index */
-        if (text_is(t, (int32_t)i, text, n)) return (int32_t)i;
-    return -1;
+    return tok_index_get(t, t->byte_level ? &t->text_index : &t->index, text, n);
 }
 
 int32_t lqmf_tok_find(const lqmf_tokenizer *t, const char *text) {
