@@ -477,24 +477,7 @@ static lqmf_status load_merges(const ctx *c, tj_ref merges) {
                             t->name, i);
             break;
         }
-        int32_t l = tok_find_text(t, a, an), r = tok_find_text(t, b, bn);
-        if (l < 0 || r < 0) {
-            st = lqmf_error(LQMF_E_FORMAT, "%s: model.merges[%u] '%.*s %.*s': token '%.*s' is not in the "
-                            "vocabulary", t->name, i, (int)an, a, (int)bn, b, (int)(l < 0 ? an : bn), l < 0 ? a : b);
-            break;
-        }
-        size_t ln, rn;
-        const char *lp = tok_piece(t, l, &ln), *rp = tok_piece(t, r, &rn);
-        joined.len = 0;
-        lqmf_buf_append(&joined, lp, ln);
-        lqmf_buf_append(&joined, rp, rn);
-        int32_t mid = joined.failed ? -1 : tok_index_get(t, &t->index, (const char *)joined.data, joined.len);
-        if (mid < 0) {
-            st = lqmf_error(LQMF_E_FORMAT, "%s: model.merges[%u] '%.*s %.*s': the merged token is not in "
-                            "the vocabulary", t->name, i, (int)an, a, (int)bn, b);
-            break;
-        }
-        if ((st = tok_merges_add(t, l, r, mid))) break;
+        if ((st = tok_merges_add_text(t, a, an, b, bn, "model.merges", i, &joined))) break;
         i++;
     }
     lqmf_buf_free(&joined);

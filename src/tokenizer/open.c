@@ -79,8 +79,6 @@ static lqmf_status open_folder(const char *dir, lqmf_tokenizer **out) {
     return lqmf_error(LQMF_E_NOT_FOUND, "%s: no tokenizer.json or tokenizer.model in this folder", dir);
 }
 
-lqmf_status tok_open_gguf_path(const char *path, lqmf_tokenizer **out);
-
 lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out) {
     *out = NULL;
     struct stat sb;
@@ -120,9 +118,4 @@ lqmf_status lqmf_tok_open_model(const lqmf_model *m, lqmf_tokenizer **out) {
     if (t->bos < 0 && m->hp.bos_id >= 0 && (uint32_t)m->hp.bos_id < t->n) t->bos = m->hp.bos_id;
     if (t->eos < 0 && m->hp.eos_id >= 0 && (uint32_t)m->hp.eos_id < t->n) t->eos = m->hp.eos_id;
     return LQMF_OK;
-}
-
-lqmf_status tok_open_gguf_path(const char *path, lqmf_tokenizer **out) {
-    *out = NULL;
-    return lqmf_error(LQMF_E_UNSUPPORTED, "%s: GGUF vocabularies are not readable yet", path);
 }

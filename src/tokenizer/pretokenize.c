@@ -37,22 +37,23 @@ static const char re_cjk[] = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
 typedef struct {
     const char *names[8]; /* first = the name written to GGUF */
     const char *re[6];
+    bool llama3;          /* llama.cpp also sets ignore_merges and BOS for these */
 } pre_def;
 
 static const pre_def g_pre_defs[] = {
-    { { "gpt-2", "mpt", "olmo", "jais" }, { tok_re_gpt2 } },
-    { { "llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3", "pixtral" }, { re_llama3 } },
-    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, { re_qwen2 } },
+    { { "gpt-2", "mpt", "olmo", "jais" }, { tok_re_gpt2 } , false },
+    { { "llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3", "pixtral" }, { re_llama3 }, true },
+    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, { re_qwen2 } , false },
     { { "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b" },
-      { "\\p{N}", tok_re_gpt2 } },
+      { "\\p{N}", tok_re_gpt2 } , false },
     { { "deepseek-llm" },
-      { "[\\r\\n]", re_deepseek_letters, re_deepseek_punct, "\\s+$", re_cjk, "\\p{N}+" } },
+      { "[\\r\\n]", re_deepseek_letters, re_deepseek_punct, "\\s+$", re_cjk, "\\p{N}+" } , false },
     { { "deepseek-coder" },
-      { "[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", re_cjk, "\\p{N}" } },
+      { "[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", re_cjk, "\\p{N}" } , false },
     { { "falcon" },
-      { "[\\p{P}\\$\\+<=>\\^~\\|`]+", tok_re_gpt2, "[0-9][0-9][0-9]" } },
+      { "[\\p{P}\\$\\+<=>\\^~\\|`]+", tok_re_gpt2, "[0-9][0-9][0-9]" } , false },
     { { "default" },
-      { "[\\p{P}\\$\\+<=>\\^~\\|]+", tok_re_gpt2, "\\p{N}+", "[0-9][0-9][0-9]" } },
+      { "[\\p{P}\\$\\+<=>\\^~\\|]+", tok_re_gpt2, "\\p{N}+", "[0-9][0-9][0-9]" } , false },
 };
 
 lqmf_status tok_regex_compile(const char *pattern, size_t len, pcre2_code **out) {
@@ -99,12 +100,13 @@ lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_
     return LQMF_OK;
 }
 
-lqmf_status tok_setup_pre_by_name(lqmf_tokenizer *t, const char *pre) {
+lqmf_status tok_setup_pre_by_name(lqmf_tokenizer *t, const char *pre, bool *llama3) {
     for (size_t d = 0; d < sizeof g_pre_defs / sizeof g_pre_defs[0]; d++) {
         const pre_def *def = &g_pre_defs[d];
         bool hit = false;
         for (int k = 0; k < 8 && def->names[k] && !hit; k++) hit = strcmp(def->names[k], pre) == 0;
         if (!hit) continue;
+        *llama3 = def->llama3;
         for (int k = 0; k < 6 && def->re[k]; k++) {
             lqmf_status st = tok_pre_add_split(t, def->re[k], SPLIT_ISOLATED, false);
             if (st) return st;

@@ -122,7 +122,7 @@ struct lqmf_tokenizer {
     tok_pair *pairs;
     uint32_t pair_mask;
     uint32_t n_merges;
-    int32_t *merge_list; /* n_merges (left, right) pairs in rank order */
+    int32_t *merge_list; /* n_merges (left, right, merged) ids in rank order */
 
     /* added tokens, matched longest-first before the model runs */
     tok_added *added;
@@ -183,6 +183,13 @@ lqmf_status tok_add_added(lqmf_tokenizer *t, int32_t id, bool special, bool lstr
 /* Merges: reserve, then add in rank order (left, right ids) -> merged id. */
 lqmf_status tok_merges_alloc(lqmf_tokenizer *t, uint32_t n);
 lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32_t merged);
+/* Does the pipeline put a leading space marker before the text (legacy
+ * Prepend, Metaspace, SentencePiece dummy prefix)? */
+bool tok_adds_prefix(const lqmf_tokenizer *t);
+/* Add the merge of the tokens with texts a and b (merge number i of the
+ * list `where`, for messages); scratch is a work buffer. */
+lqmf_status tok_merges_add_text(lqmf_tokenizer *t, const char *a, size_t an, const char *b, size_t bn,
+                                const char *where, uint32_t i, lqmf_buf *scratch);
 /* Value of a "<0xXX>" text, -1 when it is not one. */
 int tok_parse_byte_token(const char *s, size_t n);
 
@@ -259,6 +266,8 @@ void tok_ctx_free(tok_ctx *c);
 /* ---- file-format loaders ------------------------------------------------ */
 /* Post-processing from bos/eos: prefix [bos] when add_bos, suffix [eos] when add_eos. */
 void tok_set_add_special(lqmf_tokenizer *t, bool add_bos, bool add_eos);
+/* Open a GGUF file and load its vocabulary. */
+lqmf_status tok_open_gguf_path(const char *path, lqmf_tokenizer **out);
 /* Apply tokenizer_config.json text (special tokens, add_bos/add_eos, chat_template). */
 lqmf_status tok_apply_config(lqmf_tokenizer *t, const char *json, size_t len, const char *name);
 /* SentencePiece-style pipeline: normalizer with prefix ▁ per segment (or
@@ -267,8 +276,10 @@ lqmf_status tok_setup_spm_pipeline(lqmf_tokenizer *t, bool add_prefix, bool remo
 /* Register control, unknown and user-defined tokens as added tokens
  * (matched whole in text); call before tok_vocab_finish. */
 lqmf_status tok_register_added_by_type(lqmf_tokenizer *t);
-/* Pre-tokenizer for a llama.cpp pre name ("gpt-2", "llama-bpe", ...). */
-lqmf_status tok_setup_pre_by_name(lqmf_tokenizer *t, const char *pre);
+/* Pre-tokenizer for a llama.cpp pre name ("gpt-2", "llama-bpe", ...);
+ * *llama3 tells whether llama.cpp treats it like Llama-3 (whole-word
+ * vocabulary hits skip merging, BOS added by default). */
+lqmf_status tok_setup_pre_by_name(lqmf_tokenizer *t, const char *pre, bool *llama3);
 
 /* ---- chat templates (jinja.c) ------------------------------------------- */
 lqmf_status tok_jinja_render(const char *tmpl, const lqmf_chat_msg *msgs, size_t n_msgs,

@@ -324,7 +324,7 @@ lqmf_status tok_merges_alloc(lqmf_tokenizer *t, uint32_t n) {
         return lqmf_error(LQMF_E_FORMAT, "%s: %u merges (limit %u)", t->name, n, TOK_MAX_MERGES);
     uint32_t cap = pow2_above(n);
     t->pairs = malloc((size_t)cap * sizeof *t->pairs);
-    t->merge_list = malloc(((size_t)n + 1) * 2 * sizeof *t->merge_list);
+    t->merge_list = malloc(((size_t)n + 1) * 3 * sizeof *t->merge_list);
     if (!t->pairs || !t->merge_list) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory for merges", t->name);
     for (uint32_t i = 0; i < cap; i++) t->pairs[i].key = UINT64_MAX;
     t->pair_mask = cap - 1;
@@ -340,10 +340,27 @@ lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32
         i = (i + 1) & t->pair_mask;
     }
     t->pairs[i] = (tok_pair){ key, t->n_merges, merged };
-    t->merge_list[2 * t->n_merges] = left;
-    t->merge_list[2 * t->n_merges + 1] = right;
+    t->merge_list[3 * t->n_merges] = left;
+    t->merge_list[3 * t->n_merges + 1] = right;
+    t->merge_list[3 * t->n_merges + 2] = merged;
     t->n_merges++;
     return LQMF_OK;
+}
+
+lqmf_status tok_merges_add_text(lqmf_tokenizer *t, const char *a, size_t an, const char *b, size_t bn,
+                                const char *where, uint32_t i, lqmf_buf *scratch) {
+    int32_t l = tok_find_text(t, a, an), r = tok_find_text(t, b, bn);
+    if (l < 0 || r < 0)
+        return lqmf_error(LQMF_E_FORMAT, "%s: %s[%u] '%.*s %.*s': token '%.*s' is not in the vocabulary",
+                          t->name, where, i, (int)an, a, (int)bn, b, (int)(l < 0 ? an : bn), l < 0 ? a : b);
+    scratch->len = 0;
+    lqmf_buf_append(scratch, t->pool.data + t->boff[l], t->blen[l]);
+    lqmf_buf_append(scratch, t->pool.data + t->boff[r], t->blen[r]);
+    int32_t m = scratch->failed ? -1 : tok_index_get(t, &t->index, (const char *)scratch->data, scratch->len);
+    if (m < 0)
+        return lqmf_error(LQMF_E_FORMAT, "%s: %s[%u] '%.*s %.*s': the merged token is not in the vocabulary",
+                          t->name, where, i, (int)an, a, (int)bn, b);
+    return tok_merges_add(t, l, r, m);
 }
 
 /* ---- public accessors ------------------------------------------------------- */
@@ -381,6 +398,14 @@ int32_t lqmf_tok_eos(const lqmf_tokenizer *t) { return t->eos; }
 int32_t lqmf_tok_unk(const lqmf_tokenizer *t) { return t->unk; }
 int32_t lqmf_tok_pad(const lqmf_tokenizer *t) { return t->pad; }
 const char *lqmf_tok_chat_template(const lqmf_tokenizer *t) { return t->chat_template; }
+
+bool tok_adds_prefix(const lqmf_tokenizer *t) {
+    for (uint32_t i = 0; i < t->n_norms; i++)
+        if (t->norms[i].kind == NORM_PREPEND) return true;
+    for (uint32_t i = 0; i < t->n_pres; i++)
+        if (t->pres[i].kind == PRE_METASPACE && t->pres[i].scheme != PREPEND_NEVER) return true;
+    return false;
+}
 
 bool lqmf_tok_adds_bos(const lqmf_tokenizer *t) {
     for (unsigned i = 0; i < t->n_prefix; i++)

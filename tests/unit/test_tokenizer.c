@@ -3,6 +3,7 @@
  * the two trained models (sentencepiece / own BPE), and stories260K's
  * reference outputs (sentencepiece). Plus round trips and decoding. */
 #include "../test.h"
+#include "lqmf/gguf.h"
 #include "lqmf/tokenizer.h"
 
 #include <jansson.h>
@@ -162,6 +163,24 @@ static void check_reference(lqmf_tokenizer *t, const char *ref_path, bool check_
         n++;
     }
     CHECK(n >= 8);
+    /* the whole held-out text: token count and the first 16 ids */
+    const json_t *ppl = json_object_get(json_object_get(ref, "perplexity"), "heldout.txt");
+    char held[1024];
+    snprintf(held, sizeof held, "%.*s/heldout.txt", (int)(strrchr(ref_path, '/') - ref_path), ref_path);
+    char *text;
+    size_t len;
+    if (ppl && lqmf_read_file(held, 1 << 20, &text, &len) == LQMF_OK) {
+        lqmf_tok_ids ids = { 0 };
+        CHECK_OK(lqmf_tok_encode(t, text, len, 0, &ids));
+        CHECK_EQ_INT(ids.n, json_integer_value(json_object_get(ppl, "file_total_tokens")));
+        const json_t *first = json_object_get(ppl, "first_16_token_ids");
+        for (size_t k = 0; k < 16 && k < ids.n; k++)
+            CHECK_EQ_INT(ids.ids[k], json_integer_value(json_array_get(first, k)));
+        lqmf_tok_ids_free(&ids);
+        free(text);
+    } else {
+        CHECKF(0, "no heldout.txt beside %s", ref_path);
+    }
     json_array_foreach(json_object_get(ref, "prompts"), i, v) {
         const char *prompt = json_string_value(json_object_get(v, "prompt"));
         const json_t *want = json_object_get(v, "ids");
@@ -239,4 +258,106 @@ TEST(tok_tok512_model_matches_reference) {
 TEST(tok_tok512_bin_matches_reference) {
     DATA(p, "models/stories260K/tok512.bin");
     check_tok512(p, false);
+}
+
+/* ---- GGUF vocabularies ---------------------------------------------------------- */
+
+static void check_gguf_vocab(const char *name) {
+    char gguf[128], inp[160], out[160];
+    snprintf(gguf, sizeof gguf, "tokenizers/vocab-tests/ggml-vocab-%s.gguf", name);
+    snprintf(inp, sizeof inp, "%s.inp", gguf);
+    snprintf(out, sizeof out, "%s.out", gguf);
+    DATA(g, gguf);
+    DATA(i, inp);
+    DATA(o, out);
+    lqmf_tokenizer *t;
+    REQUIRE_OK(lqmf_tok_open(g, &t));
+    check_vocab_file(t, i, o, true);
+    lqmf_tok_free(t);
+}
+
+TEST(tok_vocab_gguf_gpt2) { check_gguf_vocab("gpt-2"); }
+TEST(tok_vocab_gguf_llama_spm) { check_gguf_vocab("llama-spm"); }
+TEST(tok_vocab_gguf_phi3) { check_gguf_vocab("phi-3"); }
+TEST(tok_vocab_gguf_deepseek_llm) { check_gguf_vocab("deepseek-llm"); }
+TEST(tok_vocab_gguf_starcoder) { check_gguf_vocab("starcoder"); }
+
+TEST(tok_gguf_stories260k_matches_tok512) {
+    DATA(g, "models/stories260K/stories260K.gguf");
+    check_tok512(g, false);
+}
+
+/* Write t's vocabulary to a vocabulary-only GGUF and open it again. */
+static lqmf_tokenizer *gguf_round_trip(const lqmf_tokenizer *t) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/vocab.gguf", lqmf_test_tmpdir());
+    lqmf_gguf_writer *w = lqmf_gguf_writer_new();
+    lqmf_tokenizer *back = NULL;
+    CHECK_OK(lqmf_gguf_writer_set_str(w, "general.architecture", "llama"));
+    CHECK_OK(lqmf_tok_write_gguf(t, w));
+    CHECK_OK(lqmf_gguf_writer_write(w, path));
+    lqmf_gguf_writer_free(w);
+    CHECK_OK(lqmf_tok_open(path, &back));
+    return back;
+}
+
+TEST(tok_gguf_written_from_tiny_llama_json) {
+    DATA(dir, "models/tiny-llama");
+    DATA(ref, "models/tiny-llama/reference.json");
+    lqmf_tokenizer *t, *back;
+    REQUIRE_OK(lqmf_tok_open(dir, &t));
+    back = gguf_round_trip(t);
+    REQUIRE(back);
+    CHECK_EQ_INT(lqmf_tok_algorithm(back), LQMF_TOK_ALGO_SPM); /* byte-fallback BPE -> "llama" */
+    CHECK_EQ_INT(lqmf_tok_n_vocab(back), lqmf_tok_n_vocab(t));
+    CHECK_EQ_INT(lqmf_tok_bos(back), 1);
+    CHECK_EQ_INT(lqmf_tok_eos(back), 2);
+    CHECK(lqmf_tok_adds_bos(back));
+    CHECK_STR(lqmf_tok_chat_template(back), lqmf_tok_chat_template(t));
+    check_reference(back, ref, true);
+    /* and the heldout text encodes the same both ways */
+    DATA(held, "models/tiny-llama/heldout.txt");
+    char *text;
+    size_t len;
+    REQUIRE_OK(lqmf_read_file(held, 1 << 20, &text, &len));
+    lqmf_tok_ids a = { 0 }, b = { 0 };
+    CHECK_OK(lqmf_tok_encode(t, text, len, 0, &a));
+    CHECK_OK(lqmf_tok_encode(back, text, len, 0, &b));
+    CHECK_EQ_INT(a.n, b.n);
+    CHECK(a.n == b.n && memcmp(a.ids, b.ids, a.n * sizeof *a.ids) == 0);
+    CHECK_EQ_INT(a.n, 50351); /* reference.json: perplexity.heldout.txt.file_total_tokens */
+    free(text);
+    lqmf_tok_ids_free(&a);
+    lqmf_tok_ids_free(&b);
+    lqmf_tok_free(t);
+    lqmf_tok_free(back);
+}
+
+TEST(tok_gguf_written_from_llama3_json) {
+    DATA(json, "tokenizers/llama3/tokenizer.json");
+    DATA(inp, VT("llama-bpe") ".inp");
+    DATA(out, VT("llama-bpe") ".out");
+    lqmf_tokenizer *t, *back;
+    REQUIRE_OK(lqmf_tok_open(json, &t));
+    back = gguf_round_trip(t);
+    REQUIRE(back);
+    CHECK_STR(lqmf_tok_pre_name(back), "llama-bpe");
+    check_vocab_file(back, inp, out, true);
+    lqmf_tok_free(t);
+    lqmf_tok_free(back);
+}
+
+TEST(tok_gguf_written_from_gpt2_json) {
+    DATA(dir, "models/tiny-gpt2");
+    DATA(inp, VT("gpt-2") ".inp");
+    DATA(out, VT("gpt-2") ".out");
+    lqmf_tokenizer *t, *back;
+    REQUIRE_OK(lqmf_tok_open(dir, &t));
+    back = gguf_round_trip(t);
+    REQUIRE(back);
+    CHECK_STR(lqmf_tok_pre_name(back), "gpt-2");
+    CHECK_EQ_INT(lqmf_tok_bos(back), 50256);
+    check_vocab_file(back, inp, out, true);
+    lqmf_tok_free(t);
+    lqmf_tok_free(back);
 }
