@@ -3,8 +3,11 @@
  * configuration) and print the ranked plans with their arithmetic. */
 #include "cli.h"
 #include "lqmf/config.h"
+#include "lqmf/hf_config.h"
+#include "lqmf/hub.h"
 #include "lqmf/hw.h"
 #include "lqmf/intent.h"
+#include "lqmf/model.h"
 #include "lqmf/plan.h"
 
 #include <jansson.h>
@@ -95,13 +98,16 @@ static int parse_args(int argc, char **argv, plan_args *a) {
     return len ? 0 : 2;
 }
 
-/* The model's shape: a full shape from flags, else counts from flags. Local
- * files and Hub ids are read by the loader and Hub modules once they exist. */
-static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_model_meta *m,
-                             const char **from) {
-    const char *name = in->model.kind == LQMF_REF_REPO || in->model.kind == LQMF_REF_LOCAL ? in->model.id
-                       : in->model.text[0]                                                 ? in->model.text
-                                                                                           : "model";
+/* The model's shape: from flags when given (they override), else from the
+ * local file or folder (the model loader), else from the Hub repository's
+ * config.json; *download gets the weights' size when they come from the Hub. */
+static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_model_meta *m, const char **from,
+                             uint64_t *download) {
+    const lqmf_model_ref *r = &in->model;
+    const char *name = r->kind == LQMF_REF_REPO || r->kind == LQMF_REF_LOCAL ? r->id
+                       : r->text[0]                                          ? r->text
+                                                                             : "model";
+    *download = 0;
     if (a->embd && a->heads && a->ff && a->vocab && a->layers) {
         lqmf_hparams hp = {.arch = LQMF_ARCH_LLAMA,
                            .n_vocab = a->vocab,
@@ -123,13 +129,43 @@ static lqmf_status load_meta(const plan_args *a, const lqmf_intent *in, lqmf_mod
         return lqmf_plan_meta_from_counts((uint64_t)a->params, a->layers, a->kv_heads, a->head_dim, a->ctx,
                                           name, m);
     }
-    const char *what = in->model.kind == LQMF_REF_LOCAL ? "reading a local model's shape"
-                                                        : "fetching a Hub model's configuration";
-    return lqmf_error(
-        LQMF_E_UNSUPPORTED,
-        "%s: %s is not in this build yet; give the shape with --params N --layers L --kv-heads H "
-        "--head-dim D (or --embd --heads --ff --vocab --layers for the exact mix)",
-        name, what);
+    if (r->kind == LQMF_REF_LOCAL) {
+        lqmf_model *mdl;
+        lqmf_status st = lqmf_model_open(r->id, &mdl);
+        if (st != LQMF_OK) return st;
+        st = lqmf_plan_meta_from_model(mdl, m);
+        lqmf_model_close(mdl);
+        *from = "the model's tensors";
+        return st;
+    }
+    if (r->kind != LQMF_REF_REPO)
+        return lqmf_error(LQMF_E_INVALID,
+                          "no model named; say which (\"quantize gpt2 ...\") or give the shape with "
+                          "--params N --layers L --kv-heads H --head-dim D");
+    lqmf_hub *hub;
+    lqmf_hub_repo *repo = NULL;
+    lqmf_status st = lqmf_hub_new(NULL, &hub);
+    if (st == LQMF_OK) st = lqmf_hub_repo_open(hub, r->id, NULL, &repo);
+    if (st == LQMF_OK && !repo->config_json)
+        st = lqmf_error(LQMF_E_NOT_FOUND, "%s has no config.json", r->id);
+    lqmf_hparams hp;
+    if (st == LQMF_OK) st = lqmf_hf_config_parse(repo->config_json, repo->config_len, r->id, &hp);
+    if (st == LQMF_OK) st = lqmf_plan_meta_from_hparams(&hp, r->id, m);
+    bool *sel = repo ? calloc(repo->n_files ? repo->n_files : 1, sizeof *sel) : NULL;
+    size_t n_sel;
+    if (st == LQMF_OK && sel && lqmf_hub_select(repo, NULL, 0, sel, &n_sel) == LQMF_OK)
+        for (size_t i = 0; i < repo->n_files; i++) *download += sel[i] ? repo->files[i].size : 0;
+    free(sel);
+    lqmf_hub_repo_free(repo);
+    lqmf_hub_free(hub);
+    if (st != LQMF_OK)
+        return lqmf_error_prefix(st,
+                                 "model shape of %s (or give it with --params N --layers L --kv-heads H "
+                                 "--head-dim D)",
+                                 r->id);
+    lqmf_clear_error();
+    *from = "the Hub repository's config.json";
+    return LQMF_OK;
 }
 
 /* Device and its memory: the request's, else the probed GPU (capped by a
@@ -234,7 +270,8 @@ static int run_plan(int argc, char **argv) {
     }
     lqmf_model_meta m;
     const char *meta_from = "", *mem_from = "";
-    if ((st = load_meta(&a, &in, &m, &meta_from)) != LQMF_OK) return lqmf_cli_fail(st);
+    uint64_t download;
+    if ((st = load_meta(&a, &in, &m, &meta_from, &download)) != LQMF_OK) return lqmf_cli_fail(st);
     lqmf_config *cfg;
     if ((st = lqmf_config_load(&copts, &cfg)) != LQMF_OK) return lqmf_cli_fail(st);
     lqmf_hw hw;
@@ -250,6 +287,7 @@ static int run_plan(int argc, char **argv) {
                             .pref = in.pref};
     size_device(&in, &hw, cfg, &rq, &mem_from);
     rq.method = in.method;
+    rq.disk_extra = download;
     rq.check_disk = lqmf_hw_disk_free(lqmf_config_get(cfg, LQMF_CFG_QUANTIZED_MODELS_DIR), &rq.disk_free,
                                       NULL) == LQMF_OK;
     lqmf_plan p, fb = {0};

@@ -223,9 +223,27 @@ lqmf_status lqmf_plan_estimate(const lqmf_model_meta *m, const lqmf_scheme *s, u
 
 static double gib(uint64_t b) { return (double)b / GIB; }
 
+/* Memory as "3.80 GiB", or "412.6 MiB" under 1 GiB. Returns buf (>= 24 bytes). */
+static const char *mem_str(uint64_t b, char *buf, size_t n) {
+    if (b >= (1ull << 30))
+        snprintf(buf, n, "%.2f GiB", gib(b));
+    else
+        snprintf(buf, n, "%.1f MiB", (double)b / 1048576.0);
+    return buf;
+}
+
+/* A count or file size in decimal units: "6.738 G", "124.000 M". */
+static void count_str(double v, char *buf, size_t n) {
+    if (v >= 1e9)
+        snprintf(buf, n, "%.3f G", v / 1e9);
+    else
+        snprintf(buf, n, "%.3f M", v / 1e6);
+}
+
 /* One line of the sum: "  label    formula ... = x.xx GiB". */
 static void term(lqmf_buf *out, const char *label, const char *formula, uint64_t bytes) {
-    lqmf_buf_printf(out, "  %-8s %-74s = %7.2f GiB\n", label, formula, gib(bytes));
+    char m[24];
+    lqmf_buf_printf(out, "  %-8s %-74s = %10s\n", label, formula, mem_str(bytes, m, sizeof m));
 }
 
 lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estimate *e, lqmf_buf *out) {
@@ -233,8 +251,10 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
     char f[256];
     lqmf_buf_printf(out, "%s for %s on the %s, context %u tokens:\n", s->name, m->name,
                     lqmf_device_name(e->device), e->n_ctx);
-    snprintf(f, sizeof f, "%.3f G params x %.4f bits / 8 (%.2f GB)", (double)m->n_params / 1e9, e->bpw,
-             (double)e->weight_bytes / 1e9);
+    char np[24], wb[24];
+    count_str((double)m->n_params, np, sizeof np);
+    count_str((double)e->weight_bytes, wb, sizeof wb);
+    snprintf(f, sizeof f, "%s params x %.4f bits / 8 (%sB)", np, e->bpw, wb);
     term(out, "weights", f, e->weight_bytes);
     if (e->from_reference) {
         lqmf_buf_printf(out, "%11sbits per weight of %s on the Llama-2-7B shape (tensor shapes unknown)\n",
@@ -247,13 +267,15 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
         const char *sep = "";
         for (int t = 0; t <= LQMF_TYPE_COUNT; t++) {
             if (!w.params[t]) continue;
-            lqmf_buf_printf(out, "%s %.1f M %s", sep, (double)w.params[t] / 1e6,
+            double n = (double)w.params[t];
+            lqmf_buf_printf(out, "%s %.1f %s %s", sep, n >= 1e6 ? n / 1e6 : n / 1e3, n >= 1e6 ? "M" : "K",
                             t == LQMF_TYPE_COUNT ? s->name : lqmf_type_name((uint32_t)t));
             sep = " +";
         }
         lqmf_buf_printf(out, "\n");
         if (e->n_fallback)
-            lqmf_buf_printf(out, "%11s%u tensors in a fallback type (rows not a multiple of 256)\n", "",
+            lqmf_buf_printf(out,
+                            "%11s%u tensors in a fallback type (rows not a multiple of the block size)\n", "",
                             e->n_fallback);
     }
     lqmf_buf_printf(out, "%11srule: %s\n", "", s->size_rule);
@@ -553,9 +575,10 @@ void lqmf_plan_free(lqmf_plan *p) {
 
 lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_buf *out) {
     const lqmf_plan_request *rq = &p->rq;
-    lqmf_buf_printf(out, "Plan for %s (%.3f G params, %u layers, context %u) on the %s, preferring %s\n",
-                    m->name, (double)m->n_params / 1e9, m->n_layer, p->n_ctx, lqmf_device_name(rq->device),
-                    lqmf_pref_name(rq->pref));
+    char np[24];
+    count_str((double)m->n_params, np, sizeof np);
+    lqmf_buf_printf(out, "Plan for %s (%s params, %u layers, context %u) on the %s, preferring %s\n", m->name,
+                    np, m->n_layer, p->n_ctx, lqmf_device_name(rq->device), lqmf_pref_name(rq->pref));
     if (rq->device_mem)
         lqmf_buf_printf(out, "  device memory %.2f GiB - margin %.2f GiB = %.2f GiB usable\n",
                         gib(rq->device_mem), gib(p->margin), gib(p->usable_mem));
@@ -571,10 +594,13 @@ lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_
                         "weights", "kv cache", "other", "total", "dPPL%", "fit");
     for (size_t i = 0; i < p->n_opts; i++) {
         const lqmf_estimate *e = &p->opts[i].est;
-        lqmf_buf_printf(out, "  %s %-10s %-5s %6.2f %6.2f GiB %6.2f GiB %6.2f GiB %6.2f GiB %+8.3f  %s\n",
+        char w[24], kv[24], other[24], tot[24];
+        lqmf_buf_printf(out, "  %s %-10s %-5s %6.2f %10s %10s %10s %10s %+8.3f  %s\n",
                         (int)i == p->chosen ? "=>" : "  ", e->scheme->name,
-                        lqmf_method_name(e->scheme->method), e->bpw, gib(e->weight_bytes), gib(e->kv_bytes),
-                        gib(e->compute_bytes + e->base_bytes), gib(e->total_bytes), e->scheme->ppl_delta_pct,
+                        lqmf_method_name(e->scheme->method), e->bpw, mem_str(e->weight_bytes, w, sizeof w),
+                        mem_str(e->kv_bytes, kv, sizeof kv),
+                        mem_str(e->compute_bytes + e->base_bytes, other, sizeof other),
+                        mem_str(e->total_bytes, tot, sizeof tot), e->scheme->ppl_delta_pct,
                         lqmf_fit_name(p->opts[i].fit));
     }
     lqmf_buf_printf(out, "\n");

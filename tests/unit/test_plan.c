@@ -406,3 +406,25 @@ TEST(plan_quality_table_matches_docs) {
     CHECK(lqmf_plan_scheme_find("Q7_K") == NULL);
     CHECK(lqmf_plan_scheme_at(lqmf_plan_scheme_count()) == NULL);
 }
+
+/* Real files (HF folders, a GGUF written by llama.cpp's converter): the
+ * tensors found by name give the same groups as the hyperparameters do. */
+TEST(plan_meta_from_opened_models) {
+    static const char *const rel[] = { "models/tiny-llama", "models/tiny-gpt2", "models/stories260K/stories260K.gguf" };
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        DATA(path, rel[i]);
+        lqmf_model *mdl;
+        REQUIRE_OK(lqmf_model_open(path, &mdl));
+        lqmf_model_meta a, b;
+        CHECK_OK(lqmf_plan_meta_from_model(mdl, &a));
+        CHECK_OK(lqmf_plan_meta_from_hparams(&mdl->hp, "hp", &b));
+        CHECK_EQ_INT(a.n_params, lqmf_model_n_params(mdl));
+        CHECK_EQ_INT(b.n_params, a.n_params);
+        CHECK_EQ_INT(lqmf_plan_meta_class_params(&a, LQMF_TC_OTHER), 0); /* every weight classified */
+        for (int c = 0; c < LQMF_TC_COUNT; c++)
+            CHECKF(lqmf_plan_meta_class_params(&a, (lqmf_tensor_class)c) ==
+                       lqmf_plan_meta_class_params(&b, (lqmf_tensor_class)c),
+                   "%s: class %s differs", rel[i], lqmf_tensor_class_name((lqmf_tensor_class)c));
+        lqmf_model_close(mdl);
+    }
+}
