@@ -3,6 +3,9 @@
 #include "lqmf/quant.h"
 
 #include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +13,23 @@ static _Atomic int g_isa = -1; /* lqmf_isa, -1 before the first choice */
 
 static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
 
+/* AVX2 + FMA + F16C with the OS saving YMM state, read from cpuid directly
+ * (clang 14's __builtin_cpu_supports does not know "f16c"). */
 bool lqmf_k_cpu_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+               f16c = c & (1u << 29);
+    if (!(fma && osxsave && avx && f16c)) return false;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 6u) != 6u) return false; /* XMM and YMM state enabled */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return b & (1u << 5); /* AVX2 */
+#else
+    return false;
+#endif
 }
 
 bool lqmf_kernel_isa_available(lqmf_isa isa) {
