@@ -2,6 +2,7 @@
 #include "kernels/kernels.h"
 #include "lqmf/quant.h"
 
+#include <cpuid.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,13 @@ static _Atomic int g_isa = -1; /* lqmf_isa, -1 before the first choice */
 
 static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
 
+/* __builtin_cpu_supports also checks that the OS saves the AVX state; F16C
+ * (which not every compiler names there) is CPUID leaf 1, ECX bit 29. */
 bool lqmf_k_cpu_has_avx2(void) {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+           __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
 bool lqmf_kernel_isa_available(lqmf_isa isa) {
