@@ -24,7 +24,8 @@ extern "C" {
 typedef enum {
     LQMF_ISA_REF = 0, /* portable scalar C: the reference */
     LQMF_ISA_AVX2,    /* AVX2 + FMA + F16C */
-    LQMF_ISA_AVX512,  /* AVX-512 F/BW/VL/DQ (+ the AVX2 set) */
+    LQMF_ISA_AVX512,  /* AVX-512 F/BW/DQ/VL: AVX2 kernels plus 512-bit dot products
+                         for F32, F16, BF16 and Q6_K */
     LQMF_ISA_COUNT
 } lqmf_isa;
 

@@ -1,5 +1,4 @@
 /* Runtime choice of the instruction set for the kernels. */
-#include "kernels/kernels.h"
 #include "lqmf/quant.h"
 
 #include <cpuid.h>
@@ -13,7 +12,7 @@ static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
 
 /* __builtin_cpu_supports also checks that the OS saves the AVX state; F16C
  * (which not every compiler names there) is CPUID leaf 1, ECX bit 29. */
-bool lqmf_k_cpu_has_avx2(void) {
+static bool cpu_has_avx2(void) {
     unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -23,8 +22,11 @@ bool lqmf_k_cpu_has_avx2(void) {
 bool lqmf_kernel_isa_available(lqmf_isa isa) {
     switch (isa) {
     case LQMF_ISA_REF: return true;
-    case LQMF_ISA_AVX2: return lqmf_k_cpu_has_avx2();
-    default: return false; /* no AVX-512 kernels are built */
+    case LQMF_ISA_AVX2: return cpu_has_avx2();
+    case LQMF_ISA_AVX512:
+        return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    default: return false;
     }
 }
 
@@ -42,9 +44,8 @@ lqmf_status lqmf_kernel_select(lqmf_isa isa) {
     if ((unsigned)isa >= LQMF_ISA_COUNT)
         return lqmf_error(LQMF_E_INVALID, "instruction set %d: no such ISA", (int)isa);
     if (!lqmf_kernel_isa_available(isa))
-        return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: %s", k_names[isa],
-                          isa == LQMF_ISA_AVX512 ? "no AVX-512 kernels are built into this library"
-                                                 : "not supported by this CPU (needs AVX2, FMA and F16C)");
+        return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: not supported by this CPU (needs %s)",
+                          k_names[isa], isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
     atomic_store(&g_isa, (int)isa);
     return LQMF_OK;
 }

@@ -25,19 +25,6 @@ static inline __m256i half_scales(__m256i sc16, int h) {
     return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
 }
 
-static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-/* sum_s c[s] * (bsums[2s] + bsums[2s+1]) over 8 sub-blocks of 32 (c: 8 int16). */
-static inline int dot_bsums32(__m128i c, const int16_t bsums[16]) {
-    __m128i pairs = _mm_hadd_epi16(load16(bsums), load16(bsums + 8)); /* |sum| <= 32*127 */
-    __m128i p = _mm_madd_epi16(pairs, c);
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(p);
-}
-static inline __m256i and15(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
-static inline __m256i and3(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(3)); }
 
 /* ---- Q2_K: u = (qs[32h + l] >> 2g) & 3, y = d*sc*u - dmin*mn ------------- */
 
@@ -146,17 +133,6 @@ LQMF_K_DOT(q3_K, avx2) {
 
 /* ---- Q4_K / Q5_K: group c of 64 weights = low nibbles (32) then high
  *      nibbles (32) of qs[32c ..], plus bit 2c / 2c+1 of qh for Q5_K ---- */
-
-/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15), see
- * k4_scale_min, four at a time. */
-static inline __m128i k4_scales(const uint8_t *q) {
-    uint32_t u[3];
-    memcpy(u, q, 12);
-    return _mm_set_epi32((int)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030)), /* mn 4-7 */
-                         (int)(u[1] & 0x3f3f3f3f),                                       /* mn 0-3 */
-                         (int)((u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030)),        /* sc 4-7 */
-                         (int)(u[0] & 0x3f3f3f3f));                                      /* sc 0-3 */
-}
 
 /* Levels of group c: lo (weights 64c..64c+31) and hi (64c+32..64c+63). */
 static inline void k45_u(const uint8_t *qs, const uint8_t *qh, int c, __m256i *lo, __m256i *hi) {

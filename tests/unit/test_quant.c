@@ -542,6 +542,11 @@ TEST(quant_avx2_matches_ref) {
     check_isa(LQMF_ISA_AVX2);
 }
 
+TEST(quant_avx512_matches_ref) {
+    if (!lqmf_kernel_isa_available(LQMF_ISA_AVX512)) SKIP("this CPU lacks AVX-512 F/BW/DQ/VL");
+    check_isa(LQMF_ISA_AVX512);
+}
+
 /* ---- instruction set selection ----------------------------------------- */
 
 TEST(quant_isa_env) {
