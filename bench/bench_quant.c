@@ -23,9 +23,9 @@
 enum { ROWS = 256, N = 4096 };
 
 static const lqmf_type k_types[] = {
-    LQMF_TYPE_F32,  LQMF_TYPE_F16,  LQMF_TYPE_BF16, LQMF_TYPE_Q8_0, LQMF_TYPE_Q4_0,   LQMF_TYPE_Q4_1,
-    LQMF_TYPE_Q5_0, LQMF_TYPE_Q5_1, LQMF_TYPE_Q6_K, LQMF_TYPE_Q4_K, LQMF_TYPE_Q5_K,   LQMF_TYPE_Q3_K,
-    LQMF_TYPE_Q2_K, LQMF_TYPE_IQ4_NL, LQMF_TYPE_IQ4_XS,
+    LQMF_TYPE_F32,  LQMF_TYPE_F16,  LQMF_TYPE_BF16, LQMF_TYPE_Q8_0,   LQMF_TYPE_Q4_0,
+    LQMF_TYPE_Q4_1, LQMF_TYPE_Q5_0, LQMF_TYPE_Q5_1, LQMF_TYPE_Q6_K,   LQMF_TYPE_Q4_K,
+    LQMF_TYPE_Q5_K, LQMF_TYPE_Q3_K, LQMF_TYPE_Q2_K, LQMF_TYPE_IQ4_NL, LQMF_TYPE_IQ4_XS,
 };
 
 static volatile float g_sink; /* keeps results alive */
@@ -37,20 +37,20 @@ static double cpu_now(void) {
 }
 
 /* Seconds per call of the timed body, best of `reps` runs of >= min_s each. */
-#define BEST_TIME(out, reps, min_s, body)                                                    \
-    do {                                                                                     \
-        double best_ = INFINITY;                                                             \
-        for (int r_ = 0; r_ < (reps); r_++) {                                                \
-            int calls_ = 0;                                                                  \
-            double t0_ = cpu_now(), el_;                                               \
-            do {                                                                             \
-                body;                                                                        \
-                calls_++;                                                                    \
-                el_ = cpu_now() - t0_;                                                 \
-            } while (el_ < (min_s));                                                         \
-            if (el_ / calls_ < best_) best_ = el_ / calls_;                                  \
-        }                                                                                    \
-        (out) = best_;                                                                       \
+#define BEST_TIME(out, reps, min_s, body)                                                                \
+    do {                                                                                                 \
+        double best_ = INFINITY;                                                                         \
+        for (int r_ = 0; r_ < (reps); r_++) {                                                            \
+            int calls_ = 0;                                                                              \
+            double t0_ = cpu_now(), el_;                                                                 \
+            do {                                                                                         \
+                body;                                                                                    \
+                calls_++;                                                                                \
+                el_ = cpu_now() - t0_;                                                                   \
+            } while (el_ < (min_s));                                                                     \
+            if (el_ / calls_ < best_) best_ = el_ / calls_;                                              \
+        }                                                                                                \
+        (out) = best_;                                                                                   \
     } while (0)
 
 static double dot_time(const lqmf_quant_traits *tr, const uint8_t *w, size_t rb, const void *act) {
@@ -82,10 +82,11 @@ int main(int argc, char **argv) {
         double v = (double)(s >> 11) / 9007199254740992.0;
         x[i] = (float)(0.02 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
     }
-    bool avx2 = lqmf_kernel_isa_available(LQMF_ISA_AVX2), avx512 = lqmf_kernel_isa_available(LQMF_ISA_AVX512);
+    bool avx2 = lqmf_kernel_isa_available(LQMF_ISA_AVX2),
+         avx512 = lqmf_kernel_isa_available(LQMF_ISA_AVX512);
     printf("quantize: %d x %d F32, single thread; vec_dot over %d rows of %d\n", ROWS, N, ROWS, N);
-    printf("%-7s %6s %10s %8s %8s %8s %9s %9s\n", "type", "bpw", "quant", "dot ref", "dot avx2", "dot 512",
-           "avx2/ref", "deq avx2");
+    printf("%-7s %6s %10s %8s %8s %8s %9s %9s\n", "type", "bpw", "quant", "dot ref", "dot avx2",
+           "dot 512", "avx2/ref", "deq avx2");
     printf("%-7s %6s %10s %8s %8s %8s %9s %9s\n", "", "", "MB/s", "GB/s", "GB/s", "GB/s", "", "GB/s");
     for (size_t k = 0; k < sizeof k_types / sizeof k_types[0]; k++) {
         lqmf_type t = k_types[k];
@@ -108,10 +109,15 @@ int main(int argc, char **argv) {
         printf("%-7s %6.3f %10.1f %8.2f", lqmf_type_name(t), lqmf_type_bpw(t), 4.0 * qrows * N / tq / 1e6,
                bytes / tr / 1e9);
         double ta = fast ? dot_time(fast, w, rb, act) : 0;
-        if (fast) printf(" %8.2f", bytes / ta / 1e9);
-        else printf(" %8s", "-");
-        if (avx512) printf(" %8.2f", bytes / dot_time(lqmf_quant_traits_isa(t, LQMF_ISA_AVX512), w, rb, act) / 1e9);
-        else printf(" %8s", "-");
+        if (fast)
+            printf(" %8.2f", bytes / ta / 1e9);
+        else
+            printf(" %8s", "-");
+        if (avx512)
+            printf(" %8.2f",
+                   bytes / dot_time(lqmf_quant_traits_isa(t, LQMF_ISA_AVX512), w, rb, act) / 1e9);
+        else
+            printf(" %8s", "-");
         if (fast) {
             double td;
             BEST_TIME(td, 3, 0.03, fast->to_float(w, y, N); g_sink = y[0]);

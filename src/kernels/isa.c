@@ -24,8 +24,9 @@ bool lqmf_kernel_isa_available(lqmf_isa isa) {
     case LQMF_ISA_REF: return true;
     case LQMF_ISA_AVX2: return cpu_has_avx2();
     case LQMF_ISA_AVX512:
-        return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
     default: return false;
     }
 }
@@ -45,7 +46,8 @@ lqmf_status lqmf_kernel_select(lqmf_isa isa) {
         return lqmf_error(LQMF_E_INVALID, "instruction set %d: no such ISA", (int)isa);
     if (!lqmf_kernel_isa_available(isa))
         return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: not supported by this CPU (needs %s)",
-                          k_names[isa], isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
+                          k_names[isa],
+                          isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
     atomic_store(&g_isa, (int)isa);
     return LQMF_OK;
 }
@@ -58,8 +60,8 @@ lqmf_status lqmf_kernel_init(void) {
             lqmf_status st = lqmf_kernel_select((lqmf_isa)i);
             return st ? lqmf_error_prefix(st, "LQMF_ISA=%s", env) : LQMF_OK;
         }
-    return lqmf_error(LQMF_E_INVALID, "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)",
-                      env);
+    return lqmf_error(LQMF_E_INVALID,
+                      "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)", env);
 }
 
 lqmf_isa lqmf_kernel_isa(void) {

@@ -14,8 +14,9 @@
  *                      group, madd lanes 0-3), #2g+1 in the high lane;
  *   one_scale(S, k):   int16 #k in every lane. */
 static inline __m256i pair_scales(__m256i S, int g) {
-    return _mm256_shuffle_epi8(S, _mm256_set_m128i(_mm_set1_epi16((short)((4 * g + 3) << 8 | (4 * g + 2))),
-                                                   _mm_set1_epi16((short)((4 * g + 1) << 8 | (4 * g)))));
+    return _mm256_shuffle_epi8(S,
+                               _mm256_set_m128i(_mm_set1_epi16((short)((4 * g + 3) << 8 | (4 * g + 2))),
+                                                _mm_set1_epi16((short)((4 * g + 1) << 8 | (4 * g)))));
 }
 static inline __m256i one_scale(__m256i S, int k) {
     return _mm256_shuffle_epi8(S, _mm256_set1_epi16((short)((2 * k + 1) << 8 | (2 * k))));
@@ -24,7 +25,6 @@ static inline __m256i one_scale(__m256i S, int k) {
 static inline __m256i half_scales(__m256i sc16, int h) {
     return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
 }
-
 
 /* ---- Q2_K: u = (qs[32h + l] >> 2g) & 3, y = d*sc*u - dmin*mn ------------- */
 
@@ -39,8 +39,10 @@ LQMF_K_TO_FLOAT(q2_K, avx2) {
                 int s = 8 * h + 2 * g;
                 uint8_t sc0 = b[i].scales[s], sc1 = b[i].scales[s + 1];
                 float *o = y + 32 * (4 * h + g);
-                store_x16(o, _mm256_castsi256_si128(u), d * (float)(sc0 & 15), dmin * (float)(sc0 >> 4), STORE_SUB);
-                store_x16(o + 16, _mm256_extracti128_si256(u, 1), d * (float)(sc1 & 15), dmin * (float)(sc1 >> 4), STORE_SUB);
+                store_x16(o, _mm256_castsi256_si128(u), d * (float)(sc0 & 15), dmin * (float)(sc0 >> 4),
+                          STORE_SUB);
+                store_x16(o + 16, _mm256_extracti128_si256(u, 1), d * (float)(sc1 & 15),
+                          dmin * (float)(sc1 >> 4), STORE_SUB);
             }
         }
     }
@@ -62,7 +64,8 @@ LQMF_K_DOT(q2_K, avx2) {
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) {
                 __m256i u = and3(_mm256_srli_epi16(qs, 2 * g));
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
+                sumi = _mm256_add_epi32(
+                    sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
             }
         }
         float d = fp16_avx2(b[i].d), dmin = fp16_avx2(b[i].dmin);
@@ -78,10 +81,11 @@ LQMF_K_DOT(q2_K, avx2) {
 static inline __m256i q3k_scales(const block_q3_K *b) {
     uint32_t u[3];
     memcpy(u, b->scales, 12);
-    __m128i v = _mm_set_epi32((int)(((u[1] >> 4) & 0x0f0f0f0f) | ((u[2] >> 2) & 0x30303030)), /* s 12-15 */
-                              (int)(((u[0] >> 4) & 0x0f0f0f0f) | (u[2] & 0x30303030)),        /* s 8-11 */
-                              (int)((u[1] & 0x0f0f0f0f) | ((u[2] << 2) & 0x30303030)),        /* s 4-7 */
-                              (int)((u[0] & 0x0f0f0f0f) | ((u[2] << 4) & 0x30303030)));       /* s 0-3 */
+    __m128i v =
+        _mm_set_epi32((int)(((u[1] >> 4) & 0x0f0f0f0f) | ((u[2] >> 2) & 0x30303030)), /* s 12-15 */
+                      (int)(((u[0] >> 4) & 0x0f0f0f0f) | (u[2] & 0x30303030)),        /* s 8-11 */
+                      (int)((u[1] & 0x0f0f0f0f) | ((u[2] << 2) & 0x30303030)),        /* s 4-7 */
+                      (int)((u[0] & 0x0f0f0f0f) | ((u[2] << 4) & 0x30303030)));       /* s 0-3 */
     return _mm256_sub_epi16(_mm256_cvtepu8_epi16(v), _mm256_set1_epi16(32));
 }
 
@@ -122,7 +126,8 @@ LQMF_K_DOT(q3_K, avx2) {
             __m256i qs = load32(b[i].qs + 32 * h), S = half_scales(sc16, h);
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++)
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(q3k_u(qs, hm, h, g), load32(q8[i].qs + 32 * (4 * h + g)),
+                sumi = _mm256_add_epi32(sumi, dot_u8_s8(q3k_u(qs, hm, h, g),
+                                                        load32(q8[i].qs + 32 * (4 * h + g)),
                                                         pair_scales(S, g)));
         }
         int total = hsum_epi32(sumi) - 4 * hsum_epi32(_mm256_madd_epi16(sc16, load32(q8[i].bsums)));
@@ -169,7 +174,8 @@ static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const u
         __m256i lo, hi;
         k45_u(qs, qh, c, &lo, &hi);
         sumi = _mm256_add_epi32(sumi, dot_u8_s8(lo, load32(q8->qs + 64 * c), one_scale(S, 2 * c)));
-        sumi = _mm256_add_epi32(sumi, dot_u8_s8(hi, load32(q8->qs + 64 * c + 32), one_scale(S, 2 * c + 1)));
+        sumi =
+            _mm256_add_epi32(sumi, dot_u8_s8(hi, load32(q8->qs + 64 * c + 32), one_scale(S, 2 * c + 1)));
     }
     int summ = dot_bsums32(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(v, v)), q8->bsums);
     return q8->d * (fp16_avx2(dh) * (float)hsum_epi32(sumi) - fp16_avx2(dminh) * (float)summ);
@@ -177,27 +183,31 @@ static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const u
 
 LQMF_K_TO_FLOAT(q4_K, avx2) {
     const block_q4_K *b = x;
-    for (int64_t i = 0; i < n / QK_K; i++) k45_to_float(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, y + i * QK_K);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, y + i * QK_K);
 }
 
 LQMF_K_DOT(q4_K, avx2) {
     const block_q4_K *b = w;
     const block_q8_K *q8 = a;
     float s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) s += k45_dot(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, &q8[i]);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        s += k45_dot(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, &q8[i]);
     return s;
 }
 
 LQMF_K_TO_FLOAT(q5_K, avx2) {
     const block_q5_K *b = x;
-    for (int64_t i = 0; i < n / QK_K; i++) k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, y + i * QK_K);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, y + i * QK_K);
 }
 
 LQMF_K_DOT(q5_K, avx2) {
     const block_q5_K *b = w;
     const block_q8_K *q8 = a;
     float s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, &q8[i]);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, &q8[i]);
     return s;
 }
 
@@ -211,7 +221,8 @@ static inline void q6k_u(const block_q6_K *b, int h, __m256i u[4]) {
     u[0] = _mm256_or_si256(and15(ql0), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
     u[1] = _mm256_or_si256(and15(ql1), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
     u[2] = _mm256_or_si256(and15(_mm256_srli_epi16(ql0, 4)), _mm256_and_si256(qh, m30));
-    u[3] = _mm256_or_si256(and15(_mm256_srli_epi16(ql1, 4)), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    u[3] = _mm256_or_si256(and15(_mm256_srli_epi16(ql1, 4)),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 }
 
 LQMF_K_TO_FLOAT(q6_K, avx2) {
@@ -226,7 +237,8 @@ LQMF_K_TO_FLOAT(q6_K, avx2) {
                 int k = 8 * h + 2 * g;
                 float *o = y + 32 * (4 * h + g);
                 store_x16(o, _mm256_castsi256_si128(q), d * (float)b[i].scales[k], 0, STORE_MUL);
-                store_x16(o + 16, _mm256_extracti128_si256(q, 1), d * (float)b[i].scales[k + 1], 0, STORE_MUL);
+                store_x16(o + 16, _mm256_extracti128_si256(q, 1), d * (float)b[i].scales[k + 1], 0,
+                          STORE_MUL);
             }
         }
     }
@@ -244,7 +256,8 @@ LQMF_K_DOT(q6_K, avx2) {
             q6k_u(&b[i], h, u);
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++)
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u[g], load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
+                sumi = _mm256_add_epi32(
+                    sumi, dot_u8_s8(u[g], load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
         }
         int total = hsum_epi32(sumi) - 32 * hsum_epi32(_mm256_madd_epi16(sc16, load32(q8[i].bsums)));
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)total);
@@ -265,7 +278,8 @@ LQMF_K_TO_FLOAT(iq4_xs, avx2) {
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         float d = fp16_avx2(b[i].d);
         for (int s = 0; s < 8; s++)
-            store_x32(y + 32 * s, iq4_values(b[i].qs + 16 * s), d * (float)(iq4xs_scale(&b[i], s) - 32), 0, STORE_MUL);
+            store_x32(y + 32 * s, iq4_values(b[i].qs + 16 * s), d * (float)(iq4xs_scale(&b[i], s) - 32),
+                      0, STORE_MUL);
     }
 }
 
@@ -276,8 +290,9 @@ LQMF_K_DOT(iq4_xs, avx2) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         __m256i sumi = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++)
-            sumi = _mm256_add_epi32(sumi, dot_s8_s8(iq4_values(b[i].qs + 16 * k), load32(q8[i].qs + 32 * k),
-                                                    _mm256_set1_epi16((short)(iq4xs_scale(&b[i], k) - 32))));
+            sumi =
+                _mm256_add_epi32(sumi, dot_s8_s8(iq4_values(b[i].qs + 16 * k), load32(q8[i].qs + 32 * k),
+                                                 _mm256_set1_epi16((short)(iq4xs_scale(&b[i], k) - 32))));
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)hsum_epi32(sumi));
     }
     return s;
@@ -288,7 +303,8 @@ LQMF_K_DOT(iq4_xs, avx2) {
 LQMF_K_TO_FLOAT(q8_K, avx2) {
     const block_q8_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++)
-        for (int k = 0; k < 8; k++) store_x32(y + i * QK_K + 32 * k, load32(b[i].qs + 32 * k), b[i].d, 0, STORE_MUL);
+        for (int k = 0; k < 8; k++)
+            store_x32(y + i * QK_K + 32 * k, load32(b[i].qs + 32 * k), b[i].d, 0, STORE_MUL);
 }
 
 /* As the reference: d = max|x|/127 (f32), a = round-to-even(x*127/max|x|). */
@@ -297,7 +313,8 @@ LQMF_K_FROM_FLOAT(q8_K, avx2) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
         __m256 m = _mm256_setzero_ps();
-        for (int k = 0; k < 32; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+        for (int k = 0; k < 32; k++)
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -307,13 +324,16 @@ LQMF_K_FROM_FLOAT(q8_K, avx2) {
         for (int c = 0; c < 8; c++) { /* 32 weights: two bsums */
             __m256i q[4];
             for (int k = 0; k < 4; k++)
-                q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), id),
-                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                q[k] = _mm256_cvtps_epi32(
+                    _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), id),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             b[i].bsums[2 * c] = (int16_t)hsum_epi32(_mm256_add_epi32(q[0], q[1]));
             b[i].bsums[2 * c + 1] = (int16_t)hsum_epi32(_mm256_add_epi32(q[2], q[3]));
-            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            _mm256_storeu_si256((__m256i *)(b[i].qs + 32 * c),
-                                _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            __m256i p =
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256(
+                (__m256i *)(b[i].qs + 32 * c),
+                _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
         }
     }
 }

@@ -67,8 +67,9 @@ static lqmf_status check_type(const char *what, lqmf_type t, int64_t n, const lq
                                 lqmf_type_name(t), (unsigned)t);
     uint32_t bs = lqmf_type_get(t)->block_size;
     if (n <= 0 || n % bs)
-        return lqmf_error(LQMF_E_INVALID, "%s %s: %lld weights is not a positive multiple of the block size %u",
-                          what, lqmf_type_name(t), (long long)n, bs);
+        return lqmf_error(LQMF_E_INVALID,
+                          "%s %s: %lld weights is not a positive multiple of the block size %u", what,
+                          lqmf_type_name(t), (long long)n, bs);
     return LQMF_OK;
 }
 
@@ -77,7 +78,8 @@ lqmf_status lqmf_quant_tensor(lqmf_type t, const float *src, void *dst, int64_t 
     const lqmf_quant_traits *tr;
     lqmf_status st = check_type("quantize", t, n_per_row, &tr);
     if (st) return st;
-    if (nrows < 0) return lqmf_error(LQMF_E_INVALID, "quantize %s: %lld rows", lqmf_type_name(t), (long long)nrows);
+    if (nrows < 0)
+        return lqmf_error(LQMF_E_INVALID, "quantize %s: %lld rows", lqmf_type_name(t), (long long)nrows);
     for (int64_t j = 0; imatrix && j < n_per_row; j++)
         if (!isfinite(imatrix[j]) || imatrix[j] < 0)
             return lqmf_error(LQMF_E_INVALID, "quantize %s: imatrix[%lld] = %g (must be finite and >= 0)",
