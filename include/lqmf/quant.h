@@ -52,7 +52,9 @@ typedef void (*lqmf_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*lqmf_quantize_fn)(const float *x, void *y, int64_t n, const float *imatrix);
 /* Fast quantizer for activations (no search); only set on activation types. */
 typedef void (*lqmf_from_float_fn)(const float *x, void *y, int64_t n);
-/* sum_i w[i]*a[i] over n weights; w in the weight type, a in its vec_dot_type. */
+/* sum_i w[i]*a[i] over n weights; w in the weight type, a in its vec_dot_type
+ * as from_float makes it (Q8_0/Q8_K levels within +-127: the SIMD kernels
+ * negate activation bytes, so -128 is not allowed there). */
 typedef float (*lqmf_vec_dot_fn)(int64_t n, const void *w, const void *a);
 
 typedef struct {

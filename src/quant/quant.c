@@ -5,7 +5,6 @@
 
 #include "lqmf/quant.h"
 
-#include <float.h>
 #include <math.h>
 
 LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
@@ -84,14 +83,14 @@ lqmf_status lqmf_quant_tensor(lqmf_type t, const float *src, void *dst, int64_t 
         if (!isfinite(imatrix[j]) || imatrix[j] < 0)
             return lqmf_error(LQMF_E_INVALID, "quantize %s: imatrix[%lld] = %g (must be finite and >= 0)",
                               lqmf_type_name(t), (long long)j, (double)imatrix[j]);
-    /* F16 saturates: values beyond its range would become infinities */
-    float limit = t == LQMF_TYPE_F16 ? 65504.0f : FLT_MAX;
+    /* F16: values from 65520 on would round to infinity */
+    float limit = t == LQMF_TYPE_F16 ? 65520.0f : INFINITY;
     uint64_t rb;
     lqmf_type_row_bytes(t, (uint64_t)n_per_row, &rb);
     for (int64_t r = 0; r < nrows; r++) {
         const float *x = src + r * n_per_row;
         for (int64_t j = 0; j < n_per_row; j++)
-            if (!(fabsf(x[j]) <= limit))
+            if (!(fabsf(x[j]) < limit))
                 return lqmf_error(LQMF_E_INVALID, "quantize %s: row %lld, column %lld: value %g %s",
                                   lqmf_type_name(t), (long long)r, (long long)j, (double)x[j],
                                   isfinite(x[j]) ? "is outside the F16 range" : "is not finite");

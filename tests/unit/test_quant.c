@@ -458,7 +458,9 @@ TEST(quant_rejects_bad_input) {
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL), LQMF_E_INVALID, "column 77");
     x[77] = INFINITY;
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL), LQMF_E_INVALID, "not finite");
-    x[77] = 70000;
+    x[77] = 65519; /* rounds to 65504 */
+    CHECK_OK(lqmf_quant_tensor(LQMF_TYPE_F16, x, q, 1, 256, NULL));
+    x[77] = 65520;
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_F16, x, q, 1, 256, NULL), LQMF_E_INVALID, "F16 range");
     CHECK_OK(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL));
     im[3] = -1;
