@@ -3,7 +3,7 @@
  *   quant MB/s   F32 input quantized per second (the weight quantizer, with
  *                its search; no imatrix)
  *   dot GB/s     weight bytes consumed per second by vec_dot over the rows
- *                of a 256 x 4096 matrix (activations already quantized):
+ *                of a 128 x 4096 matrix (activations already quantized):
  *                scalar reference, AVX2 and AVX-512, and the AVX2/ref ratio
  *                (rows in cache: this measures the kernels, not memory)
  *   deq GB/s     weight bytes dequantized per second by the AVX2 to_float
@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
-enum { ROWS = 256, N = 4096 };
+enum { ROWS = 128, N = 4096 };
 
 static const lqmf_type k_types[] = {
     LQMF_TYPE_F32,  LQMF_TYPE_F16,  LQMF_TYPE_BF16, LQMF_TYPE_Q8_0,   LQMF_TYPE_Q4_0,
@@ -55,7 +55,7 @@ static double cpu_now(void) {
 
 static double dot_time(const lqmf_quant_traits *tr, const uint8_t *w, size_t rb, const void *act) {
     double t;
-    BEST_TIME(t, 3, 0.05, {
+    BEST_TIME(t, 3, 0.03, {
         float s = 0;
         for (int r = 0; r < ROWS; r++) s += tr->vec_dot(N, w + r * rb, act);
         g_sink = s;
@@ -95,10 +95,10 @@ int main(int argc, char **argv) {
         const lqmf_quant_traits *fast = avx2 ? lqmf_quant_traits_isa(t, LQMF_ISA_AVX2) : NULL;
         uint64_t rb;
         lqmf_type_row_bytes(t, N, &rb);
-        /* quantize enough rows for ~0.1 s of the slower quantizers */
+        /* quantize enough rows for ~0.05 s of the slower quantizers */
         int qrows = t == LQMF_TYPE_F32 || t == LQMF_TYPE_F16 || t == LQMF_TYPE_BF16 ? ROWS : 16;
         double tq;
-        BEST_TIME(tq, 2, 0.1, lqmf_quant_tensor(t, x, w, qrows, N, NULL));
+        BEST_TIME(tq, 2, 0.05, lqmf_quant_tensor(t, x, w, qrows, N, NULL));
         if (lqmf_quant_tensor(t, x, w, ROWS, N, NULL) != LQMF_OK) {
             fprintf(stderr, "%s: %s\n", lqmf_type_name(t), lqmf_last_error());
             return 1;
