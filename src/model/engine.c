@@ -145,6 +145,13 @@ static void rope_freqs(const lqmf_hparams *hp, double *f) {
 }
 
 static lqmf_status check_hparams(const lqmf_hparams *hp) {
+    const uint64_t big = 1u << 24; /* keeps every buffer size product far from overflow */
+    if (hp->n_embd > big || hp->n_ff > big || (uint64_t)hp->n_head * hp->head_dim > big ||
+        hp->n_vocab > INT32_MAX)
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "engine: dimensions beyond 2^24 (n_embd %u, n_ff %u, n_head %u x "
+                          "head_dim %u) or n_vocab %u beyond 2^31",
+                          hp->n_embd, hp->n_ff, hp->n_head, hp->head_dim, hp->n_vocab);
     if (hp->arch == LQMF_ARCH_GPT2) {
         if ((uint64_t)hp->n_head * hp->head_dim != hp->n_embd)
             return lqmf_error(LQMF_E_UNSUPPORTED, "gpt2: n_head %u * head_dim %u != n_embd %u", hp->n_head,
