@@ -663,23 +663,24 @@ static float rng_sym(uint64_t *s) { /* uniform in [-1, 1) */
 }
 
 /* Add a tensor {ne0, ne1} (ne1 = 1: 1-D) filled with base + scale * U(-1, 1),
- * stored as type (quantized with lqmf_quant_tensor unless F32). */
+ * stored as type (quantized row by row with lqmf_quant_tensor unless F32). */
 static lqmf_status add_random(lqmf_model *m, const char *name, lqmf_type type, uint64_t ne0, uint64_t ne1,
                               float base, float scale, uint64_t *rng) {
     uint64_t ne[2] = {ne0, ne1}, rb = 0;
-    float *f = malloc(ne0 * ne1 * sizeof *f);
-    void *data = type == LQMF_TYPE_F32 ? f : NULL;
+    float *f = malloc(ne0 * (type == LQMF_TYPE_F32 ? ne1 : 1) * sizeof *f);
+    uint8_t *data = type == LQMF_TYPE_F32 ? (uint8_t *)f : NULL;
     if (f && !data && lqmf_type_row_bytes(type, ne0, &rb)) data = malloc(rb * ne1);
     if (!data) {
         free(f);
         return lqmf_error(LQMF_E_NOMEM, "random model: out of memory for %s", name);
     }
-    for (uint64_t i = 0; i < ne0 * ne1; i++) f[i] = base + scale * rng_sym(rng);
     lqmf_status st = LQMF_OK;
-    if (data != f) {
-        st = lqmf_quant_tensor(type, f, data, (int64_t)ne1, (int64_t)ne0, NULL);
-        free(f);
+    for (uint64_t r = 0; r < ne1 && st == LQMF_OK; r++) {
+        float *row = type == LQMF_TYPE_F32 ? f + r * ne0 : f;
+        for (uint64_t i = 0; i < ne0; i++) row[i] = base + scale * rng_sym(rng);
+        if (type != LQMF_TYPE_F32) st = lqmf_quant_tensor(type, row, data + r * rb, 1, (int64_t)ne0, NULL);
     }
+    if (data != (uint8_t *)f) free(f);
     if (st != LQMF_OK) {
         free(data);
         return lqmf_error_prefix(st, "random model: %s", name);
