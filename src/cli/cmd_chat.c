@@ -95,7 +95,7 @@ static lqmf_status turn(gen_ctx *g, const gen_opts *o, conversation *c, lqmf_tok
         }
         lqmf_buf_zeros(&pr.text, 1); /* NUL-terminate the reply */
         if (st == LQMF_OK) st = add_msg(c, "assistant", (const char *)pr.text.data);
-        if (st == LQMF_OK) gen_print_stats(&gs);
+        if (st == LQMF_OK) gen_print_stats(g, &gs);
     }
     gen_printer_free(&pr);
     lqmf_tok_ids_free(&ids);

@@ -64,7 +64,7 @@ static int run_main(int argc, char **argv) {
     if (st == LQMF_OK) st = pr.status;
     gen_printer_finish(&pr);
     printf("\n");
-    if (st == LQMF_OK) gen_print_stats(&gs);
+    if (st == LQMF_OK) gen_print_stats(&g, &gs);
     gen_printer_free(&pr);
     lqmf_tok_ids_free(&ids);
     gen_close(&g);

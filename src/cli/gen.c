@@ -91,7 +91,8 @@ int gen_parse(int argc, char **argv, const char *prompt_flag, gen_opts *o) {
 
 lqmf_status gen_open(const gen_opts *o, gen_ctx *g) {
     memset(g, 0, sizeof *g);
-    lqmf_status st = lqmf_model_open(o->model, &g->m);
+    lqmf_status st = lqmf_kernel_init(); /* reports a bad LQMF_ISA */
+    if (st == LQMF_OK) st = lqmf_model_open(o->model, &g->m);
     if (st == LQMF_OK && !o->ids) st = lqmf_tok_open_model(g->m, &g->tok);
     if (st == LQMF_OK && g->tok && lqmf_tok_n_vocab(g->tok) > g->m->hp.n_vocab)
         st = lqmf_error(LQMF_E_FORMAT, "%s: the tokenizer has %u tokens, the model %u", o->model,
@@ -194,9 +195,12 @@ void gen_printer_finish(gen_printer *p) {
     show(p, p->text.len);
 }
 
-void gen_print_stats(const lqmf_gen_stats *st) {
+void gen_print_stats(const gen_ctx *g, const lqmf_gen_stats *st) {
     static const char *reason[] = {"end of text", "token limit", "stop", "context full"};
-    fprintf(stderr, "\nprompt: %u tokens, %.1f tok/s | generation: %u tokens, %.1f tok/s | %s\n",
+    lqmf_engine_info info;
+    lqmf_engine_get_info(g->e, &info);
+    fprintf(stderr,
+            "\nprompt: %u tokens, %.1f tok/s | generation: %u tokens, %.1f tok/s | %s | %s, %u threads\n",
             st->n_prompt, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0, st->n_gen,
-            st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0, reason[st->reason]);
+            st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0, reason[st->reason], info.isa, info.n_threads);
 }

@@ -5,6 +5,7 @@
 #define LQMF_CLI_GEN_H
 
 #include "lqmf/engine.h"
+#include "lqmf/quant.h"
 #include "lqmf/tokenizer.h"
 
 #define GEN_MAX_STOP 8
@@ -58,7 +59,7 @@ bool gen_printer_token(void *user, int32_t token);
 void gen_printer_finish(gen_printer *p); /* print what was held back */
 void gen_printer_free(gen_printer *p);
 
-/* "prompt: N tokens, X tok/s | generation: ..." on stderr. */
-void gen_print_stats(const lqmf_gen_stats *st);
+/* "prompt: N tokens, X tok/s | generation: ... | avx2, 2 threads" on stderr. */
+void gen_print_stats(const gen_ctx *g, const lqmf_gen_stats *st);
 
 #endif
