@@ -599,6 +599,10 @@ TEST(engine_sampler_filters) {
     freqs(q, lg, 4, 20000, f);
     CHECK(f[0] == 0 && f[1] == 0 && f[2] > 0.35);
     q = p;
+    q.top_p = 0, q.min_p = 2; /* degenerate filters keep the best token */
+    freqs(q, lg, 4, 100, f);
+    CHECK_NEAR(f[3], 1, 1e-9);
+    q = p;
     q.temperature = 0.25f; /* p ~ p^4: 0.4^4 / (0.4^4 + 0.3^4 + ...) */
     freqs(q, lg, 4, 20000, f);
     CHECK_NEAR(f[3], 256.0 / (256 + 81 + 16 + 1), 0.015);
