@@ -128,10 +128,7 @@ static const lqmf_mm_kernels g_avx2 = {
 };
 
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) {
-    __builtin_cpu_init();
-    bool ok =
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return ok ? &g_avx2 : NULL;
+    return lqmf_kernel_isa_available(LQMF_ISA_AVX2) ? &g_avx2 : NULL;
 }
 #else
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) { return NULL; }
