@@ -7,17 +7,27 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool parse_f(const char *s, float *out) {
+/* Option values; false when missing or malformed. */
+static bool opt_f(const char *v, float *out) {
     char *end;
-    *out = strtof(s, &end);
-    return *s && !*end;
+    if (!v) return false;
+    *out = strtof(v, &end);
+    return *v && !*end;
 }
 
-static bool parse_u(const char *s, uint64_t max, uint64_t *out) {
+static bool opt_u64(const char *v, uint64_t max, uint64_t *out) {
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    *out = v;
-    return *s && *s != '-' && !*end && v <= max;
+    if (!v || !*v || *v == '-') return false;
+    unsigned long long x = strtoull(v, &end, 10);
+    *out = x;
+    return !*end && x <= max;
+}
+
+static bool opt_u32(const char *v, uint32_t max, uint32_t *out) {
+    uint64_t x;
+    if (!opt_u64(v, max, &x)) return false;
+    *out = (uint32_t)x;
+    return true;
 }
 
 static int usage(const char *cmd) {
@@ -39,47 +49,49 @@ int gen_parse(int argc, char **argv, const char *prompt_flag, gen_opts *o) {
     lqmf_sampler_params_default(&o->sp);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t u = 0;
         bool ok = true, takes = true;
         if (LQMF_IS(a, prompt_flag))
-            o->prompt = v;
+            ok = (o->prompt = v) != NULL;
         else if (LQMF_IS(a, "-n"))
-            ok = v && parse_u(v, UINT32_MAX, &u), o->n_predict = (uint32_t)u;
+            ok = opt_u32(v, UINT32_MAX, &o->n_predict);
         else if (LQMF_IS(a, "-t"))
-            ok = v && parse_u(v, 256, &u), o->ep.n_threads = (uint32_t)u;
+            ok = opt_u32(v, 256, &o->ep.n_threads);
         else if (LQMF_IS(a, "-c"))
-            ok = v && parse_u(v, 1u << 24, &u), o->ep.n_ctx = (uint32_t)u;
+            ok = opt_u32(v, 1u << 24, &o->ep.n_ctx);
         else if (LQMF_IS(a, "-b"))
-            ok = v && parse_u(v, 4096, &u), o->ep.n_batch = (uint32_t)u;
+            ok = opt_u32(v, 4096, &o->ep.n_batch);
         else if (LQMF_IS(a, "--temp"))
-            ok = v && parse_f(v, &o->sp.temperature);
+            ok = opt_f(v, &o->sp.temperature);
         else if (LQMF_IS(a, "--top-k"))
-            ok = v && parse_u(v, UINT32_MAX, &u), o->sp.top_k = (uint32_t)u;
+            ok = opt_u32(v, UINT32_MAX, &o->sp.top_k);
         else if (LQMF_IS(a, "--top-p"))
-            ok = v && parse_f(v, &o->sp.top_p);
+            ok = opt_f(v, &o->sp.top_p);
         else if (LQMF_IS(a, "--min-p"))
-            ok = v && parse_f(v, &o->sp.min_p);
+            ok = opt_f(v, &o->sp.min_p);
         else if (LQMF_IS(a, "--repeat-penalty"))
-            ok = v && parse_f(v, &o->sp.repeat_penalty);
+            ok = opt_f(v, &o->sp.repeat_penalty);
         else if (LQMF_IS(a, "--repeat-last-n"))
-            ok = v && parse_u(v, 1u << 20, &u), o->sp.repeat_last_n = (uint32_t)u;
+            ok = opt_u32(v, 1u << 20, &o->sp.repeat_last_n);
         else if (LQMF_IS(a, "--seed"))
-            ok = v && parse_u(v, UINT64_MAX, &o->sp.seed), o->seed_set = true;
+            ok = o->seed_set = opt_u64(v, UINT64_MAX, &o->sp.seed);
         else if (LQMF_IS(a, "--stop")) {
-            ok = v && o->n_stop < GEN_MAX_STOP && *v;
+            ok = v && *v && o->n_stop < GEN_MAX_STOP;
             if (ok) o->stop[o->n_stop++] = v;
         } else {
             takes = false;
             if (LQMF_IS(a, "--ids"))
                 o->ids = true;
+            else if (LQMF_IS(a, "--help") || LQMF_IS(a, "-h"))
+                return usage(argv[0]);
             else if (a[0] != '-' && !o->model)
                 o->model = a;
-            else
-                ok = false;
+            else {
+                fprintf(stderr, "lqmf %s: unexpected argument %s\n", argv[0], a);
+                return usage(argv[0]);
+            }
         }
         if (!ok) {
-            if (!LQMF_IS(a, "--help") && !LQMF_IS(a, "-h"))
-                fprintf(stderr, "lqmf %s: bad or missing value for %s\n", argv[0], a);
+            fprintf(stderr, "lqmf %s: bad or missing value for %s\n", argv[0], a);
             return usage(argv[0]);
         }
         i += takes;
