@@ -82,17 +82,8 @@ static lqmf_status turn(gen_ctx *g, const gen_opts *o, conversation *c, lqmf_tok
     printf("\n");
     if (st == LQMF_OK) { /* the cache now holds ids and every generated token */
         past->n = 0;
-        for (size_t i = 0; i < ids.n + pr.ids.n && st == LQMF_OK; i++) {
-            if (past->n == past->cap) {
-                size_t cap = past->cap ? 2 * past->cap : 256;
-                int32_t *grown = realloc(past->ids, cap * sizeof *grown);
-                if (!grown)
-                    st = lqmf_error(LQMF_E_NOMEM, "out of memory");
-                else
-                    past->ids = grown, past->cap = cap;
-            }
-            if (st == LQMF_OK) past->ids[past->n++] = i < ids.n ? ids.ids[i] : pr.ids.ids[i - ids.n];
-        }
+        for (size_t i = 0; i < ids.n && st == LQMF_OK; i++) st = gen_push_id(past, ids.ids[i]);
+        for (size_t i = 0; i < pr.ids.n && st == LQMF_OK; i++) st = gen_push_id(past, pr.ids.ids[i]);
         lqmf_buf_zeros(&pr.text, 1); /* NUL-terminate the reply */
         if (st == LQMF_OK) st = add_msg(c, "assistant", (const char *)pr.text.data);
         if (st == LQMF_OK) gen_print_stats(g, &gs);

@@ -7,17 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static lqmf_status push_id(lqmf_tok_ids *v, int32_t id) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 64;
-        int32_t *grown = realloc(v->ids, cap * sizeof *grown);
-        if (!grown) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-        v->ids = grown, v->cap = cap;
-    }
-    v->ids[v->n++] = id;
-    return LQMF_OK;
-}
-
 /* "1,2,3" -> ids; "" -> BOS alone when the model has one. */
 static lqmf_status parse_ids(const char *s, int32_t bos, lqmf_tok_ids *out) {
     lqmf_status st = LQMF_OK;
@@ -26,10 +15,10 @@ static lqmf_status parse_ids(const char *s, int32_t bos, lqmf_tok_ids *out) {
         long v = strtol(s, &end, 10);
         if (end == s || v < 0 || v > INT32_MAX || (*end && *end != ','))
             return lqmf_error(LQMF_E_INVALID, "--ids: '%s' is not a comma-separated list of token ids", s);
-        st = push_id(out, (int32_t)v);
+        st = gen_push_id(out, (int32_t)v);
         s = *end ? end + 1 : end;
     }
-    if (st == LQMF_OK && !out->n && bos >= 0) st = push_id(out, bos);
+    if (st == LQMF_OK && !out->n && bos >= 0) st = gen_push_id(out, bos);
     return st;
 }
 

@@ -164,15 +164,20 @@ static size_t held_back(const gen_printer *p) {
     return best;
 }
 
+lqmf_status gen_push_id(lqmf_tok_ids *v, int32_t id) {
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 64;
+        int32_t *grown = realloc(v->ids, cap * sizeof *grown);
+        if (!grown) return lqmf_error(LQMF_E_NOMEM, "out of memory for %zu token ids", cap);
+        v->ids = grown, v->cap = cap;
+    }
+    v->ids[v->n++] = id;
+    return LQMF_OK;
+}
+
 bool gen_printer_token(void *user, int32_t token) {
     gen_printer *p = user;
-    if (p->ids.n == p->ids.cap) {
-        size_t cap = p->ids.cap ? 2 * p->ids.cap : 64;
-        int32_t *grown = realloc(p->ids.ids, cap * sizeof *grown);
-        if (!grown) return false;
-        p->ids.ids = grown, p->ids.cap = cap;
-    }
-    p->ids.ids[p->ids.n++] = token;
+    if ((p->status = gen_push_id(&p->ids, token)) != LQMF_OK) return false;
     if (!p->g->tok) {
         printf(",%d", token);
         fflush(stdout);

@@ -36,6 +36,9 @@ typedef struct {
 lqmf_status gen_open(const gen_opts *o, gen_ctx *g);
 void gen_close(gen_ctx *g);
 
+/* Append id to v (grown as needed). */
+lqmf_status gen_push_id(lqmf_tok_ids *v, int32_t id);
+
 /* The token callback of lqmf_engine_generate: records ids, prints text as it
  * becomes final (held back while it may still turn into a stop string), and
  * stops at a control token (EOS, end of turn) or a stop string, whose text is
