@@ -30,8 +30,7 @@ int lqmf_cli_usage(const char *name) {
 }
 
 static int cmp_cmd(const void *a, const void *b) {
-    return strcmp((*(const lqmf_cli_command *const *)a)->name,
-                  (*(const lqmf_cli_command *const *)b)->name);
+    return strcmp((*(const lqmf_cli_command *const *)a)->name, (*(const lqmf_cli_command *const *)b)->name);
 }
 
 static void help(FILE *out) {

@@ -123,6 +123,7 @@ static void axpy(size_t n, float a, const float *x, float *y) {
 
 static const lqmf_mm_kernels g_avx2 = {
     .isa = "avx2",
+    .id = LQMF_ISA_AVX2,
     .axpy = axpy,
     .dot = {[LQMF_TYPE_F32] = dot_f32, [LQMF_TYPE_F16] = dot_f16, [LQMF_TYPE_BF16] = dot_bf16},
 };
