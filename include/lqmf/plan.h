@@ -118,6 +118,25 @@ lqmf_status lqmf_plan_meta_from_model(const lqmf_model *m, lqmf_model_meta *out)
 lqmf_status lqmf_plan_meta_from_counts(uint64_t n_params, uint32_t n_layer, uint32_t n_head_kv,
                                        uint32_t head_dim, uint32_t n_ctx_train, const char *name,
                                        lqmf_model_meta *out);
+/* Class of a 2-D tensor from its internal name ("blk.3.attn_v.weight" ->
+ * LQMF_TC_ATTN_V); LQMF_TC_OTHER when unknown. 1-D tensors are the caller's
+ * LQMF_TC_VECTOR. */
+lqmf_tensor_class lqmf_plan_classify(const char *name);
+
+/* ---- GGUF mix rules (llama.cpp's llama_tensor_get_type for dense models) --
+ * The type GGUF scheme s gives tensor i of the n tensors of class cls (i is
+ * the layer for block tensors): F32 for vectors, the scheme's output type for
+ * the output projection (and for tied embeddings, has_output false), the
+ * first matching mix rule, else the scheme's base type. The row length is
+ * not considered: pass the result through lqmf_plan_fallback_type. */
+lqmf_type lqmf_plan_gguf_type(const lqmf_scheme *s, const lqmf_model_meta *m, lqmf_tensor_class cls,
+                             uint32_t i, uint32_t n, bool has_output);
+/* llama.cpp's replacement when rows of ne0 elements do not fill whole blocks
+ * of t: Q2_K, Q3_K -> IQ4_NL; Q4_K -> Q5_0; Q5_K -> Q5_1; Q6_K -> Q8_0; IQ4_XS -> IQ4_NL; and
+ * F16 when even the replacement (or t itself, other types) does not fit.
+ * Sets *fell_back when t was replaced; t itself when it fits. */
+lqmf_type lqmf_plan_fallback_type(lqmf_type t, uint64_t ne0, bool *fell_back);
+
 /* Elements of all tensors of class c. */
 uint64_t lqmf_plan_meta_class_params(const lqmf_model_meta *m, lqmf_tensor_class c);
 

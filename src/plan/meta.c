@@ -31,7 +31,7 @@ static const struct {
     {"ffn_up.weight", LQMF_TC_FFN_UP},        {"ffn_down.weight", LQMF_TC_FFN_DOWN},
 };
 
-static lqmf_tensor_class classify(const char *name) {
+lqmf_tensor_class lqmf_plan_classify(const char *name) {
     if (strncmp(name, "blk.", 4) == 0) {
         const char *dot = strchr(name + 4, '.');
         if (dot) name = dot + 1;
@@ -153,7 +153,7 @@ lqmf_status lqmf_plan_meta_from_model(const lqmf_model *mdl, lqmf_model_meta *ou
     for (size_t i = 0; i < mdl->n_tensors; i++) {
         const lqmf_tensor *t = &mdl->tensors[i];
         uint64_t rows = t->ne[1] * t->ne[2] * t->ne[3]; /* no overflow: checked on load */
-        lqmf_tensor_class c = rows == 1 ? LQMF_TC_VECTOR : classify(t->name);
+        lqmf_tensor_class c = rows == 1 ? LQMF_TC_VECTOR : lqmf_plan_classify(t->name);
         TRY(add_group(out, c, t->ne[0], rows, 1));
     }
     if (!out->n_params) return lqmf_error(LQMF_E_INVALID, "%s: no tensors", out->name);

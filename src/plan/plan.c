@@ -70,8 +70,7 @@ static bool mix_applies(lqmf_mix_when w, uint32_t i, uint32_t n, const lqmf_mode
     return false;
 }
 
-/* llama.cpp's replacement when a row does not fill whole 256-blocks. */
-static lqmf_type fit_row(lqmf_type t, uint64_t ne0, bool *fell_back) {
+lqmf_type lqmf_plan_fallback_type(lqmf_type t, uint64_t ne0, bool *fell_back) {
     const lqmf_type_traits *tr = lqmf_type_get(t);
     if (ne0 % tr->block_size == 0) return t;
     *fell_back = true;
@@ -81,15 +80,16 @@ static lqmf_type fit_row(lqmf_type t, uint64_t ne0, bool *fell_back) {
     case LQMF_TYPE_Q4_K: t = LQMF_TYPE_Q5_0; break;
     case LQMF_TYPE_Q5_K: t = LQMF_TYPE_Q5_1; break;
     case LQMF_TYPE_Q6_K: t = LQMF_TYPE_Q8_0; break;
+    case LQMF_TYPE_IQ4_XS: t = LQMF_TYPE_IQ4_NL; break;
     default: break;
     }
     return ne0 % lqmf_type_get(t)->block_size ? LQMF_TYPE_F16 : t;
 }
 
-/* GGUF type of tensor i of n in group g. */
-static lqmf_type gguf_type(const lqmf_scheme_def *d, const lqmf_model_meta *m, const lqmf_tensor_group *g,
-                           uint32_t i, bool has_output) {
-    switch (g->cls) {
+lqmf_type lqmf_plan_gguf_type(const lqmf_scheme *s, const lqmf_model_meta *m, lqmf_tensor_class cls,
+                             uint32_t i, uint32_t n, bool has_output) {
+    const lqmf_scheme_def *d = lqmf_scheme_def_of(s);
+    switch (cls) {
     case LQMF_TC_VECTOR: return LQMF_TYPE_F32;
     case LQMF_TC_POS_EMBD: return LQMF_TYPE_F16; /* llama-quantize leaves it as converted */
     case LQMF_TC_OUTPUT: return d->output;
@@ -97,7 +97,7 @@ static lqmf_type gguf_type(const lqmf_scheme_def *d, const lqmf_model_meta *m, c
     default: break;
     }
     for (const lqmf_mix_rule *r = d->rules; r->type != LQMF_TYPE_F32; r++)
-        if (r->cls == g->cls && mix_applies(r->when, i, g->count, m)) return r->type;
+        if (r->cls == cls && mix_applies(r->when, i, n, m)) return r->type;
     return d->base;
 }
 
@@ -121,7 +121,8 @@ static lqmf_status sum_weights(const lqmf_scheme_def *d, const lqmf_model_meta *
         if (d->pub.method == LQMF_METHOD_GGUF) {
             for (uint32_t i = 0; i < g->count; i++) {
                 bool fb = false;
-                lqmf_type t = fit_row(gguf_type(d, m, g, i, has_output), g->ne0, &fb);
+                lqmf_type t = lqmf_plan_fallback_type(
+                    lqmf_plan_gguf_type(&d->pub, m, g->cls, i, g->count, has_output), g->ne0, &fb);
                 uint64_t b;
                 if (!lqmf_type_tensor_bytes(t, g->ne0, n, &b) || !lqmf_add_u64(w->bytes, b, &w->bytes))
                     return lqmf_error(LQMF_E_INVALID, "%s: size of %s overflows", m->name,
