@@ -417,6 +417,10 @@ static lqmf_status load_vocab(const ctx *c, tj_ref vocab, tj_ref added) {
         if ((st = parse_id(c, tj_get(c->d, v, "id"), "added token", "?", &id))) return st;
         if (id + 1 > n) n = id + 1;
     }
+    uint64_t entries = (uint64_t)tj_size(c->d, vocab) + tj_size(c->d, added);
+    if (n > 2 * entries + 1024) /* holes are filled with [PAD] tokens; keep them few */
+        return lqmf_error(LQMF_E_FORMAT, "%s: token ids reach %u for %llu tokens (ids must be nearly contiguous)",
+                          t->name, n - 1, (unsigned long long)entries);
     if ((st = tok_vocab_alloc(t, n))) return st;
     TJ_EACH(c->d, vocab, k) {
         size_t kn;

@@ -62,15 +62,13 @@ static lqmf_status replace_regex(const lqmf_tokenizer *t, const tok_norm *nm, co
     if (!md) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
     size_t pos = 0, last = 0;
     while (pos <= n) {
-        int rc = pcre2_match(nm->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
+        size_t a, b;
+        int rc = tok_regex_match(nm->re, s, n, pos, md, &a, &b);
+        if (rc == 0) break;
         if (rc < 0) {
             pcre2_match_data_free(md);
-            return lqmf_error(LQMF_E_INVALID, "%s: Replace normalizer regex failed (pcre2 error %d)",
-                              t->name, rc);
+            return lqmf_error(LQMF_E_INVALID, "%s: Replace normalizer regex failed (pcre2 error %d)", t->name, rc);
         }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t a = ov[0], b = ov[1];
         if (b == a) { /* empty match: step over one character */
             if (a >= n) break;
             pos = a + tok_utf8_len((uint8_t)s[a]);

@@ -3,6 +3,7 @@
  * plus the llama.cpp pre-tokenizer names (tokenizer.ggml.pre). */
 #include "tok_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,29 @@ lqmf_status tok_regex_compile(const char *pattern, size_t len, pcre2_code **out)
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional: the interpreter is the fallback */
     *out = re;
     return LQMF_OK;
+}
+
+/* One match context for every call (read-only once made): a match limit
+ * keeps a pathological pattern from running away on long text. */
+static pcre2_match_context *g_mctx;
+static pthread_once_t g_mctx_once = PTHREAD_ONCE_INIT;
+static void mctx_init(void) {
+    g_mctx = pcre2_match_context_create(NULL);
+    if (g_mctx) pcre2_set_match_limit(g_mctx, 1000000);
+}
+
+int tok_regex_match(const pcre2_code *re, const char *s, size_t n, size_t pos, pcre2_match_data *md,
+                    size_t *a, size_t *b) {
+    pthread_once(&g_mctx_once, mctx_init);
+    uint32_t opts = PCRE2_NO_UTF_CHECK;
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts, md, g_mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts | PCRE2_NO_JIT, md, g_mctx);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return rc;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *a = ov[0];
+    *b = ov[1];
+    return 1;
 }
 
 void tok_pre_clear(tok_pre *p) {
@@ -177,19 +201,13 @@ static bool pieces_push(pieces *ps, size_t a, size_t b, bool match) {
 static lqmf_status find_matches(const lqmf_tokenizer *t, tok_ctx *c, const pcre2_code *re,
                                 const char *s, size_t n, pieces *ps) {
     size_t pos = 0, prev = 0;
-    uint32_t opts = PCRE2_NO_UTF_CHECK;
     while (pos < n) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts, c->md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !(opts & PCRE2_NO_JIT)) {
-            opts |= PCRE2_NO_JIT;
-            continue;
-        }
+        size_t a, b;
+        int rc = tok_regex_match(re, s, n, pos, c->md, &a, &b);
+        if (rc == 0) break;
         if (rc < 0)
-            return lqmf_error(LQMF_E_INVALID, "%s: pre-tokenizer regex failed (pcre2 error %d)",
-                              t->name, rc);
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
-        size_t a = ov[0], b = ov[1];
+            return lqmf_error(LQMF_E_INVALID, "%s: pre-tokenizer regex failed (pcre2 error %d%s)", t->name, rc,
+                              rc == PCRE2_ERROR_MATCHLIMIT ? ": match limit" : "");
         if (b <= a) { /* empty match: step over one character */
             pos = a + tok_utf8_len((uint8_t)s[a]);
             continue;

@@ -210,6 +210,10 @@ void tok_utf8_put(lqmf_buf *b, uint32_t cp);
 /* ---- pipeline steps (normalize.c, pretokenize.c) ----------------------- */
 /* Compile a split regex (UTF + UCP, JIT when available). */
 lqmf_status tok_regex_compile(const char *pattern, size_t len, pcre2_code **out);
+/* Match re in s[0..n) from pos: 1 with [*a, *b), 0 for none, < 0 a pcre2
+ * error (the match limit included). */
+int tok_regex_match(const pcre2_code *re, const char *s, size_t n, size_t pos, pcre2_match_data *md,
+                    size_t *a, size_t *b);
 void tok_norm_clear(tok_norm *n);
 void tok_pre_clear(tok_pre *p);
 lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_behavior b,
