@@ -95,7 +95,8 @@ static lqmf_status parse_normalizer(const ctx *c, tj_ref o, int depth) {
         n.kind = NORM_REPLACE;
         st = get_pattern(c, o, "normalizer Replace", &p, &pn, &regex);
         if (!st) st = dup_str(c, tj_get(c->d, o, "content"), "normalizer Replace.content", &n.b, &n.blen);
-        if (!st && regex) st = tok_regex_compile(p, pn, &n.re);
+        if (!st && regex && (st = tok_regex_compile(p, pn, &n.re)))
+            lqmf_error_prefix(st, "%s: normalizer Replace", t->name);
         if (!st && !regex && !(n.a = malloc(pn + 1))) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
         if (!st && !regex) memcpy(n.a, p, pn + 1), n.alen = pn;
     } else if (!strcmp(ty, "NFC")) {
@@ -174,7 +175,7 @@ static lqmf_status split_pre(const ctx *c, tj_ref o) {
     if (!(q.pattern = malloc(pn + 1))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     memcpy(q.pattern, p, pn + 1);
     if (regex) {
-        st = tok_regex_compile(p, pn, &q.re);
+        if ((st = tok_regex_compile(p, pn, &q.re))) lqmf_error_prefix(st, "%s: pre_tokenizer Split", c->t->name);
     } else { /* a literal string */
         int err;
         PCRE2_SIZE off;
