@@ -41,6 +41,9 @@ void tok_ctx_free(tok_ctx *c) {
     pcre2_match_data_free(c->md);
     free(c->syms);
     free(c->heap);
+    free(c->cache);
+    lqmf_buf_free(&c->cache_keys);
+    lqmf_tok_ids_free(&c->cache_ids);
     memset(c, 0, sizeof *c);
 }
 

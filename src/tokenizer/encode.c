@@ -57,16 +57,58 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
     return false;
 }
 
+/* Encode one word through the call's word cache. */
+static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
+    if (n > TOK_CACHE_WORD || n == 0) return tok_model_encode(t, c, w, n, out);
+    if (!c->cache && !(c->cache = calloc(TOK_CACHE_SLOTS, sizeof *c->cache)))
+        return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    uint64_t h = tok_hash_bytes(w, n);
+    uint32_t i = (uint32_t)h & (TOK_CACHE_SLOTS - 1);
+    for (; c->cache[i].key_len; i = (i + 1) & (TOK_CACHE_SLOTS - 1)) {
+        const tok_cache_ent *e = &c->cache[i];
+        if (e->hash != h || e->key_len != n || memcmp(c->cache_keys.data + e->key_off, w, n)) continue;
+        for (uint32_t k = 0; k < e->n_ids; k++)
+            if (!tok_ids_push(out, c->cache_ids.ids[e->ids_off + k])) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+        return LQMF_OK;
+    }
+    size_t first = out->n;
+    lqmf_status st = tok_model_encode(t, c, w, n, out);
+    if (st || c->cache_n >= TOK_CACHE_SLOTS / 2 || c->cache_keys.len + n > UINT32_MAX / 2) return st;
+    tok_cache_ent e = { h, (uint32_t)c->cache_keys.len, (uint32_t)n, (uint32_t)c->cache_ids.n,
+                        (uint32_t)(out->n - first) };
+    lqmf_buf_append(&c->cache_keys, w, n);
+    bool ok = !c->cache_keys.failed;
+    for (size_t k = first; ok && k < out->n; k++) ok = tok_ids_push(&c->cache_ids, out->ids[k]);
+    if (!ok) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    c->cache[i] = e;
+    c->cache_n++;
+    return LQMF_OK;
+}
+
+/* Encode a word, cut first before each U+2581 that follows other text when
+ * no token can span such a place (t->meta_chunks): exact, and it keeps
+ * whole unsplit SentencePiece segments from becoming one huge word. */
+static lqmf_status encode_chunks(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
+    if (!t->meta_chunks || t->ignore_merges) return encode_word(t, c, w, n, out);
+    size_t start = 0;
+    for (size_t i = 3; i + 3 <= n; i++) {
+        if (memcmp(w + i, "\xe2\x96\x81", 3) || !memcmp(w + i - 3, "\xe2\x96\x81", 3)) continue;
+        lqmf_status st = encode_word(t, c, w + start, i - start, out);
+        if (st) return st;
+        start = i;
+        i += 2;
+    }
+    return encode_word(t, c, w + start, n - start, out);
+}
+
 static lqmf_status encode_segment(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n,
                                   bool at_start, lqmf_tok_ids *out) {
     if (n == 0) return LQMF_OK;
     lqmf_status st = tok_normalize(t, s, n, &c->norm);
-    if (st) return st;
-    tok_words *w;
-    st = tok_pretokenize(t, c, (const char *)c->norm.data, c->norm.len, at_start, &w);
-    const char *text = (const char *)w->text.data;
-    for (size_t i = 0; i < w->n && !st; i++)
-        st = tok_model_encode(t, c, text + w->spans[i].off, w->spans[i].len, out);
+    tok_words *w = NULL;
+    if (!st) st = tok_pretokenize(t, c, (const char *)c->norm.data, c->norm.len, at_start, &w);
+    for (size_t i = 0; !st && i < w->n; i++)
+        st = encode_chunks(t, c, (const char *)w->text.data + w->spans[i].off, w->spans[i].len, out);
     return st;
 }
 

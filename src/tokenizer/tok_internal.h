@@ -105,6 +105,8 @@ struct lqmf_tokenizer {
     bool byte_fallback; /* unknown characters become <0xXX> tokens */
     bool ignore_merges; /* a word that is a token is taken whole */
     bool fuse_unk;
+    bool meta_chunks;   /* no usable token has U+2581 after other text: words
+                           split before each U+2581 that follows other text */
 
     /* vocabulary: n tokens; strings in pool */
     uint32_t n;
@@ -163,6 +165,8 @@ static inline const char *tok_piece(const lqmf_tokenizer *t, int32_t id, size_t 
     *len = t->blen[id];
     return (const char *)t->pool.data + t->boff[id];
 }
+/* Hash of a byte string (the index's hash). */
+uint64_t tok_hash_bytes(const char *s, size_t n);
 /* Id of exact piece bytes, -1 when absent. */
 int32_t tok_index_get(const lqmf_tokenizer *t, const tok_index *ix, const char *s, size_t n);
 /* May the model produce this token from text? (not control/unknown/unused/byte) */
@@ -256,6 +260,16 @@ typedef struct {
     int32_t left, right;
     int32_t lid, rid; /* ids expected at left/right (staleness check) */
 } tok_heap_ent;
+/* Word cache of one encode call: texts repeat words, so each distinct
+ * word (up to TOK_CACHE_WORD bytes) runs the model once. */
+#define TOK_CACHE_SLOTS (1u << 16)
+#define TOK_CACHE_WORD 64
+typedef struct {
+    uint64_t hash;
+    uint32_t key_off, key_len; /* in cache_keys */
+    uint32_t ids_off, n_ids;   /* in cache_ids */
+} tok_cache_ent;
+
 struct tok_ctx {
     tok_words w[2];
     lqmf_buf norm;
@@ -264,6 +278,10 @@ struct tok_ctx {
     size_t cap_syms;
     tok_heap_ent *heap;
     size_t n_heap, cap_heap;
+    tok_cache_ent *cache; /* TOK_CACHE_SLOTS slots, key_len 0 = empty */
+    uint32_t cache_n;
+    lqmf_buf cache_keys;
+    lqmf_tok_ids cache_ids;
 };
 void tok_ctx_free(tok_ctx *c);
 

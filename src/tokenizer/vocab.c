@@ -8,7 +8,7 @@
 
 /* ---- hashing ------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
+uint64_t tok_hash_bytes(const char *s, size_t n) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
     while (n >= 8) {
         uint64_t w;
@@ -45,7 +45,7 @@ static const char *key_of(const lqmf_tokenizer *t, const tok_index *ix, uint32_t
 
 int32_t tok_index_get(const lqmf_tokenizer *t, const tok_index *ix, const char *s, size_t n) {
     if (!ix->slots) return -1;
-    uint64_t h = hash_bytes(s, n), tag = h >> 32 << 32;
+    uint64_t h = tok_hash_bytes(s, n), tag = h >> 32 << 32;
     for (uint32_t i = (uint32_t)h & ix->mask;; i = (i + 1) & ix->mask) {
         uint64_t v = ix->slots[i];
         if (!v) return -1;
@@ -69,7 +69,7 @@ static lqmf_status index_build(const lqmf_tokenizer *t, tok_index *ix, bool by_t
         uint32_t id = ids ? (uint32_t)ids[k] : k, len;
         const char *s = key_of(t, ix, id, &len);
         if (tok_index_get(t, ix, s, len) >= 0) continue;
-        uint64_t h = hash_bytes(s, len);
+        uint64_t h = tok_hash_bytes(s, len);
         uint32_t i = (uint32_t)h & ix->mask;
         while (ix->slots[i]) i = (i + 1) & ix->mask;
         ix->slots[i] = (h >> 32 << 32) | (id + 1);
@@ -289,6 +289,18 @@ static lqmf_status build_added_matcher(lqmf_tokenizer *t) {
     return st;
 }
 
+/* Do the U+2581 characters of every usable token form a leading run? */
+static bool meta_only_leading(const lqmf_tokenizer *t) {
+    for (uint32_t id = 0; id < t->n; id++) {
+        if (!tok_model_usable(t, (int32_t)id)) continue;
+        const char *p = (const char *)t->pool.data + t->boff[id];
+        size_t n = t->blen[id], i = 0;
+        while (i + 3 <= n && !memcmp(p + i, "\xe2\x96\x81", 3)) i += 3;
+        if (i < n && memmem(p + i, n - i, "\xe2\x96\x81", 3)) return false;
+    }
+    return true;
+}
+
 lqmf_status tok_vocab_finish(lqmf_tokenizer *t) {
     for (uint32_t id = 0; id < t->n; id++) {
         if (t->type[id]) continue;
@@ -298,6 +310,7 @@ lqmf_status tok_vocab_finish(lqmf_tokenizer *t) {
         if (st) return st;
     }
     if (t->pool.failed) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
+    t->meta_chunks = !t->byte_level && meta_only_leading(t);
     lqmf_status st = index_build(t, &t->index, false, NULL, t->n);
     if (!st && t->byte_level) st = index_build(t, &t->text_index, true, NULL, t->n);
     if (st) return st;
