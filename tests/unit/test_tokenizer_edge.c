@@ -3,6 +3,7 @@
  * rules, and the lqmf tokenize command. */
 #include "../test.h"
 #include "lqmf/gguf.h"
+#include "lqmf/model.h"
 #include "lqmf/tokenizer.h"
 
 #include <stdlib.h>
@@ -319,4 +320,105 @@ TEST(tok_cli_tokenize) {
     free(out);
     snprintf(cmd, sizeof cmd, "%s tokenize /nonexistent x 2>/dev/null", bin);
     CHECK(system(cmd) != 0);
+}
+
+/* ---- SentencePiece-style pipelines in tokenizer.json --------------------------- */
+
+/* Vocabulary: <unk> <s> </s> ▁ a b ▁a ▁b ▁▁ with merges "▁ a", "▁ b", "▁ ▁". */
+static lqmf_tokenizer *meta_tokenizer(const char *pipeline) {
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2,"
+             " \"\xe2\x96\x81\": 3, \"a\": 4, \"b\": 5, \"\xe2\x96\x81" "a\": 6, \"\xe2\x96\x81" "b\": 7,"
+             " \"\xe2\x96\x81\xe2\x96\x81\": 8}, \"merges\": [\"\xe2\x96\x81 a\", \"\xe2\x96\x81 b\","
+             " \"\xe2\x96\x81 \xe2\x96\x81\"]},"
+             " \"added_tokens\": [{\"id\": 1, \"content\": \"<s>\", \"special\": true}], %s}",
+             pipeline);
+    lqmf_tokenizer *t = NULL;
+    if (load_json(json, &t)) lqmf_test_fail(__FILE__, __LINE__, "%s", lqmf_last_error());
+    return t;
+}
+
+static void check_meta(lqmf_tokenizer *t, const char *text, const int32_t *want, size_t n, const char *decoded) {
+    lqmf_tok_ids ids = { 0 };
+    CHECK_OK(lqmf_tok_encode(t, text, strlen(text), LQMF_TOK_PARSE_SPECIAL, &ids));
+    bool same = ids.n == n;
+    for (size_t k = 0; same && k < n; k++) same = ids.ids[k] == want[k];
+    CHECKF(same, "\"%s\": %zu ids (%d %d %d ...)", text, ids.n, ids.n > 0 ? ids.ids[0] : -1,
+           ids.n > 1 ? ids.ids[1] : -1, ids.n > 2 ? ids.ids[2] : -1);
+    if (decoded) {
+        lqmf_buf b;
+        lqmf_buf_init(&b);
+        CHECK_OK(lqmf_tok_decode(t, ids.ids, ids.n, LQMF_TOK_SKIP_SPECIAL, &b));
+        CHECK_STR(b.data ? (char *)b.data : "", decoded);
+        lqmf_buf_free(&b);
+    }
+    lqmf_tok_ids_free(&ids);
+}
+
+#define IDS(...) (const int32_t[]){ __VA_ARGS__ }, sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t)
+
+TEST(tok_legacy_prepend_normalizer) {
+    lqmf_tokenizer *t = meta_tokenizer(
+        "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}]},"
+        " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\xe2\x96\x81\"},"
+        " \"content\": \" \"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}");
+    REQUIRE(t);
+    check_meta(t, "a b", IDS(6, 7), "a b");
+    check_meta(t, " a", IDS(3, 6), " a");   /* prefix added even before a space */
+    check_meta(t, "<s>a", IDS(1, 6), "a"); /* every segment gets the prefix */
+    check_meta(t, "c", IDS(3, 0), NULL);   /* unknown character -> <unk> */
+    lqmf_tok_free(t);
+}
+
+TEST(tok_metaspace_schemes) {
+    static const char always[] = "\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\","
+                                 " \"prepend_scheme\": \"always\", \"split\": true},"
+                                 " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": \"always\"}";
+    lqmf_tokenizer *t = meta_tokenizer(always);
+    REQUIRE(t);
+    check_meta(t, " a", IDS(6), "a");         /* already starts with the replacement: no second one */
+    check_meta(t, "a  b", IDS(6, 3, 7), "a  b");
+    check_meta(t, "a  ", IDS(6, 3, 3), "a  "); /* split before each ▁: "▁▁" cannot form */
+    check_meta(t, "<s>a", IDS(1, 6), "a");
+    lqmf_tok_free(t);
+    t = meta_tokenizer("\"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"first\", \"split\": false}");
+    REQUIRE(t);
+    check_meta(t, "a", IDS(6), NULL);
+    check_meta(t, "<s>a", IDS(1, 4), NULL); /* only the start of the input gets the prefix */
+    check_meta(t, "a  ", IDS(6, 8), NULL); /* unsplit: "▁▁" forms */
+    check_meta(t, "a  b", IDS(6, 3, 7), NULL); /* "▁b" (rank 1) goes before "▁▁" (rank 2) */
+    lqmf_tok_free(t);
+    /* the legacy form (add_prefix_space) means "always" */
+    t = meta_tokenizer("\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"add_prefix_space\": true}");
+    REQUIRE(t);
+    check_meta(t, "<s>a", IDS(1, 6), NULL);
+    lqmf_tok_free(t);
+}
+
+/* lqmf_tok_open_model follows the model's tok_source / tok_path. */
+TEST(tok_open_model_sources) {
+    DATA(bin, "models/stories260K/tok512.bin");
+    DATA(json, "models/tiny-llama/tokenizer.json");
+    lqmf_hparams hp = { .n_vocab = 512, .bos_id = -1, .eos_id = -1 };
+    lqmf_model *m;
+    REQUIRE_OK(lqmf_model_new(&hp, &m));
+    lqmf_tokenizer *t;
+    CHECK_ERR(lqmf_tok_open_model(m, &t), LQMF_E_NOT_FOUND, "no tokenizer");
+    m->tok_source = LQMF_TOK_LLAMA2C;
+    m->tok_path = strdup(bin);
+    REQUIRE_OK(lqmf_tok_open_model(m, &t));
+    CHECK_EQ_INT(lqmf_tok_n_vocab(t), 512);
+    lqmf_tok_free(t);
+    m->hp.n_vocab = 600; /* more than the file holds */
+    CHECK_ERR(lqmf_tok_open_model(m, &t), LQMF_E_FORMAT, "512 tokens, the model expects 600");
+    free(m->tok_path);
+    m->tok_source = LQMF_TOK_HF_JSON;
+    m->tok_path = strdup(json);
+    REQUIRE_OK(lqmf_tok_open_model(m, &t));
+    CHECK(lqmf_tok_adds_bos(t)); /* tokenizer_config.json beside it was read */
+    CHECK(lqmf_tok_chat_template(t) != NULL);
+    lqmf_tok_free(t);
+    lqmf_model_close(m);
 }
