@@ -27,7 +27,7 @@ static const char *data_root(void) {
 
 /* Seconds for the normalize + pre-tokenize steps over the whole text. */
 static double split_only(const lqmf_tokenizer *t, const char *text, size_t len, size_t *words) {
-    tok_ctx c = { 0 };
+    tok_ctx c = {0};
     double t0 = cpu_now();
     tok_words *w = NULL;
     *words = 0;
@@ -49,7 +49,7 @@ static void bench(const char *label, const char *rel, const char *text, size_t l
         return;
     }
     double load = lqmf_time_now() - t0, load_cpu = cpu_now() - c0;
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
         ids.n = 0;
@@ -73,8 +73,10 @@ static void bench(const char *label, const char *rel, const char *text, size_t l
 
 int main(int argc, char **argv) {
     char path[1024];
-    if (argc > 1) snprintf(path, sizeof path, "%s", argv[1]);
-    else snprintf(path, sizeof path, "%s/text/kjv/kjv_verses.txt", data_root());
+    if (argc > 1)
+        snprintf(path, sizeof path, "%s", argv[1]);
+    else
+        snprintf(path, sizeof path, "%s/text/kjv/kjv_verses.txt", data_root());
     char *text;
     size_t len;
     if (lqmf_read_file(path, 1ull << 31, &text, &len) != LQMF_OK) {

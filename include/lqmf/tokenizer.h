@@ -41,7 +41,7 @@ typedef enum {
     LQMF_TOK_CONTROL = 3,      /* special: BOS, EOS, <|im_start|>, ... */
     LQMF_TOK_USER_DEFINED = 4, /* added token, always matched as a whole */
     LQMF_TOK_UNUSED = 5,
-    LQMF_TOK_BYTE = 6          /* <0xXX> byte-fallback token */
+    LQMF_TOK_BYTE = 6 /* <0xXX> byte-fallback token */
 } lqmf_tok_type;
 
 typedef enum { LQMF_TOK_ALGO_BPE = 0, LQMF_TOK_ALGO_SPM = 1 } lqmf_tok_algo;
@@ -59,14 +59,13 @@ lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out);
 lqmf_status lqmf_tok_open_model(const lqmf_model *m, lqmf_tokenizer **out);
 /* tokenizer.json text (len bytes) plus optional tokenizer_config.json text
  * (NULL when absent); `name` labels error messages. */
-lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json,
-                                  size_t config_len, const char *name, lqmf_tokenizer **out);
-/* SentencePiece ModelProto bytes. */
-lqmf_status lqmf_tok_load_spm(const uint8_t *data, size_t len, const char *name,
-                              lqmf_tokenizer **out);
-/* llama2.c tokenizer.bin bytes; n_vocab = 0 reads tokens to the end. */
-lqmf_status lqmf_tok_load_llama2c(const uint8_t *data, size_t len, uint32_t n_vocab,
+lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json, size_t config_len,
                                   const char *name, lqmf_tokenizer **out);
+/* SentencePiece ModelProto bytes. */
+lqmf_status lqmf_tok_load_spm(const uint8_t *data, size_t len, const char *name, lqmf_tokenizer **out);
+/* llama2.c tokenizer.bin bytes; n_vocab = 0 reads tokens to the end. */
+lqmf_status lqmf_tok_load_llama2c(const uint8_t *data, size_t len, uint32_t n_vocab, const char *name,
+                                  lqmf_tokenizer **out);
 /* The tokenizer.ggml.* keys of an open GGUF file. */
 lqmf_status lqmf_tok_load_gguf(const struct lqmf_gguf *g, lqmf_tokenizer **out);
 void lqmf_tok_free(lqmf_tokenizer *t); /* NULL is a no-op */
@@ -86,7 +85,8 @@ bool lqmf_tok_adds_eos(const lqmf_tokenizer *t);
 /* Token id of an exact vocabulary text ("<|eot_id|>", "Ġthe"), -1 if none. */
 int32_t lqmf_tok_find(const lqmf_tokenizer *t, const char *text);
 /* Vocabulary text of id as the source file spells it, NUL-terminated; *len
- * (may be NULL) gets its length, which counts embedded NULs. Points into t (lives until lqmf_tok_free); NULL when id is out of range. */
+ * (may be NULL) gets its length, which counts embedded NULs. Points into t (lives until lqmf_tok_free); NULL
+ * when id is out of range. */
 const char *lqmf_tok_text(const lqmf_tokenizer *t, int32_t id, size_t *len);
 lqmf_tok_type lqmf_tok_type_of(const lqmf_tokenizer *t, int32_t id);
 float lqmf_tok_score(const lqmf_tokenizer *t, int32_t id);
@@ -109,16 +109,16 @@ enum {
 };
 /* Encode len bytes of UTF-8 text, appending the ids to *out. Fails with
  * LQMF_E_INVALID (naming the byte offset) on invalid UTF-8. */
-lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t len,
-                            unsigned flags, lqmf_tok_ids *out);
+lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            lqmf_tok_ids *out);
 
 /* ---- decoding ------------------------------------------------------------ */
 enum { LQMF_TOK_SKIP_SPECIAL = 1u << 0 }; /* leave out control and unknown tokens */
 
 /* Decode ids, appending text to *out (NUL-terminated, the NUL not counted).
  * Byte sequences that do not form UTF-8 are passed through as they are. */
-lqmf_status lqmf_tok_decode(const lqmf_tokenizer *t, const int32_t *ids, size_t n,
-                            unsigned flags, lqmf_buf *out);
+lqmf_status lqmf_tok_decode(const lqmf_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
+                            lqmf_buf *out);
 /* The text one token stands for on its own (no leading-space removal):
  * " the" for "Ġthe" or "▁the", "\n" for <0x0A>, "<s>" for a control token.
  * Appends to *out. */
@@ -130,11 +130,11 @@ lqmf_status lqmf_tok_piece(const lqmf_tokenizer *t, int32_t id, lqmf_buf *out);
  * continue a character becomes U+FFFD. */
 typedef struct {
     const lqmf_tokenizer *t;
-    unsigned flags;         /* LQMF_TOK_SKIP_SPECIAL */
-    uint8_t pend[4];        /* incomplete character held back */
+    unsigned flags;  /* LQMF_TOK_SKIP_SPECIAL */
+    uint8_t pend[4]; /* incomplete character held back */
     uint8_t npend;
-    uint8_t strip;          /* leading spaces still to drop from the output start */
-    bool started;           /* some text has been produced */
+    uint8_t strip; /* leading spaces still to drop from the output start */
+    bool started;  /* some text has been produced */
 } lqmf_tok_stream;
 void lqmf_tok_stream_init(lqmf_tok_stream *s, const lqmf_tokenizer *t, unsigned flags);
 lqmf_status lqmf_tok_stream_push(lqmf_tok_stream *s, int32_t id, lqmf_buf *out);
@@ -151,7 +151,7 @@ void lqmf_tok_stream_flush(lqmf_tok_stream *s, lqmf_buf *out);
  * (strip, startswith, ...), raise_exception(). Anything else fails with
  * LQMF_E_UNSUPPORTED naming the construct and its line. */
 typedef struct {
-    const char *role;    /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } lqmf_chat_msg;
 
@@ -162,9 +162,8 @@ const char *lqmf_tok_chat_template(const lqmf_tokenizer *t);
  * NUL-terminated string owned by the caller. Encode the result with
  * LQMF_TOK_PARSE_SPECIAL and without LQMF_TOK_ADD_SPECIAL when the template
  * writes the BOS itself. */
-lqmf_status lqmf_tok_chat_apply(const lqmf_tokenizer *t, const char *tmpl,
-                                const lqmf_chat_msg *msgs, size_t n_msgs,
-                                bool add_generation_prompt, char **out);
+lqmf_status lqmf_tok_chat_apply(const lqmf_tokenizer *t, const char *tmpl, const lqmf_chat_msg *msgs,
+                                size_t n_msgs, bool add_generation_prompt, char **out);
 
 /* ---- GGUF export ---------------------------------------------------------
  * Write the vocabulary as llama.cpp's converter does: tokenizer.ggml.model

@@ -16,8 +16,8 @@ typedef struct {
     int32_t id;
 } added_hit;
 
-static bool added_allowed(const lqmf_tokenizer *t, int32_t id, unsigned flags, const char *s,
-                          size_t n, size_t a, size_t b) {
+static bool added_allowed(const lqmf_tokenizer *t, int32_t id, unsigned flags, const char *s, size_t n,
+                          size_t a, size_t b) {
     const tok_added *ad = NULL;
     for (uint32_t k = 0; k < t->n_added && !ad; k++)
         if (t->added[k].id == id) ad = &t->added[k];
@@ -58,7 +58,8 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
 }
 
 /* Encode one word through the call's word cache. */
-static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
+static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
+                               lqmf_tok_ids *out) {
     if (n > TOK_CACHE_WORD || n == 0) return tok_model_encode(t, c, w, n, out);
     if (!c->cache && !(c->cache = calloc(TOK_CACHE_SLOTS, sizeof *c->cache)))
         return lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -68,14 +69,15 @@ static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *
         const tok_cache_ent *e = &c->cache[i];
         if (e->hash != h || e->key_len != n || memcmp(c->cache_keys.data + e->key_off, w, n)) continue;
         for (uint32_t k = 0; k < e->n_ids; k++)
-            if (!tok_ids_push(out, c->cache_ids.ids[e->ids_off + k])) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+            if (!tok_ids_push(out, c->cache_ids.ids[e->ids_off + k]))
+                return lqmf_error(LQMF_E_NOMEM, "out of memory");
         return LQMF_OK;
     }
     size_t first = out->n;
     lqmf_status st = tok_model_encode(t, c, w, n, out);
     if (st || c->cache_n >= TOK_CACHE_SLOTS / 2 || c->cache_keys.len + n > UINT32_MAX / 2) return st;
-    tok_cache_ent e = { h, (uint32_t)c->cache_keys.len, (uint32_t)n, (uint32_t)c->cache_ids.n,
-                        (uint32_t)(out->n - first) };
+    tok_cache_ent e = {h, (uint32_t)c->cache_keys.len, (uint32_t)n, (uint32_t)c->cache_ids.n,
+                       (uint32_t)(out->n - first)};
     lqmf_buf_append(&c->cache_keys, w, n);
     bool ok = !c->cache_keys.failed;
     for (size_t k = first; ok && k < out->n; k++) ok = tok_ids_push(&c->cache_ids, out->ids[k]);
@@ -88,7 +90,8 @@ static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *
 /* Encode a word, cut first before each U+2581 that follows other text when
  * no token can span such a place (t->meta_chunks): exact, and it keeps
  * whole unsplit SentencePiece segments from becoming one huge word. */
-static lqmf_status encode_chunks(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
+static lqmf_status encode_chunks(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
+                                 lqmf_tok_ids *out) {
     if (!t->meta_chunks || t->ignore_merges) return encode_word(t, c, w, n, out);
     size_t start = 0;
     for (size_t i = 3; i + 3 <= n; i++) {
@@ -101,8 +104,8 @@ static lqmf_status encode_chunks(const lqmf_tokenizer *t, tok_ctx *c, const char
     return encode_word(t, c, w + start, n - start, out);
 }
 
-static lqmf_status encode_segment(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n,
-                                  bool at_start, lqmf_tok_ids *out) {
+static lqmf_status encode_segment(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n, bool at_start,
+                                  lqmf_tok_ids *out) {
     if (n == 0) return LQMF_OK;
     lqmf_status st = tok_normalize(t, s, n, &c->norm);
     tok_words *w = NULL;
@@ -116,12 +119,12 @@ lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t le
                             lqmf_tok_ids *out) {
     size_t bad = tok_utf8_check(text, len);
     if (bad != len)
-        return lqmf_error(LQMF_E_INVALID, "%s: text is not valid UTF-8 at byte %zu (0x%02x)", t->name,
-                          bad, (uint8_t)text[bad]);
+        return lqmf_error(LQMF_E_INVALID, "%s: text is not valid UTF-8 at byte %zu (0x%02x)", t->name, bad,
+                          (uint8_t)text[bad]);
     bool add = flags & LQMF_TOK_ADD_SPECIAL;
     for (unsigned i = 0; add && i < t->n_prefix; i++)
         if (!tok_ids_push(out, t->prefix[i])) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-    tok_ctx c = { 0 };
+    tok_ctx c = {0};
     lqmf_status st = LQMF_OK;
     size_t seg = 0;
     added_hit hit;
@@ -219,17 +222,22 @@ static const char k_replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 static void stream_byte(lqmf_tok_stream *s, uint8_t b, lqmf_buf *out) {
     for (;;) {
         if (s->npend == 0) {
-            if (b < 0x80) lqmf_buf_append(out, &b, 1);
-            else if (b >= 0xc2 && b <= 0xf4) s->pend[s->npend++] = b;
-            else lqmf_buf_append(out, k_replacement, 3);
+            if (b < 0x80)
+                lqmf_buf_append(out, &b, 1);
+            else if (b >= 0xc2 && b <= 0xf4)
+                s->pend[s->npend++] = b;
+            else
+                lqmf_buf_append(out, k_replacement, 3);
             return;
         }
         if ((b & 0xc0) == 0x80) {
             s->pend[s->npend++] = b;
             size_t need = tok_utf8_len(s->pend[0]);
             if (s->npend < need) return;
-            if (tok_utf8_check((const char *)s->pend, need) == need) lqmf_buf_append(out, s->pend, need);
-            else lqmf_buf_append(out, k_replacement, 3);
+            if (tok_utf8_check((const char *)s->pend, need) == need)
+                lqmf_buf_append(out, s->pend, need);
+            else
+                lqmf_buf_append(out, k_replacement, 3);
             s->npend = 0;
             return;
         }

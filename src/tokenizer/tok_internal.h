@@ -8,11 +8,11 @@
 #include <pcre2.h>
 
 /* Caps on what a tokenizer file may declare. */
-#define TOK_MAX_FILE_BYTES (1ull << 31)  /* tokenizer.json, .model, .bin */
-#define TOK_MAX_VOCAB (1u << 24)         /* tokens */
+#define TOK_MAX_FILE_BYTES (1ull << 31) /* tokenizer.json, .model, .bin */
+#define TOK_MAX_VOCAB (1u << 24)        /* tokens */
 #define TOK_MAX_MERGES (1u << 24)
-#define TOK_MAX_TOKEN_BYTES (1u << 16)   /* one token's text */
-#define TOK_MAX_PIPELINE 64              /* normalizer / pre-tokenizer steps */
+#define TOK_MAX_TOKEN_BYTES (1u << 16) /* one token's text */
+#define TOK_MAX_PIPELINE 64            /* normalizer / pre-tokenizer steps */
 
 /* ---- token -> id index ------------------------------------------------
  * Open addressing over token ids keyed by their piece bytes (or their
@@ -34,15 +34,15 @@ typedef struct {
 
 /* ---- normalizers (a flattened Sequence) -------------------------------- */
 typedef enum {
-    NORM_PREPEND,   /* text = a + text when text is not empty */
-    NORM_REPLACE,   /* every match of a (literal) or re -> b */
+    NORM_PREPEND, /* text = a + text when text is not empty */
+    NORM_REPLACE, /* every match of a (literal) or re -> b */
     NORM_NFC,
     NORM_NFD,
     NORM_NFKC,
     NORM_NFKD,
     NORM_LOWERCASE,
-    NORM_STRIP,     /* whitespace off the left and/or right end */
-    NORM_SPM_WS     /* SentencePiece remove_extra_whitespaces: trim, collapse runs of ' ' */
+    NORM_STRIP, /* whitespace off the left and/or right end */
+    NORM_SPM_WS /* SentencePiece remove_extra_whitespaces: trim, collapse runs of ' ' */
 } tok_norm_kind;
 
 typedef struct {
@@ -65,9 +65,9 @@ typedef enum {
 typedef enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER } tok_prepend;
 
 typedef enum {
-    PRE_SPLIT,     /* regex split (also Digits, Whitespace, Punctuation, ByteLevel's regex) */
-    PRE_PREFIX,    /* ByteLevel add_prefix_space: ' ' before a word not starting with one */
-    PRE_METASPACE  /* ' ' -> replacement, prepend per scheme, optional split */
+    PRE_SPLIT,    /* regex split (also Digits, Whitespace, Punctuation, ByteLevel's regex) */
+    PRE_PREFIX,   /* ByteLevel add_prefix_space: ' ' before a word not starting with one */
+    PRE_METASPACE /* ' ' -> replacement, prepend per scheme, optional split */
 } tok_pre_kind;
 
 typedef struct {
@@ -105,15 +105,15 @@ struct lqmf_tokenizer {
     bool byte_fallback; /* unknown characters become <0xXX> tokens */
     bool ignore_merges; /* a word that is a token is taken whole */
     bool fuse_unk;
-    bool meta_chunks;   /* no usable token has U+2581 after other text: words
-                           split before each U+2581 that follows other text */
+    bool meta_chunks; /* no usable token has U+2581 after other text: words
+                         split before each U+2581 that follows other text */
 
     /* vocabulary: n tokens; strings in pool */
     uint32_t n;
     uint32_t *boff, *blen; /* piece bytes */
     uint32_t *toff, *tlen; /* vocabulary text */
     float *score;
-    uint8_t *type;  /* lqmf_tok_type; 0 while unset during loading */
+    uint8_t *type; /* lqmf_tok_type; 0 while unset during loading */
     lqmf_buf pool;
     tok_index index;       /* piece bytes -> id */
     tok_index text_index;  /* vocabulary text -> id (byte-level vocabularies only) */
@@ -129,8 +129,8 @@ struct lqmf_tokenizer {
     /* added tokens, matched longest-first before the model runs */
     tok_added *added;
     uint32_t n_added;
-    tok_index added_index;   /* content -> id (ids of added tokens only) */
-    uint32_t *added_lens;    /* distinct content lengths, longest first */
+    tok_index added_index; /* content -> id (ids of added tokens only) */
+    uint32_t *added_lens;  /* distinct content lengths, longest first */
     uint32_t n_added_lens;
     uint64_t added_first[4]; /* bitmap of first bytes */
 
@@ -155,8 +155,8 @@ lqmf_status tok_vocab_alloc(lqmf_tokenizer *t, uint32_t n);
 /* Set token id: text as the file spells it. With t->byte_level, NORMAL
  * tokens get piece bytes through the GPT-2 byte map (texts that are not in
  * the map keep their own bytes); all other tokens use the text itself. */
-lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen,
-                          float score, lqmf_tok_type type);
+lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen, float score,
+                          lqmf_tok_type type);
 /* Fill unset slots with "[PAD<id>]" UNUSED tokens, build the index, the
  * byte tables and the added-token matcher. */
 lqmf_status tok_vocab_finish(lqmf_tokenizer *t);
@@ -220,8 +220,7 @@ int tok_regex_match(const pcre2_code *re, const char *s, size_t n, size_t pos, p
                     size_t *a, size_t *b);
 void tok_norm_clear(tok_norm *n);
 void tok_pre_clear(tok_pre *p);
-lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_behavior b,
-                              bool invert);
+lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_behavior b, bool invert);
 lqmf_status tok_pre_add(lqmf_tokenizer *t, const tok_pre *p);
 lqmf_status tok_norm_add(lqmf_tokenizer *t, const tok_norm *n);
 /* The regex of GPT-2's ByteLevel pre-tokenizer. */
@@ -241,12 +240,11 @@ typedef struct tok_ctx tok_ctx;
 /* Normalize src into dst (dst is reset). */
 lqmf_status tok_normalize(const lqmf_tokenizer *t, const char *src, size_t n, lqmf_buf *dst);
 /* Split normalized text into words. at_start: the segment begins the input. */
-lqmf_status tok_pretokenize(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n,
-                            bool at_start, tok_words **out);
+lqmf_status tok_pretokenize(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n, bool at_start,
+                            tok_words **out);
 
 /* ---- models (bpe.c) --------------------------------------------------- */
-lqmf_status tok_model_encode(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
-                             lqmf_tok_ids *out);
+lqmf_status tok_model_encode(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out);
 bool tok_ids_push(lqmf_tok_ids *v, int32_t id);
 
 /* Scratch reused across the words of one encode call. */
@@ -304,8 +302,7 @@ lqmf_status tok_register_added_by_type(lqmf_tokenizer *t);
 lqmf_status tok_setup_pre_by_name(lqmf_tokenizer *t, const char *pre, bool *llama3);
 
 /* ---- chat templates (jinja.c) ------------------------------------------- */
-lqmf_status tok_jinja_render(const char *tmpl, const lqmf_chat_msg *msgs, size_t n_msgs,
-                             const char *bos, const char *eos, bool add_generation_prompt,
-                             char **out);
+lqmf_status tok_jinja_render(const char *tmpl, const lqmf_chat_msg *msgs, size_t n_msgs, const char *bos,
+                             const char *eos, bool add_generation_prompt, char **out);
 
 #endif

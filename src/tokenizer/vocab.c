@@ -90,10 +90,14 @@ size_t tok_utf8_check(const char *str, size_t n) {
         }
         size_t len;
         uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return i;
+        if ((c & 0xe0) == 0xc0)
+            len = 2, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+            len = 3, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+            len = 4, cp = c & 0x07, min = 0x10000;
+        else
+            return i;
         if (i + len > n) return i;
         for (size_t k = 1; k < len; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return i;
@@ -108,8 +112,10 @@ size_t tok_utf8_check(const char *str, size_t n) {
 void tok_utf8_put(lqmf_buf *b, uint32_t cp) {
     char u[4];
     size_t n;
-    if (cp < 0x80) u[0] = (char)cp, n = 1;
-    else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+    if (cp < 0x80)
+        u[0] = (char)cp, n = 1;
+    else if (cp < 0x800)
+        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
     else if (cp < 0x10000)
         u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
         u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
@@ -202,12 +208,12 @@ static bool pool_add(lqmf_tokenizer *t, const char *s, size_t n, uint32_t *off) 
     return lqmf_buf_append(&t->pool, s, n) && lqmf_buf_append(&t->pool, "", 1);
 }
 
-lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen,
-                          float score, lqmf_tok_type type) {
+lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen, float score,
+                          lqmf_tok_type type) {
     if (id >= t->n) return lqmf_error(LQMF_E_FORMAT, "%s: token id %u out of range", t->name, id);
     if (tlen > TOK_MAX_TOKEN_BYTES)
-        return lqmf_error(LQMF_E_FORMAT, "%s: token %u is %zu bytes long (limit %u)", t->name, id,
-                          tlen, TOK_MAX_TOKEN_BYTES);
+        return lqmf_error(LQMF_E_FORMAT, "%s: token %u is %zu bytes long (limit %u)", t->name, id, tlen,
+                          TOK_MAX_TOKEN_BYTES);
     if (!pool_add(t, text, tlen, &t->toff[id]))
         return lqmf_error(LQMF_E_NOMEM, "%s: out of memory for token strings", t->name);
     t->tlen[id] = (uint32_t)tlen;
@@ -234,8 +240,10 @@ int tok_parse_byte_token(const char *s, size_t n) {
     int v = 0;
     for (int k = 3; k < 5; k++) {
         char c = s[k];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -246,14 +254,13 @@ lqmf_status tok_add_added(lqmf_tokenizer *t, int32_t id, bool special, bool lstr
                           bool single_word) {
     if (id < 0 || (uint32_t)id >= t->n)
         return lqmf_error(LQMF_E_FORMAT, "%s: added token id %d out of range", t->name, id);
-    if (t->blen[id] == 0)
-        return lqmf_error(LQMF_E_FORMAT, "%s: added token %d is empty", t->name, id);
+    if (t->blen[id] == 0) return lqmf_error(LQMF_E_FORMAT, "%s: added token %d is empty", t->name, id);
     for (uint32_t i = 0; i < t->n_added; i++)
         if (t->added[i].id == id) return LQMF_OK;
     tok_added *a = realloc(t->added, (t->n_added + 1) * sizeof *a);
     if (!a) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
     t->added = a;
-    a[t->n_added++] = (tok_added){ id, special, lstrip, rstrip, single_word };
+    a[t->n_added++] = (tok_added){id, special, lstrip, rstrip, single_word};
     return LQMF_OK;
 }
 
@@ -352,7 +359,7 @@ lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32
         if (t->pairs[i].key == key) return LQMF_OK; /* repeated merge: the first rank wins */
         i = (i + 1) & t->pair_mask;
     }
-    t->pairs[i] = (tok_pair){ key, t->n_merges, merged };
+    t->pairs[i] = (tok_pair){key, t->n_merges, merged};
     t->merge_list[3 * t->n_merges] = left;
     t->merge_list[3 * t->n_merges + 1] = right;
     t->merge_list[3 * t->n_merges + 2] = merged;

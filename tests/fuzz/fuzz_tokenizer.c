@@ -21,7 +21,7 @@ static lqmf_tokenizer *load(const uint8_t *file, size_t n, uint8_t kind) {
 }
 
 static void exercise(lqmf_tokenizer *t, const char *text, size_t len) {
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     unsigned flags = len && (text[0] & 1) ? LQMF_TOK_ADD_SPECIAL | LQMF_TOK_PARSE_SPECIAL : 0;
     if (lqmf_tok_encode(t, text, len, flags, &ids) == LQMF_OK) {
         for (size_t i = 0; i < ids.n; i++)
@@ -36,7 +36,8 @@ static void exercise(lqmf_tokenizer *t, const char *text, size_t len) {
             if (lqmf_tok_stream_push(&s, ids.ids[i], &streamed) != LQMF_OK) __builtin_trap();
         lqmf_tok_stream_flush(&s, &streamed);
         bool valid = lqmf_utf8_valid((const char *)whole.data, whole.len);
-        if (valid && (whole.len != streamed.len || (whole.len && memcmp(whole.data, streamed.data, whole.len))))
+        if (valid &&
+            (whole.len != streamed.len || (whole.len && memcmp(whole.data, streamed.data, whole.len))))
             __builtin_trap();
         if (!lqmf_utf8_valid((const char *)streamed.data, streamed.len)) __builtin_trap();
         lqmf_buf_free(&whole);
@@ -47,7 +48,7 @@ static void exercise(lqmf_tokenizer *t, const char *text, size_t len) {
     if (!tmpl) return;
     memcpy(tmpl, text, len);
     tmpl[len] = 0;
-    static const lqmf_chat_msg msgs[] = { { "system", "S" }, { "user", "U" }, { "assistant", "A" } };
+    static const lqmf_chat_msg msgs[] = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}};
     lqmf_tok_chat_apply(t, tmpl, msgs, 3, true, &out);
     free(out);
     free(tmpl);

@@ -12,10 +12,10 @@
 /* ---- llama.cpp vocab test files -------------------------------------------- */
 
 typedef struct {
-    char *inp;        /* whole .inp file, cut into NUL-terminated cases */
-    char **text;      /* n cases */
+    char *inp;   /* whole .inp file, cut into NUL-terminated cases */
+    char **text; /* n cases */
     size_t *len;
-    char **expect;    /* lines of the .out file (space-separated ids) */
+    char **expect; /* lines of the .out file (space-separated ids) */
     char *out;
     size_t n;
 } vocab_cases;
@@ -61,7 +61,8 @@ static bool cases_load(const char *inp_path, const char *out_path, vocab_cases *
 static void ids_str(const lqmf_tok_ids *ids, char *buf, size_t cap) {
     size_t at = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < ids->n && at + 16 < cap; i++) at += (size_t)snprintf(buf + at, cap - at, " %d", ids->ids[i]);
+    for (size_t i = 0; i < ids->n && at + 16 < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, " %d", ids->ids[i]);
 }
 
 /* Encode every case (no BOS, special tokens parsed as llama.cpp's test does)
@@ -72,12 +73,14 @@ static void check_vocab_file(lqmf_tokenizer *t, const char *inp, const char *out
     CHECK_EQ_INT(c.n, 46);
     size_t agree = 0;
     for (size_t i = 0; i < c.n; i++) {
-        lqmf_tok_ids ids = { 0 };
+        lqmf_tok_ids ids = {0};
         CHECK_OK(lqmf_tok_encode(t, c.text[i], c.len[i], LQMF_TOK_PARSE_SPECIAL, &ids));
         char got[8192];
         ids_str(&ids, got, sizeof got);
-        if (strcmp(got, c.expect[i]) == 0) agree++;
-        else CHECKF(0, "case %zu \"%s\":\n      got %s\n     want %s", i, c.text[i], got, c.expect[i]);
+        if (strcmp(got, c.expect[i]) == 0)
+            agree++;
+        else
+            CHECKF(0, "case %zu \"%s\":\n      got %s\n     want %s", i, c.text[i], got, c.expect[i]);
         if (lossless) {
             lqmf_buf b;
             lqmf_buf_init(&b);
@@ -141,10 +144,11 @@ TEST(tok_vocab_llama_spm_from_llama2c_bin) {
 
 static void check_ids_json(lqmf_tokenizer *t, const char *text, const json_t *want, unsigned flags,
                            const char *label) {
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     CHECK_OK(lqmf_tok_encode(t, text, strlen(text), flags, &ids));
     bool same = ids.n == json_array_size(want);
-    for (size_t i = 0; same && i < ids.n; i++) same = ids.ids[i] == json_integer_value(json_array_get(want, i));
+    for (size_t i = 0; same && i < ids.n; i++)
+        same = ids.ids[i] == json_integer_value(json_array_get(want, i));
     char got[4096];
     ids_str(&ids, got, sizeof got);
     CHECKF(same, "%s \"%s\": got%s", label, text, got);
@@ -159,7 +163,8 @@ static void check_reference(lqmf_tokenizer *t, const char *ref_path, bool check_
     size_t i, n = 0;
     json_t *v;
     json_array_foreach(json_object_get(ref, "tokenizer_vectors"), i, v) {
-        check_ids_json(t, json_string_value(json_object_get(v, "text")), json_object_get(v, "ids"), 0, "vector");
+        check_ids_json(t, json_string_value(json_object_get(v, "text")), json_object_get(v, "ids"), 0,
+                       "vector");
         n++;
     }
     CHECK(n >= 8);
@@ -170,7 +175,7 @@ static void check_reference(lqmf_tokenizer *t, const char *ref_path, bool check_
     char *text;
     size_t len;
     if (ppl && lqmf_read_file(held, 1 << 20, &text, &len) == LQMF_OK) {
-        lqmf_tok_ids ids = { 0 };
+        lqmf_tok_ids ids = {0};
         CHECK_OK(lqmf_tok_encode(t, text, len, 0, &ids));
         CHECK_EQ_INT(ids.n, json_integer_value(json_object_get(ppl, "file_total_tokens")));
         const json_t *first = json_object_get(ppl, "first_16_token_ids");
@@ -320,7 +325,7 @@ TEST(tok_gguf_written_from_tiny_llama_json) {
     char *text;
     size_t len;
     REQUIRE_OK(lqmf_read_file(held, 1 << 20, &text, &len));
-    lqmf_tok_ids a = { 0 }, b = { 0 };
+    lqmf_tok_ids a = {0}, b = {0};
     CHECK_OK(lqmf_tok_encode(t, text, len, 0, &a));
     CHECK_OK(lqmf_tok_encode(back, text, len, 0, &b));
     CHECK_EQ_INT(a.n, b.n);

@@ -24,14 +24,18 @@ static char *bytelevel_json(const char *extra_merges, const char *extra) {
         for (int x = 0; x < c; x++) k += !((x >= 0x21 && x <= 0x7e) || (x >= 0xa1 && x <= 0xac) || x >= 0xae);
         unsigned cp = printable ? (unsigned)c : 256u + (unsigned)k;
         char u[8];
-        if (cp == '"' || cp == '\\') snprintf(u, sizeof u, "\\%c", cp);
-        else if (cp < 0x80) snprintf(u, sizeof u, "%c", cp);
-        else snprintf(u, sizeof u, "%c%c", 0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+        if (cp == '"' || cp == '\\')
+            snprintf(u, sizeof u, "\\%c", cp);
+        else if (cp < 0x80)
+            snprintf(u, sizeof u, "%c", cp);
+        else
+            snprintf(u, sizeof u, "%c%c", 0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
         lqmf_buf_printf(&b, "\"%s\": %d, ", u, c);
     }
-    lqmf_buf_printf(&b, "\"he\": 256, \"\xc4\xa0t\": 257, \"\xc4\xa0the\": 258},"
-                        " \"merges\": [\"h e\", \"\xc4\xa0 t\", \"\xc4\xa0t he\"%s]},"
-                        " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false}%s}",
+    lqmf_buf_printf(&b,
+                    "\"he\": 256, \"\xc4\xa0t\": 257, \"\xc4\xa0the\": 258},"
+                    " \"merges\": [\"h e\", \"\xc4\xa0 t\", \"\xc4\xa0t he\"%s]},"
+                    " \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false}%s}",
                     extra_merges, extra);
     return (char *)b.data;
 }
@@ -41,38 +45,53 @@ TEST(tok_malformed_json_is_reported) {
         const char *json, *needle;
         lqmf_status st;
     } bad[] = {
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}", "invalid JSON at line 1 column", LQMF_E_FORMAT },
-        { "{\"model\":\n {\"vocab\": {\"a\": 0,}}}", "line 2", LQMF_E_FORMAT },
-        { "[1, 2]", "the top level must be an object", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model type 'Unigram' is not supported", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": [\"a\"]}}", "model.vocab must be an object", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"0\"}}}", "'a' has an id that is not an integer", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}}", "not an integer in 0..", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 0}}}", "gives id 0 to two tokens", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 99999}}}", "nearly contiguous", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}}",
-          "model.merges[0] 'a c': token 'c' is not in the vocabulary", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}",
-          "the merged token is not in the vocabulary", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"ab\"]}}", "is not two tokens", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": {}}}", "model.merges must be an array", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"byte_fallback\": 1}}", "model.byte_fallback must be true or false", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"unk_token\": \"<unk>\"}}", "unk_token '<unk>' is not in the vocabulary", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"added_tokens\": [{\"id\": 1}]}", "content must be a non-empty string", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}}}",
-          "does not compile", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}",
-          "pre-tokenizer type 'BertPreTokenizer' is not supported", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"normalizer\": {\"type\": \"Precompiled\"}}",
-          "normalizer type 'Precompiled' is not supported", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"decoder\": {\"type\": \"WordPiece\"}}",
-          "decoder type 'WordPiece' is not supported", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": "
-          "[{\"SpecialToken\": {\"id\": \"<s>\"}}], \"special_tokens\": {\"<s>\": {\"ids\": [7]}}}}",
-          "token id 7 outside the vocabulary", LQMF_E_FORMAT },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"continuing_subword_prefix\": \"##\"}}",
-          "continuing_subword_prefix is not supported", LQMF_E_UNSUPPORTED },
-        { "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\ud800\": 0}}}", "surrogate", LQMF_E_FORMAT },
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}", "invalid JSON at line 1 column",
+         LQMF_E_FORMAT},
+        {"{\"model\":\n {\"vocab\": {\"a\": 0,}}}", "line 2", LQMF_E_FORMAT},
+        {"[1, 2]", "the top level must be an object", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model type 'Unigram' is not supported",
+         LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": [\"a\"]}}", "model.vocab must be an object",
+         LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"0\"}}}",
+         "'a' has an id that is not an integer", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}}", "not an integer in 0..", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 0}}}", "gives id 0 to two tokens",
+         LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 99999}}}", "nearly contiguous",
+         LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}}",
+         "model.merges[0] 'a c': token 'c' is not in the vocabulary", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a b\"]}}",
+         "the merged token is not in the vocabulary", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"ab\"]}}", "is not two tokens",
+         LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": {}}}",
+         "model.merges must be an array", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"byte_fallback\": 1}}",
+         "model.byte_fallback must be true or false", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"unk_token\": \"<unk>\"}}",
+         "unk_token '<unk>' is not in the vocabulary", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"added_tokens\": [{\"id\": 1}]}",
+         "content must be a non-empty string", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Split\", "
+         "\"pattern\": {\"Regex\": \"(a\"}}}",
+         "does not compile", LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": "
+         "\"BertPreTokenizer\"}}",
+         "pre-tokenizer type 'BertPreTokenizer' is not supported", LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"normalizer\": {\"type\": "
+         "\"Precompiled\"}}",
+         "normalizer type 'Precompiled' is not supported", LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"decoder\": {\"type\": \"WordPiece\"}}",
+         "decoder type 'WordPiece' is not supported", LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"post_processor\": {\"type\": "
+         "\"TemplateProcessing\", \"single\": "
+         "[{\"SpecialToken\": {\"id\": \"<s>\"}}], \"special_tokens\": {\"<s>\": {\"ids\": [7]}}}}",
+         "token id 7 outside the vocabulary", LQMF_E_FORMAT},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"continuing_subword_prefix\": \"##\"}}",
+         "continuing_subword_prefix is not supported", LQMF_E_UNSUPPORTED},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\ud800\": 0}}}", "surrogate", LQMF_E_FORMAT},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lqmf_tokenizer *t = (lqmf_tokenizer *)&t; /* must be reset to NULL */
@@ -85,10 +104,10 @@ TEST(tok_malformed_json_is_reported) {
 TEST(tok_malformed_config_is_reported) {
     static const char json[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}";
     lqmf_tokenizer *t;
-    CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{\"bos_token\": \"<s>\"}", 20, "x", &t), LQMF_E_FORMAT,
-              "tokenizer_config.json: bos_token '<s>' is not in the vocabulary");
-    CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{\"add_bos_token\": \"yes\"}", 24, "x", &t), LQMF_E_FORMAT,
-              "add_bos_token must be true or false");
+    CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{\"bos_token\": \"<s>\"}", 20, "x", &t),
+              LQMF_E_FORMAT, "tokenizer_config.json: bos_token '<s>' is not in the vocabulary");
+    CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{\"add_bos_token\": \"yes\"}", 24, "x", &t),
+              LQMF_E_FORMAT, "add_bos_token must be true or false");
     CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{\"chat_template\": 3}", 20, "x", &t), LQMF_E_FORMAT,
               "chat_template must be a string");
     CHECK_ERR(lqmf_tok_load_hf_json(json, strlen(json), "{", 1, "x", &t), LQMF_E_FORMAT, "invalid JSON");
@@ -96,16 +115,23 @@ TEST(tok_malformed_config_is_reported) {
 
 TEST(tok_malformed_binary_files_are_reported) {
     lqmf_tokenizer *t;
-    static const uint8_t spm_trunc[] = { 0x0a, 0x20, 0x0a, 0x05, '<', 'u' }; /* LEN field longer than the data */
-    CHECK_ERR(lqmf_tok_load_spm(spm_trunc, sizeof spm_trunc, "x.model", &t), LQMF_E_FORMAT, "x.model: not a SentencePiece model");
-    static const uint8_t spm_unigram[] = { 0x0a, 0x03, 0x0a, 0x01, 'a', 0x12, 0x02, 0x18, 0x01 }; /* model_type 1 */
-    CHECK_ERR(lqmf_tok_load_spm(spm_unigram, sizeof spm_unigram, "x.model", &t), LQMF_E_UNSUPPORTED, "model type 1");
-    static const uint8_t spm_type[] = { 0x0a, 0x05, 0x0a, 0x01, 'a', 0x18, 0x09, 0x12, 0x02, 0x18, 0x02 };
-    CHECK_ERR(lqmf_tok_load_spm(spm_type, sizeof spm_type, "x.model", &t), LQMF_E_FORMAT, "piece 0 has type 9");
-    static const uint8_t bin_short[] = { 16, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 0, 'a' };
-    CHECK_ERR(lqmf_tok_load_llama2c(bin_short, sizeof bin_short, 0, "x.bin", &t), LQMF_E_FORMAT, "token 0 has length 99");
-    static const uint8_t bin_max[] = { 0, 0, 0, 0 };
-    CHECK_ERR(lqmf_tok_load_llama2c(bin_max, sizeof bin_max, 0, "x.bin", &t), LQMF_E_FORMAT, "max_token_length 0");
+    static const uint8_t spm_trunc[] = {0x0a, 0x20, 0x0a,
+                                        0x05, '<',  'u'}; /* LEN field longer than the data */
+    CHECK_ERR(lqmf_tok_load_spm(spm_trunc, sizeof spm_trunc, "x.model", &t), LQMF_E_FORMAT,
+              "x.model: not a SentencePiece model");
+    static const uint8_t spm_unigram[] = {0x0a, 0x03, 0x0a, 0x01, 'a',
+                                          0x12, 0x02, 0x18, 0x01}; /* model_type 1 */
+    CHECK_ERR(lqmf_tok_load_spm(spm_unigram, sizeof spm_unigram, "x.model", &t), LQMF_E_UNSUPPORTED,
+              "model type 1");
+    static const uint8_t spm_type[] = {0x0a, 0x05, 0x0a, 0x01, 'a', 0x18, 0x09, 0x12, 0x02, 0x18, 0x02};
+    CHECK_ERR(lqmf_tok_load_spm(spm_type, sizeof spm_type, "x.model", &t), LQMF_E_FORMAT,
+              "piece 0 has type 9");
+    static const uint8_t bin_short[] = {16, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 0, 'a'};
+    CHECK_ERR(lqmf_tok_load_llama2c(bin_short, sizeof bin_short, 0, "x.bin", &t), LQMF_E_FORMAT,
+              "token 0 has length 99");
+    static const uint8_t bin_max[] = {0, 0, 0, 0};
+    CHECK_ERR(lqmf_tok_load_llama2c(bin_max, sizeof bin_max, 0, "x.bin", &t), LQMF_E_FORMAT,
+              "max_token_length 0");
 }
 
 static lqmf_status gguf_vocab(const char *model, const char *const *tokens, uint64_t n, const int32_t *types,
@@ -124,17 +150,19 @@ static lqmf_status gguf_vocab(const char *model, const char *const *tokens, uint
 
 TEST(tok_malformed_gguf_vocab_is_reported) {
     lqmf_tokenizer *t;
-    static const char *const toks[] = { "a", "b", "ab" };
-    static const char *const bad_merge[] = { "a c" }, *const no_space[] = { "ab" }, *const ok_merge[] = { "a b" };
-    static const int32_t bad_types[] = { 1, 1, 9 };
-    CHECK_ERR(gguf_vocab(NULL, toks, 3, NULL, NULL, 0, &t), LQMF_E_NOT_FOUND, "tokenizer.ggml.model is absent");
+    static const char *const toks[] = {"a", "b", "ab"};
+    static const char *const bad_merge[] = {"a c"}, *const no_space[] = {"ab"}, *const ok_merge[] = {"a b"};
+    static const int32_t bad_types[] = {1, 1, 9};
+    CHECK_ERR(gguf_vocab(NULL, toks, 3, NULL, NULL, 0, &t), LQMF_E_NOT_FOUND,
+              "tokenizer.ggml.model is absent");
     CHECK_ERR(gguf_vocab("bert", toks, 3, NULL, NULL, 0, &t), LQMF_E_UNSUPPORTED, "'bert' is not supported");
     CHECK_ERR(gguf_vocab("llama", NULL, 0, NULL, NULL, 0, &t), LQMF_E_NOT_FOUND, "tokenizer.ggml.tokens");
     CHECK_ERR(gguf_vocab("llama", toks, 3, bad_types, NULL, 0, &t), LQMF_E_FORMAT, "token_type[2] is 9");
-    CHECK_ERR(gguf_vocab("gpt2", toks, 3, NULL, bad_merge, 1, &t), LQMF_E_FORMAT, "merges[0] 'a c': token 'c'");
+    CHECK_ERR(gguf_vocab("gpt2", toks, 3, NULL, bad_merge, 1, &t), LQMF_E_FORMAT,
+              "merges[0] 'a c': token 'c'");
     CHECK_ERR(gguf_vocab("gpt2", toks, 3, NULL, no_space, 1, &t), LQMF_E_FORMAT, "has no space");
     CHECK_OK(gguf_vocab("gpt2", toks, 3, NULL, ok_merge, 1, &t));
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     CHECK_OK(lqmf_tok_encode(t, "abba", 4, 0, &ids));
     CHECK(ids.n == 3 && ids.ids[0] == 2 && ids.ids[1] == 1 && ids.ids[2] == 0);
     lqmf_tok_ids_free(&ids);
@@ -146,15 +174,16 @@ TEST(tok_invalid_utf8_and_ids) {
     lqmf_tokenizer *t;
     REQUIRE_OK(load_json(json, &t));
     free(json);
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     CHECK_ERR(lqmf_tok_encode(t, "ok \xff", 4, 0, &ids), LQMF_E_INVALID, "not valid UTF-8 at byte 3");
     CHECK_ERR(lqmf_tok_encode(t, "\xed\xa0\x80", 3, 0, &ids), LQMF_E_INVALID, "at byte 0"); /* a surrogate */
     CHECK_ERR(lqmf_tok_encode(t, "\xc0\xaf", 2, 0, &ids), LQMF_E_INVALID, "at byte 0");     /* overlong */
     CHECK_EQ_INT(ids.n, 0);
-    int32_t bad[] = { 5, 259 };
+    int32_t bad[] = {5, 259};
     lqmf_buf b;
     lqmf_buf_init(&b);
-    CHECK_ERR(lqmf_tok_decode(t, bad, 2, 0, &b), LQMF_E_INVALID, "token id 259 outside the vocabulary of 259");
+    CHECK_ERR(lqmf_tok_decode(t, bad, 2, 0, &b), LQMF_E_INVALID,
+              "token id 259 outside the vocabulary of 259");
     lqmf_buf_free(&b);
     lqmf_tok_free(t);
 }
@@ -168,7 +197,7 @@ TEST(tok_bpe_merges_and_ranks) {
     CHECK_EQ_INT(lqmf_tok_find(t, "\xc4\x80"), 0); /* byte 0x00 */
     CHECK_EQ_INT(lqmf_tok_find(t, "nothere"), -1);
     /* " the the" -> "Ġthe" "Ġthe"; "the" -> "t" "he" (no merge makes "the") */
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     CHECK_OK(lqmf_tok_encode(t, " the the", 8, 0, &ids));
     CHECK(ids.n == 2 && ids.ids[0] == 258 && ids.ids[1] == 258);
     ids.n = 0;
@@ -189,13 +218,13 @@ TEST(tok_bpe_merges_and_ranks) {
 }
 
 TEST(tok_added_tokens_rules) {
-    char *json = bytelevel_json("",
-        ", \"added_tokens\": ["
-        "{\"id\": 259, \"content\": \"<|ctl|>\", \"special\": true},"
-        "{\"id\": 260, \"content\": \"<|ctl|>x\", \"special\": true},"
-        "{\"id\": 261, \"content\": \"[L]\", \"special\": false, \"lstrip\": true},"
-        "{\"id\": 262, \"content\": \"[R]\", \"special\": false, \"rstrip\": true},"
-        "{\"id\": 263, \"content\": \"[W]\", \"special\": false, \"single_word\": true}]");
+    char *json =
+        bytelevel_json("", ", \"added_tokens\": ["
+                           "{\"id\": 259, \"content\": \"<|ctl|>\", \"special\": true},"
+                           "{\"id\": 260, \"content\": \"<|ctl|>x\", \"special\": true},"
+                           "{\"id\": 261, \"content\": \"[L]\", \"special\": false, \"lstrip\": true},"
+                           "{\"id\": 262, \"content\": \"[R]\", \"special\": false, \"rstrip\": true},"
+                           "{\"id\": 263, \"content\": \"[W]\", \"special\": false, \"single_word\": true}]");
     lqmf_tokenizer *t;
     REQUIRE_OK(load_json(json, &t));
     free(json);
@@ -205,16 +234,16 @@ TEST(tok_added_tokens_rules) {
         int32_t want[8];
         size_t n;
     } cases[] = {
-        { "<|ctl|>", LQMF_TOK_PARSE_SPECIAL, { 259 }, 1 },
-        { "<|ctl|>x", LQMF_TOK_PARSE_SPECIAL, { 260 }, 1 },            /* longest match */
-        { "<|ctl|>", 0, { '<', '|', 'c', 't', 'l', '|', '>' }, 7 },  /* control tokens need PARSE_SPECIAL */
-        { "a  [L]", 0, { 'a', 261 }, 2 },                              /* lstrip eats the spaces before */
-        { "[R]  a", 0, { 262, 'a' }, 2 },                              /* rstrip eats the spaces after */
-        { "a[W]", 0, { 'a', '[', 'W', ']' }, 4 },                      /* single_word: not inside a word */
-        { "a [W] b", 0, { 'a', ' ', 263, ' ', 'b' }, 5 },
+        {"<|ctl|>", LQMF_TOK_PARSE_SPECIAL, {259}, 1},
+        {"<|ctl|>x", LQMF_TOK_PARSE_SPECIAL, {260}, 1},         /* longest match */
+        {"<|ctl|>", 0, {'<', '|', 'c', 't', 'l', '|', '>'}, 7}, /* control tokens need PARSE_SPECIAL */
+        {"a  [L]", 0, {'a', 261}, 2},                           /* lstrip eats the spaces before */
+        {"[R]  a", 0, {262, 'a'}, 2},                           /* rstrip eats the spaces after */
+        {"a[W]", 0, {'a', '[', 'W', ']'}, 4},                   /* single_word: not inside a word */
+        {"a [W] b", 0, {'a', ' ', 263, ' ', 'b'}, 5},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        lqmf_tok_ids ids = { 0 };
+        lqmf_tok_ids ids = {0};
         CHECK_OK(lqmf_tok_encode(t, cases[i].text, strlen(cases[i].text), cases[i].flags, &ids));
         bool same = ids.n == cases[i].n;
         for (size_t k = 0; same && k < ids.n; k++) same = ids.ids[k] == cases[i].want[k];
@@ -231,7 +260,7 @@ TEST(tok_stream_decode_whole_characters) {
     lqmf_tokenizer *t;
     REQUIRE_OK(lqmf_tok_open(dir, &t));
     static const char text[] = "caf\xc3\xa9 \xf0\x9f\x99\x82 \xe6\x97\xa5\xe6\x9c\xac ok";
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     REQUIRE_OK(lqmf_tok_encode(t, text, strlen(text), LQMF_TOK_ADD_SPECIAL, &ids));
     CHECK_EQ_INT(ids.ids[0], 1);
     lqmf_buf whole, streamed;
@@ -265,7 +294,10 @@ TEST(tok_stream_replaces_broken_bytes) {
     DATA(dir, "models/tiny-llama");
     lqmf_tokenizer *t;
     REQUIRE_OK(lqmf_tok_open(dir, &t));
-    int32_t e6 = lqmf_tok_find(t, "<0xE6>"), a = lqmf_tok_find(t, "\xe2\x96\x81" "a"), x80 = lqmf_tok_find(t, "<0x80>");
+    int32_t e6 = lqmf_tok_find(t, "<0xE6>"),
+            a = lqmf_tok_find(t, "\xe2\x96\x81"
+                                 "a"),
+            x80 = lqmf_tok_find(t, "<0x80>");
     REQUIRE(e6 >= 0 && a >= 0 && x80 >= 0);
     lqmf_tok_stream s;
     lqmf_buf out;
@@ -277,7 +309,7 @@ TEST(tok_stream_replaces_broken_bytes) {
     CHECK_STR((char *)out.data, "\xef\xbf\xbd a");
     CHECK_OK(lqmf_tok_stream_push(&s, x80, &out)); /* a lone continuation byte */
     CHECK_OK(lqmf_tok_stream_push(&s, e6, &out));
-    lqmf_tok_stream_flush(&s, &out);              /* an unfinished character at the end */
+    lqmf_tok_stream_flush(&s, &out); /* an unfinished character at the end */
     CHECK_STR((char *)out.data, "\xef\xbf\xbd a\xef\xbf\xbd\xef\xbf\xbd");
     lqmf_buf_free(&out);
     lqmf_tok_free(t);
@@ -309,7 +341,8 @@ TEST(tok_cli_tokenize) {
     if (access(bin, X_OK) != 0) SKIP("%s not built", bin);
     char cmd[2048], path[600];
     snprintf(path, sizeof path, "%s/out.txt", lqmf_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s tokenize %s 'In the beginning God created' --ids > %s && "
+    snprintf(cmd, sizeof cmd,
+             "%s tokenize %s 'In the beginning God created' --ids > %s && "
              "%s tokenize %s 'In the beginning' --ids --no-bos >> %s && %s tokenize %s 'God' >> %s",
              bin, dir, path, bin, dir, path, bin, dir, path);
     REQUIRE(system(cmd) == 0);
@@ -328,8 +361,11 @@ TEST(tok_cli_tokenize) {
 static lqmf_tokenizer *meta_tokenizer(const char *pipeline) {
     char json[2048];
     snprintf(json, sizeof json,
-             "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2,"
-             " \"\xe2\x96\x81\": 3, \"a\": 4, \"b\": 5, \"\xe2\x96\x81" "a\": 6, \"\xe2\x96\x81" "b\": 7,"
+             "{\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0, \"<s>\": "
+             "1, \"</s>\": 2,"
+             " \"\xe2\x96\x81\": 3, \"a\": 4, \"b\": 5, \"\xe2\x96\x81"
+             "a\": 6, \"\xe2\x96\x81"
+             "b\": 7,"
              " \"\xe2\x96\x81\xe2\x96\x81\": 8}, \"merges\": [\"\xe2\x96\x81 a\", \"\xe2\x96\x81 b\","
              " \"\xe2\x96\x81 \xe2\x96\x81\"]},"
              " \"added_tokens\": [{\"id\": 1, \"content\": \"<s>\", \"special\": true}], %s}",
@@ -339,8 +375,9 @@ static lqmf_tokenizer *meta_tokenizer(const char *pipeline) {
     return t;
 }
 
-static void check_meta(lqmf_tokenizer *t, const char *text, const int32_t *want, size_t n, const char *decoded) {
-    lqmf_tok_ids ids = { 0 };
+static void check_meta(lqmf_tokenizer *t, const char *text, const int32_t *want, size_t n,
+                       const char *decoded) {
+    lqmf_tok_ids ids = {0};
     CHECK_OK(lqmf_tok_encode(t, text, strlen(text), LQMF_TOK_PARSE_SPECIAL, &ids));
     bool same = ids.n == n;
     for (size_t k = 0; same && k < n; k++) same = ids.ids[k] == want[k];
@@ -356,42 +393,49 @@ static void check_meta(lqmf_tokenizer *t, const char *text, const int32_t *want,
     lqmf_tok_ids_free(&ids);
 }
 
-#define IDS(...) (const int32_t[]){ __VA_ARGS__ }, sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t)
+#define IDS(...) (const int32_t[]){__VA_ARGS__}, sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t)
 
 TEST(tok_legacy_prepend_normalizer) {
     lqmf_tokenizer *t = meta_tokenizer(
-        "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"},"
+        "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": "
+        "\"\xe2\x96\x81\"},"
         " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}]},"
-        " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\xe2\x96\x81\"},"
-        " \"content\": \" \"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}");
+        " \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\", \"pattern\": "
+        "{\"String\": \"\xe2\x96\x81\"},"
+        " \"content\": \" \"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \", \"start\": 1, "
+        "\"stop\": 0}]}");
     REQUIRE(t);
     check_meta(t, "a b", IDS(6, 7), "a b");
-    check_meta(t, " a", IDS(3, 6), " a");   /* prefix added even before a space */
+    check_meta(t, " a", IDS(3, 6), " a");  /* prefix added even before a space */
     check_meta(t, "<s>a", IDS(1, 6), "a"); /* every segment gets the prefix */
     check_meta(t, "c", IDS(3, 0), NULL);   /* unknown character -> <unk> */
     lqmf_tok_free(t);
 }
 
 TEST(tok_metaspace_schemes) {
-    static const char always[] = "\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\","
-                                 " \"prepend_scheme\": \"always\", \"split\": true},"
-                                 " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": \"always\"}";
+    static const char always[] =
+        "\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\","
+        " \"prepend_scheme\": \"always\", \"split\": true},"
+        " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"prepend_scheme\": "
+        "\"always\"}";
     lqmf_tokenizer *t = meta_tokenizer(always);
     REQUIRE(t);
-    check_meta(t, " a", IDS(6), "a");         /* already starts with the replacement: no second one */
+    check_meta(t, " a", IDS(6), "a"); /* already starts with the replacement: no second one */
     check_meta(t, "a  b", IDS(6, 3, 7), "a  b");
     check_meta(t, "a  ", IDS(6, 3, 3), "a  "); /* split before each ▁: "▁▁" cannot form */
     check_meta(t, "<s>a", IDS(1, 6), "a");
     lqmf_tok_free(t);
-    t = meta_tokenizer("\"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"first\", \"split\": false}");
+    t = meta_tokenizer(
+        "\"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"first\", \"split\": false}");
     REQUIRE(t);
     check_meta(t, "a", IDS(6), NULL);
-    check_meta(t, "<s>a", IDS(1, 4), NULL); /* only the start of the input gets the prefix */
-    check_meta(t, "a  ", IDS(6, 8), NULL); /* unsplit: "▁▁" forms */
+    check_meta(t, "<s>a", IDS(1, 4), NULL);    /* only the start of the input gets the prefix */
+    check_meta(t, "a  ", IDS(6, 8), NULL);     /* unsplit: "▁▁" forms */
     check_meta(t, "a  b", IDS(6, 3, 7), NULL); /* "▁b" (rank 1) goes before "▁▁" (rank 2) */
     lqmf_tok_free(t);
     /* the legacy form (add_prefix_space) means "always" */
-    t = meta_tokenizer("\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", \"add_prefix_space\": true}");
+    t = meta_tokenizer("\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\", "
+                       "\"add_prefix_space\": true}");
     REQUIRE(t);
     check_meta(t, "<s>a", IDS(1, 6), NULL);
     lqmf_tok_free(t);
@@ -401,7 +445,7 @@ TEST(tok_metaspace_schemes) {
 TEST(tok_open_model_sources) {
     DATA(bin, "models/stories260K/tok512.bin");
     DATA(json, "models/tiny-llama/tokenizer.json");
-    lqmf_hparams hp = { .n_vocab = 512, .bos_id = -1, .eos_id = -1 };
+    lqmf_hparams hp = {.n_vocab = 512, .bos_id = -1, .eos_id = -1};
     lqmf_model *m;
     REQUIRE_OK(lqmf_model_new(&hp, &m));
     lqmf_tokenizer *t;
