@@ -147,8 +147,10 @@ void lqmf_tok_stream_flush(lqmf_tok_stream *s, lqmf_buf *out);
  * attributes too), {# #}, whitespace control, trim_blocks + lstrip_blocks as
  * transformers renders; expressions with literals, lists, dicts, attribute and
  * subscript access, slices, + - * / % ~, comparisons, and/or/not, in, is
- * tests, filters (trim, length, upper, lower, tojson, ...), string methods
- * (strip, startswith, ...), raise_exception(). Anything else fails with
+ * tests, filters (trim, length, upper, lower, join, default, tojson, first,
+ * last, items, replace, select/reject, selectattr/rejectattr, map(attribute=),
+ * ...), string and dict methods (strip, startswith, split, items, get, ...),
+ * namespace(), range(), strftime_now(), raise_exception(). Anything else fails with
  * LQMF_E_UNSUPPORTED naming the construct and its line. */
 typedef struct {
     const char *role; /* "system", "user", "assistant" */

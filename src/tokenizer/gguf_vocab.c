@@ -218,8 +218,12 @@ lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer
     lqmf_status st = LQMF_OK;
     if (!texts || !types || (!gpt2 && !scores)) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; !st && i < t->n; i++) {
-        texts[i] = lqmf_tok_text(t, (int32_t)i, NULL);
+        size_t len;
+        texts[i] = lqmf_tok_text(t, (int32_t)i, &len);
         types[i] = t->type[i];
+        if (strlen(texts[i]) != len)
+            st = lqmf_error(LQMF_E_UNSUPPORTED,
+                            "%s: token %u holds a NUL byte, which GGUF strings here cannot", t->name, i);
     }
     if (!st) st = lqmf_gguf_writer_set_str(w, K "model", gpt2 ? "gpt2" : "llama");
     if (!st) st = lqmf_gguf_writer_set_str(w, K "pre", lqmf_tok_pre_name(t));

@@ -65,7 +65,9 @@ static void arena_free(arena *a) {
 
 /* ---- values -------------------------------------------------------------------- */
 
-typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_DICT } vtype;
+/* V_FUNC: a global function used as a value (only "is defined" and
+ * truthiness make sense of it). */
+typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_DICT, V_FUNC } vtype;
 
 typedef struct jlist jlist;
 typedef struct jdict jdict;
@@ -218,6 +220,7 @@ static bool truthy(jval v) {
     case V_STR: return v.u.s.n != 0;
     case V_LIST: return v.u.l->n != 0;
     case V_DICT: return v.u.d->n != 0;
+    case V_FUNC: return true;
     default: return false;
     }
 }
@@ -297,6 +300,7 @@ static void write_val(lqmf_buf *b, jval v, bool repr, bool json) {
         }
         lqmf_buf_append(b, "}", 1);
         break;
+    case V_FUNC: break;
     }
 }
 
@@ -1088,6 +1092,9 @@ static jval lookup(jinja *j, const char *name, size_t n) {
         jval *v = dict_find(j->frames[f].vars, name, n);
         if (v) return *v;
     }
+    static const char *const funcs[] = {"raise_exception", "namespace", "range", "strftime_now", "dict"};
+    for (size_t k = 0; k < sizeof funcs / sizeof funcs[0]; k++)
+        if (strlen(funcs[k]) == n && !memcmp(funcs[k], name, n)) return (jval){V_FUNC, {0}};
     return UNDEF;
 }
 
@@ -1106,7 +1113,7 @@ static jval getattr(jval obj, const char *name, size_t n) {
 static bool need(jinja *j, const expr *e, jval v, vtype t, const char *what) {
     if (v.t == t) return true;
     static const char *names[] = {"undefined", "none",   "a boolean", "an integer",
-                                  "a string",  "a list", "a dict"};
+                                  "a string",  "a list", "a dict",    "a function"};
     return jerr(j, LQMF_E_INVALID, e->off, "%s needs %s, got %s", what, names[t], names[v.t]);
 }
 
@@ -1345,6 +1352,9 @@ static int64_t length_of(jval v) {
                            : 0;
 }
 
+static jval select_items(jinja *j, const expr *e, jval v, bool attr, bool keep);
+static jval map_items(jinja *j, const expr *e, jval v);
+
 static jval apply_filter(jinja *j, const expr *e) {
     jval v = eval(j, e->a);
     if (j->st) return UNDEF;
@@ -1402,6 +1412,9 @@ static jval apply_filter(jinja *j, const expr *e) {
             return UNDEF;
         return replace_str(j, v, a, b);
     }
+    if (F("select") || F("reject") || F("selectattr") || F("rejectattr"))
+        return select_items(j, e, v, F("selectattr") || F("rejectattr"), F("select") || F("selectattr"));
+    if (F("map")) return map_items(j, e, v);
     if (F("tojson")) {
         lqmf_buf b;
         lqmf_buf_init(&b);
@@ -1416,43 +1429,83 @@ static jval apply_filter(jinja *j, const expr *e) {
     return UNDEF;
 }
 
+/* Test `name` (n bytes) on v with argument arg (UNDEF when none): 1 true,
+ * 0 false, -1 for a test this interpreter does not know. */
+static int run_test(const char *name, size_t n, jval v, jval arg) {
+    static const char *const names[] = {"defined",  "undefined", "none", "string",  "number",
+                                        "integer",  "boolean",   "true", "false",   "mapping",
+                                        "sequence", "iterable",  "even", "odd",     "eq",
+                                        "equalto",  "sameas",    "ne",   "callable"};
+    int k = 0, count = (int)(sizeof names / sizeof names[0]);
+    while (k < count && (strlen(names[k]) != n || memcmp(names[k], name, n))) k++;
+    switch (k) {
+    case 0: return v.t != V_UNDEF;
+    case 1: return v.t == V_UNDEF;
+    case 2: return v.t == V_NONE;
+    case 3: return v.t == V_STR;
+    case 4:
+    case 5: return v.t == V_INT;
+    case 6: return v.t == V_BOOL;
+    case 7: return v.t == V_BOOL && v.u.b;
+    case 8: return v.t == V_BOOL && !v.u.b;
+    case 9: return v.t == V_DICT;
+    case 10: return v.t == V_LIST || v.t == V_STR;
+    case 11: return v.t == V_LIST || v.t == V_STR || v.t == V_DICT;
+    case 12:
+    case 13: return v.t == V_INT && (v.u.i % 2 == 0) == (k == 12);
+    case 14:
+    case 15:
+    case 16: return equal(v, arg);
+    case 17: return !equal(v, arg);
+    case 18: return v.t == V_FUNC;
+    default: return -1;
+    }
+}
+
 static jval apply_test(jinja *j, const expr *e) {
-    jval v = eval(j, e->a);
+    jval v = eval(j, e->a), a = e->n_args ? arg(j, e, 0, NULL) : UNDEF;
     if (j->st) return UNDEF;
-    bool r;
-#define T(s) name_is(e, s)
-    if (T("defined"))
-        r = v.t != V_UNDEF;
-    else if (T("undefined"))
-        r = v.t == V_UNDEF;
-    else if (T("none"))
-        r = v.t == V_NONE;
-    else if (T("string"))
-        r = v.t == V_STR;
-    else if (T("number") || T("integer"))
-        r = v.t == V_INT;
-    else if (T("boolean"))
-        r = v.t == V_BOOL;
-    else if (T("true"))
-        r = v.t == V_BOOL && v.u.b;
-    else if (T("false"))
-        r = v.t == V_BOOL && !v.u.b;
-    else if (T("mapping"))
-        r = v.t == V_DICT;
-    else if (T("sequence") || T("iterable"))
-        r = v.t == V_LIST || v.t == V_STR || (T("iterable") && v.t == V_DICT);
-    else if (T("even") || T("odd"))
-        r = v.t == V_INT && (v.u.i % 2 == 0) == T("even");
-    else if (T("eq") || T("equalto") || T("sameas"))
-        r = equal(v, arg(j, e, 0, NULL));
-    else if (T("ne"))
-        r = !equal(v, arg(j, e, 0, NULL));
-    else
+    int r = run_test(e->name, e->name_n, v, a);
+    if (r < 0)
         return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: test '%.*s'", (int)e->name_n,
                     e->name),
                UNDEF;
-#undef T
-    return vbool(r != e->negate);
+    return vbool((r == 1) != e->negate);
+}
+
+/* select / reject (a test on each item) and selectattr / rejectattr (a test
+ * on an attribute of each item): the items of list v that pass (keep) or fail. */
+static jval select_items(jinja *j, const expr *e, jval v, bool attr, bool keep) {
+    if (v.t != V_LIST)
+        return jerr(j, LQMF_E_INVALID, e->off, "%.*s needs a list", (int)e->name_n, e->name), UNDEF;
+    jval name = attr ? arg(j, e, 0, NULL) : UNDEF, test = arg(j, e, attr ? 1 : 0, NULL);
+    jval targ = arg(j, e, attr ? 2 : 1, NULL), out = new_list(j);
+    if (attr && name.t != V_STR)
+        return jerr(j, LQMF_E_INVALID, e->off, "selectattr needs an attribute name"), UNDEF;
+    if (test.t != V_UNDEF && test.t != V_STR)
+        return jerr(j, LQMF_E_INVALID, e->off, "a test name must be a string"), UNDEF;
+    for (size_t i = 0; out.u.l && i < v.u.l->n; i++) {
+        jval x = attr ? getattr(v.u.l->v[i], name.u.s.p, name.u.s.n) : v.u.l->v[i];
+        int r = test.t == V_STR ? run_test(test.u.s.p, test.u.s.n, x, targ) : truthy(x);
+        if (r < 0)
+            return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: test '%.*s'", (int)test.u.s.n,
+                        test.u.s.p),
+                   UNDEF;
+        if ((r == 1) == keep) list_push(j, out.u.l, v.u.l->v[i]);
+    }
+    return out;
+}
+
+/* map(attribute='x'): that attribute of every item. */
+static jval map_items(jinja *j, const expr *e, jval v) {
+    jval name = arg(j, e, 99, "attribute"), out = new_list(j);
+    if (v.t != V_LIST || name.t != V_STR)
+        return jerr(j, LQMF_E_UNSUPPORTED, e->off,
+                    "unsupported construct: map other than map(attribute=...)"),
+               UNDEF;
+    for (size_t i = 0; out.u.l && i < v.u.l->n; i++)
+        list_push(j, out.u.l, getattr(v.u.l->v[i], name.u.s.p, name.u.s.n));
+    return out;
 }
 
 static jval arith(jinja *j, const expr *e, jval a, jval b) {
@@ -1608,6 +1661,16 @@ static bool push_frame(jinja *j, size_t off) {
 
 static bool exec(jinja *j, const node *n);
 
+/* Bind a loop item to the loop's one or two names in the top frame. */
+static bool bind_targets(jinja *j, const node *n, jval item) {
+    jdict *vars = j->frames[j->n_frames - 1].vars;
+    if (n->n_vars == 1) return dict_set(j, vars, n->var[0], n->var_n[0], item);
+    if (item.t != V_LIST || item.u.l->n != 2)
+        return jerr(j, LQMF_E_INVALID, n->off, "cannot unpack a loop item into two names");
+    return dict_set(j, vars, n->var[0], n->var_n[0], item.u.l->v[0]) &&
+           dict_set(j, vars, n->var[1], n->var_n[1], item.u.l->v[1]);
+}
+
 static bool exec_for(jinja *j, const node *n) {
     jval it = eval(j, n->e);
     if (j->st) return false;
@@ -1635,8 +1698,7 @@ static bool exec_for(jinja *j, const node *n) {
         if (!items.u.l) return false;
         for (size_t i = 0; i < it.u.l->n; i++) {
             if (!push_frame(j, n->off)) return false;
-            if (n->n_vars == 1)
-                dict_set(j, j->frames[j->n_frames - 1].vars, n->var[0], n->var_n[0], it.u.l->v[i]);
+            if (!bind_targets(j, n, it.u.l->v[i])) return false;
             bool keep = truthy(eval(j, n->filter));
             j->n_frames--;
             if (j->st) return false;
@@ -1647,16 +1709,8 @@ static bool exec_for(jinja *j, const node *n) {
     for (size_t i = 0; i < len; i++) {
         if (++j->steps > J_MAX_STEPS) return jerr(j, LQMF_E_INVALID, n->off, "too many loop iterations");
         if (!push_frame(j, n->off)) return false;
+        if (!bind_targets(j, n, items.u.l->v[i])) return false;
         jdict *vars = j->frames[j->n_frames - 1].vars;
-        jval item = items.u.l->v[i];
-        if (n->n_vars == 2) {
-            if (item.t != V_LIST || item.u.l->n != 2)
-                return jerr(j, LQMF_E_INVALID, n->off, "cannot unpack a loop item into two names");
-            dict_set(j, vars, n->var[0], n->var_n[0], item.u.l->v[0]);
-            dict_set(j, vars, n->var[1], n->var_n[1], item.u.l->v[1]);
-        } else {
-            dict_set(j, vars, n->var[0], n->var_n[0], item);
-        }
         jval loop = new_dict(j);
         if (!loop.u.d) return false;
         dict_set(j, loop.u.d, "index", 5, vint((int64_t)i + 1));

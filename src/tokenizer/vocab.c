@@ -2,6 +2,7 @@
  * tokens, the GPT-2 byte map, and the public accessors. */
 #include "tok_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,15 +141,16 @@ uint32_t tok_byte_to_cp(uint8_t b) {
 }
 
 /* Inverse map for code points below 256 + 68; -1 outside. */
+static int16_t g_cp_byte[324];
+static pthread_once_t g_cp_byte_once = PTHREAD_ONCE_INIT;
+static void cp_byte_init(void) {
+    for (unsigned i = 0; i < 324; i++) g_cp_byte[i] = -1;
+    for (unsigned b = 0; b < 256; b++) g_cp_byte[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
+}
+
 static int cp_to_byte(uint32_t cp) {
-    static int16_t table[324];
-    static bool ready;
-    if (!ready) { /* idempotent: concurrent first calls write the same values */
-        for (unsigned i = 0; i < 324; i++) table[i] = -1;
-        for (unsigned b = 0; b < 256; b++) table[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
-        __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-    }
-    return cp < 324 ? table[cp] : -1;
+    pthread_once(&g_cp_byte_once, cp_byte_init);
+    return cp < 324 ? g_cp_byte[cp] : -1;
 }
 
 bool tok_bytelevel_decode(const char *text, size_t n, lqmf_buf *out) {

@@ -154,6 +154,106 @@ static const chat_tmpl k_templates[] = {
              "  {%+ if true %}kept-indent{% endif %}\n"
              "{{ \"tojson:\" }} {{ {'k': [\"v\", 1, true, none]} | tojson }}\n"
              ""},
+    {"mistral3",
+     "{%- if messages[0][\"role\"] == \"system\" %}\n"
+     "    {%- set system_message = messages[0][\"content\"] %}\n"
+     "    {%- set loop_messages = messages[1:] %}\n"
+     "{%- else %}\n"
+     "    {%- set loop_messages = messages %}\n"
+     "{%- endif %}\n"
+     "{%- if not tools is defined %}\n"
+     "    {%- set tools = none %}\n"
+     "{%- endif %}\n"
+     "{%- set user_messages = loop_messages | selectattr(\"role\", \"equalto\", \"user\") | list %}\n"
+     "\n"
+     "{#- This block checks for alternating user/assistant messages, skipping tool calling messages #}\n"
+     "{%- set ns = namespace() %}\n"
+     "{%- set ns.index = 0 %}\n"
+     "{%- for message in loop_messages %}\n"
+     "    {%- if not (message.role == \"tool\" or message.role == \"tool_results\" or (message.tool_calls is "
+     "defined and message.tool_calls is not none)) %}\n"
+     "        {%- if (message[\"role\"] == \"user\") != (ns.index % 2 == 0) %}\n"
+     "            {{- raise_exception(\"After the optional system message, conversation roles must alternate "
+     "user/assistant/user/assistant/...\") }}\n"
+     "        {%- endif %}\n"
+     "        {%- set ns.index = ns.index + 1 %}\n"
+     "    {%- endif %}\n"
+     "{%- endfor %}\n"
+     "\n"
+     "{{- bos_token }}\n"
+     "{%- for message in loop_messages %}\n"
+     "    {%- if message[\"role\"] == \"user\" %}\n"
+     "        {%- if tools is not none and (message == user_messages[-1]) %}\n"
+     "            {{- \"[AVAILABLE_TOOLS] [\" }}\n"
+     "            {%- for tool in tools %}\n"
+     "                {%- set tool = tool.function %}\n"
+     "                {{- '{\"type\": \"function\", \"function\": {' }}\n"
+     "                {%- for key, val in tool.items() if key != \"return\" %}\n"
+     "                    {%- if val is string %}\n"
+     "                        {{- '\"' + key + '\": \"' + val + '\"' }}\n"
+     "                    {%- else %}\n"
+     "                        {{- '\"' + key + '\": ' + val|tojson }}\n"
+     "                    {%- endif %}\n"
+     "                    {%- if not loop.last %}\n"
+     "                        {{- \", \" }}\n"
+     "                    {%- endif %}\n"
+     "                {%- endfor %}\n"
+     "                {{- \"}}\" }}\n"
+     "                {%- if not loop.last %}\n"
+     "                    {{- \", \" }}\n"
+     "                {%- else %}\n"
+     "                    {{- \"]\" }}\n"
+     "                {%- endif %}\n"
+     "            {%- endfor %}\n"
+     "            {{- \"[/AVAILABLE_TOOLS]\" }}\n"
+     "            {%- endif %}\n"
+     "        {%- if loop.last and system_message is defined %}\n"
+     "            {{- \"[INST] \" + system_message + \"\\n\\n\" + message[\"content\"] + \"[/INST]\" }}\n"
+     "        {%- else %}\n"
+     "            {{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}\n"
+     "        {%- endif %}\n"
+     "    {%- elif message.tool_calls is defined and message.tool_calls is not none %}\n"
+     "        {{- \"[TOOL_CALLS] [\" }}\n"
+     "        {%- for tool_call in message.tool_calls %}\n"
+     "            {%- set out = tool_call.function|tojson %}\n"
+     "            {{- out[:-1] }}\n"
+     "            {%- if not tool_call.id is defined or tool_call.id|length != 9 %}\n"
+     "                {{- raise_exception(\"Tool call IDs should be alphanumeric strings with length 9!\") "
+     "}}\n"
+     "            {%- endif %}\n"
+     "            {{- ', \"id\": \"' + tool_call.id + '\"}' }}\n"
+     "            {%- if not loop.last %}\n"
+     "                {{- \", \" }}\n"
+     "            {%- else %}\n"
+     "                {{- \"]\" + eos_token }}\n"
+     "            {%- endif %}\n"
+     "        {%- endfor %}\n"
+     "    {%- elif message[\"role\"] == \"assistant\" %}\n"
+     "        {{- \" \" + message[\"content\"]|trim + eos_token}}\n"
+     "    {%- elif message[\"role\"] == \"tool_results\" or message[\"role\"] == \"tool\" %}\n"
+     "        {%- if message.content is defined and message.content.content is defined %}\n"
+     "            {%- set content = message.content.content %}\n"
+     "        {%- else %}\n"
+     "            {%- set content = message.content %}\n"
+     "        {%- endif %}\n"
+     "        {{- '[TOOL_RESULTS] {\"content\": ' + content|string + \", \" }}\n"
+     "        {%- if not message.tool_call_id is defined or message.tool_call_id|length != 9 %}\n"
+     "            {{- raise_exception(\"Tool call IDs should be alphanumeric strings with length 9!\") }}\n"
+     "        {%- endif %}\n"
+     "        {{- '\"call_id\": \"' + message.tool_call_id + '\"}[/TOOL_RESULTS]' }}\n"
+     "    {%- else %}\n"
+     "        {{- raise_exception(\"Only user and assistant roles are supported, with the exception of an "
+     "initial optional system message!\") }}\n"
+     "    {%- endif %}\n"
+     "{%- endfor %}\n"
+     ""},
+    {"filters",
+     "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join('|') }}\n"
+     "{{ messages | rejectattr('role', 'eq', 'user') | list | length }} {{ [0, 1, 2, '', 'x'] | select | "
+     "list }} {{ [1, 2, 3, 4] | reject('even') | list }}\n"
+     "{%- for k, v in {'a': 1, 'b': 2, 'c': 3}.items() if v != 2 %} {{ loop.index }}{{ k }}{{ v }}{% endfor "
+     "%}\n"
+     "{{ strftime_now is defined }} {{ raise_exception is defined }} {{ nothing is defined }}"},
 };
 typedef struct {
     const char *tmpl, *msgs;
@@ -532,6 +632,48 @@ static const chat_case k_cases[] = {
      "true, null]}"},
     {"misc", "empty", false, NULL},
     {"misc", "empty", true, NULL},
+    {"mistral3", "one", false, "<s>[INST] Hello there, how are you?[/INST]"},
+    {"mistral3", "one", true, "<s>[INST] Hello there, how are you?[/INST]"},
+    {"mistral3", "sys3", false,
+     "<s>[INST] Hi![/INST] Hello.</s>[INST]  Be brief. \n"
+     "\n"
+     "Tell me a joke\n"
+     "please[/INST]"},
+    {"mistral3", "sys3", true,
+     "<s>[INST] Hi![/INST] Hello.</s>[INST]  Be brief. \n"
+     "\n"
+     "Tell me a joke\n"
+     "please[/INST]"},
+    {"mistral3", "alt", false, "<s>[INST] Hi[/INST] Yo</s>[INST] Bye[/INST]"},
+    {"mistral3", "alt", true, "<s>[INST] Hi[/INST] Yo</s>[INST] Bye[/INST]"},
+    {"mistral3", "empty", false, NULL},
+    {"mistral3", "empty", true, NULL},
+    {"filters", "one", false,
+     "Hello there, how are you?\n"
+     "0 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "one", true,
+     "Hello there, how are you?\n"
+     "0 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "sys3", false,
+     "Hi!|Tell me a joke\n"
+     "please\n"
+     "2 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "sys3", true,
+     "Hi!|Tell me a joke\n"
+     "please\n"
+     "2 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "alt", false,
+     "Hi|Bye\n"
+     "1 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "alt", true,
+     "Hi|Bye\n"
+     "1 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "empty", false,
+     "\n"
+     "0 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
+    {"filters", "empty", true,
+     "\n"
+     "0 [1, 2, 'x'] [1, 3] 1a1 2c3True True False"},
 };
 
 /* The message sets of the table. */
@@ -588,7 +730,7 @@ TEST(tok_chat_templates_match_jinja2) {
         free(out);
     }
     CHECK_EQ_INT(agree, n_cases);
-    CHECK(n_cases >= 72);
+    CHECK(n_cases >= 88);
     lqmf_tok_free(t);
 }
 
@@ -610,7 +752,8 @@ TEST(tok_chat_unsupported_constructs_named) {
         lqmf_status st;
     } bad[] = {
         {"{% macro f(x) %}{{ x }}{% endmacro %}", "{% macro %}", LQMF_E_UNSUPPORTED},
-        {"{{ messages | selectattr('role', 'equalto', 'user') | list }}", "filter 'selectattr'",
+        {"{{ messages | groupby('role') }}", "filter 'groupby'", LQMF_E_UNSUPPORTED},
+        {"{{ [{'role': 'u'}] | selectattr('role', 'matching', 'u') | list }}", "test 'matching'",
          LQMF_E_UNSUPPORTED},
         {"{{ 1.5 }}", "floating-point", LQMF_E_UNSUPPORTED},
         {"{% include 'x' %}", "{% include %}", LQMF_E_UNSUPPORTED},
