@@ -16,21 +16,22 @@ typedef struct {
     int32_t id;
 } added_hit;
 
-static bool added_allowed(const lqmf_tokenizer *t, int32_t id, unsigned flags, const char *s, size_t n,
-                          size_t a, size_t b) {
-    const tok_added *ad = NULL;
-    for (uint32_t k = 0; k < t->n_added && !ad; k++)
-        if (t->added[k].id == id) ad = &t->added[k];
-    if (!ad || (ad->special && !(flags & LQMF_TOK_PARSE_SPECIAL))) return false;
-    if (ad->single_word && ((a > 0 && is_word((uint8_t)s[a - 1])) || (b < n && is_word((uint8_t)s[b]))))
-        return false;
-    return true;
+/* The added-token entry of id (t->added is sorted by id), NULL if none. */
+static const tok_added *added_of(const lqmf_tokenizer *t, int32_t id) {
+    uint32_t lo = 0, hi = t->n_added;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (t->added[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_added && t->added[lo].id == id ? &t->added[lo] : NULL;
 }
 
-static const tok_added *added_of(const lqmf_tokenizer *t, int32_t id) {
-    for (uint32_t k = 0; k < t->n_added; k++)
-        if (t->added[k].id == id) return &t->added[k];
-    return NULL;
+static bool added_allowed(const tok_added *ad, unsigned flags, const char *s, size_t n, size_t a, size_t b) {
+    if (!ad || (ad->special && !(flags & LQMF_TOK_PARSE_SPECIAL))) return false;
+    return !ad->single_word || !((a > 0 && is_word((uint8_t)s[a - 1])) || (b < n && is_word((uint8_t)s[b])));
 }
 
 /* Leftmost, then longest, added token at or after `from`. */
@@ -44,8 +45,8 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
             size_t len = t->added_lens[k];
             if (p + len > n) continue;
             int32_t id = tok_index_get(t, &t->added_index, s + p, len);
-            if (id < 0 || !added_allowed(t, id, flags, s, n, p, p + len)) continue;
-            const tok_added *ad = added_of(t, id);
+            const tok_added *ad = id < 0 ? NULL : added_of(t, id);
+            if (!added_allowed(ad, flags, s, n, p, p + len)) continue;
             hit->a = p;
             hit->b = p + len;
             hit->id = id;

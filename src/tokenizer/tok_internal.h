@@ -127,7 +127,7 @@ struct lqmf_tokenizer {
     int32_t *merge_list; /* n_merges (left, right, merged) ids in rank order */
 
     /* added tokens, matched longest-first before the model runs */
-    tok_added *added;
+    tok_added *added; /* sorted by id once the vocabulary is finished */
     uint32_t n_added;
     tok_index added_index; /* content -> id (ids of added tokens only) */
     uint32_t *added_lens;  /* distinct content lengths, longest first */

@@ -271,7 +271,13 @@ static int cmp_u32_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static int cmp_added(const void *a, const void *b) {
+    int32_t x = ((const tok_added *)a)->id, y = ((const tok_added *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 static lqmf_status build_added_matcher(lqmf_tokenizer *t) {
+    if (t->n_added) qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
     memset(t->added_first, 0, sizeof t->added_first);
     free(t->added_lens);
     t->added_lens = calloc(t->n_added + 1, sizeof *t->added_lens);
