@@ -51,8 +51,9 @@ typedef enum { LQMF_TOK_ALGO_BPE = 0, LQMF_TOK_ALGO_SPM = 1 } lqmf_tok_algo;
  * read whole and not kept open. */
 
 /* Any supported source: a model folder (tokenizer.json preferred, then
- * tokenizer.model; tokenizer_config.json read for add_bos/add_eos, special
- * tokens and chat_template), a GGUF file (vocabulary-only files too), a
+ * tokenizer.model, then GPT-2's vocab.json + merges.txt or encoder.json +
+ * vocab.bpe; tokenizer_config.json read for add_bos/add_eos, special tokens
+ * and chat_template), a GGUF file (vocabulary-only files too), a
  * tokenizer.json, a tokenizer.model or a llama2.c tokenizer.bin. */
 lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out);
 /* The tokenizer a model names in m->tok_source / m->tok_path. */

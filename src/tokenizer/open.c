@@ -78,7 +78,17 @@ static lqmf_status open_folder(const char *dir, lqmf_tokenizer **out) {
     if (is_file(p)) return open_json(p, out);
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     if (is_file(p)) return open_spm(p, out);
-    return lqmf_error(LQMF_E_NOT_FOUND, "%s: no tokenizer.json or tokenizer.model in this folder", dir);
+    static const char *const gpt2[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int k = 0; k < 2; k++) {
+        char m[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, gpt2[k][0]);
+        snprintf(m, sizeof m, "%s/%s", dir, gpt2[k][1]);
+        if (is_file(p) && is_file(m)) return with_config(p, tok_load_gpt2_files(p, m, out), out);
+    }
+    return lqmf_error(LQMF_E_NOT_FOUND,
+                      "%s: no tokenizer.json, tokenizer.model, vocab.json + merges.txt or "
+                      "encoder.json + vocab.bpe in this folder",
+                      dir);
 }
 
 lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out) {

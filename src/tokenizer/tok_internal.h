@@ -286,6 +286,8 @@ void tok_ctx_free(tok_ctx *c);
 /* ---- file-format loaders ------------------------------------------------ */
 /* Post-processing from bos/eos: prefix [bos] when add_bos, suffix [eos] when add_eos. */
 void tok_set_add_special(lqmf_tokenizer *t, bool add_bos, bool add_eos);
+/* GPT-2's vocab.json + merges.txt (or encoder.json + vocab.bpe). */
+lqmf_status tok_load_gpt2_files(const char *vocab_path, const char *merges_path, lqmf_tokenizer **out);
 /* Open a GGUF file and load its vocabulary. */
 lqmf_status tok_open_gguf_path(const char *path, lqmf_tokenizer **out);
 /* Apply tokenizer_config.json text (special tokens, add_bos/add_eos, chat_template). */

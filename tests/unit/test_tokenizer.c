@@ -366,3 +366,18 @@ TEST(tok_gguf_written_from_gpt2_json) {
     lqmf_tok_free(t);
     lqmf_tok_free(back);
 }
+
+/* GPT-2's original files (OpenAI's encoder.json + vocab.bpe) */
+TEST(tok_vocab_gpt2_from_encoder_json) {
+    DATA(dir, "tokenizers/gpt2");
+    DATA(inp, VT("gpt-2") ".inp");
+    DATA(out, VT("gpt-2") ".out");
+    lqmf_tokenizer *t;
+    REQUIRE_OK(lqmf_tok_open(dir, &t));
+    CHECK_EQ_INT(lqmf_tok_n_vocab(t), 50257);
+    CHECK_EQ_INT(lqmf_tok_eos(t), 50256);
+    CHECK_EQ_INT(lqmf_tok_type_of(t, 50256), LQMF_TOK_CONTROL);
+    CHECK_STR(lqmf_tok_pre_name(t), "gpt-2");
+    check_vocab_file(t, inp, out, true);
+    lqmf_tok_free(t);
+}
