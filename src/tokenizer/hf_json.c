@@ -550,7 +550,8 @@ static lqmf_status load_model(const ctx *c, tj_ref root) {
 
 /* ---- tokenizer_config.json ------------------------------------------------- */
 
-/* A special token entry: "text" or {"content": "text"}; unchanged when absent. */
+/* A special token entry: "text" or {"content": "text"}; unchanged when absent
+ * or not in the vocabulary. */
 static lqmf_status config_token(const ctx *c, tj_ref cfg, const char *key, int32_t *id) {
     tj_ref v = tj_get(c->d, cfg, key);
     if (tj_kind(c->d, v) == TJ_OBJ) v = tj_get(c->d, v, "content");
@@ -559,9 +560,7 @@ static lqmf_status config_token(const ctx *c, tj_ref cfg, const char *key, int32
     const char *s = tj_str(c->d, v, &n);
     if (!s) return lqmf_error(LQMF_E_FORMAT, "%s: %s must be a string", c->t->name, key);
     int32_t found = tok_find_text(c->t, s, n);
-    if (found < 0)
-        return lqmf_error(LQMF_E_FORMAT, "%s: %s '%s' is not in the vocabulary", c->t->name, key, s);
-    *id = found;
+    if (found >= 0) *id = found; /* a name outside the vocabulary (transformers would add it) is ignored */
     return LQMF_OK;
 }
 
