@@ -170,9 +170,12 @@ lqmf_status lqmf_tok_chat_apply(const lqmf_tokenizer *t, const char *tmpl, const
 
 /* ---- GGUF export ---------------------------------------------------------
  * Write the vocabulary as llama.cpp's converter does: tokenizer.ggml.model
- * ("gpt2" for BPE, "llama" for SPM and byte-fallback BPE), tokens, scores,
- * token_type, merges (BPE), bos/eos/unknown/padding ids, add_bos_token,
- * add_eos_token, tokenizer.ggml.pre and tokenizer.chat_template. */
+ * ("gpt2" for BPE, "llama" for SPM and byte-fallback BPE, whose scores then
+ * replay the merge order), tokens, scores, token_type, merges (BPE),
+ * bos/eos/unknown/padding ids, add_bos_token / add_eos_token (only when the
+ * source states them, as the converter does; llama.cpp's defaults apply
+ * otherwise), add_space_prefix (SPM), tokenizer.ggml.pre and
+ * tokenizer.chat_template. */
 lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer *w);
 
 #ifdef __cplusplus

@@ -116,6 +116,7 @@ static lqmf_status read_specials(lqmf_tokenizer *t, const lqmf_gguf *g, bool def
         (st = opt_bool(g, K "add_eos_token", false, &add_eos)))
         return st;
     tok_set_add_special(t, add_bos, add_eos);
+    t->add_stated = lqmf_gguf_find_key(g, K "add_bos_token") || lqmf_gguf_find_key(g, K "add_eos_token");
     lqmf_gguf_str tmpl;
     st = lqmf_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
     if (st == LQMF_E_NOT_FOUND) {
@@ -248,8 +249,8 @@ lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer
         lqmf_buf_free(&pool);
     }
     if (!st) st = put_ids(t, w);
-    if (!st) st = lqmf_gguf_writer_set_bool(w, K "add_bos_token", lqmf_tok_adds_bos(t));
-    if (!st) st = lqmf_gguf_writer_set_bool(w, K "add_eos_token", lqmf_tok_adds_eos(t));
+    if (!st && t->add_stated) st = lqmf_gguf_writer_set_bool(w, K "add_bos_token", lqmf_tok_adds_bos(t));
+    if (!st && t->add_stated) st = lqmf_gguf_writer_set_bool(w, K "add_eos_token", lqmf_tok_adds_eos(t));
     if (!st && !gpt2) st = lqmf_gguf_writer_set_bool(w, K "add_space_prefix", tok_adds_prefix(t));
     if (!st && t->chat_template)
         st = lqmf_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);

@@ -331,6 +331,7 @@ static lqmf_status parse_template(const ctx *c, tj_ref o) {
     tj_ref single = tj_get(c->d, o, "single"), specials = tj_get(c->d, o, "special_tokens");
     lqmf_status st = want(c, single, TJ_ARR, "post_processor.single");
     if (st) return st;
+    t->add_stated = true;
     bool before = true;
     TJ_EACH(c->d, single, e) {
         if (tj_get(c->d, e, "Sequence") != TJ_MISSING) {

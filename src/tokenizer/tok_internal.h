@@ -145,6 +145,7 @@ struct lqmf_tokenizer {
     int32_t bos, eos, unk, pad;
     int32_t prefix[4], suffix[4]; /* ids added around the text (ADD_SPECIAL) */
     uint8_t n_prefix, n_suffix;
+    bool add_stated; /* the source said whether to add BOS/EOS (else defaults apply) */
     char *chat_template;
 };
 

@@ -448,6 +448,7 @@ bool lqmf_tok_adds_eos(const lqmf_tokenizer *t) {
 }
 
 void tok_set_add_special(lqmf_tokenizer *t, bool add_bos, bool add_eos) {
+    t->add_stated = true;
     t->n_prefix = t->n_suffix = 0;
     if (add_bos && t->bos >= 0) t->prefix[t->n_prefix++] = t->bos;
     if (add_eos && t->eos >= 0) t->suffix[t->n_suffix++] = t->eos;

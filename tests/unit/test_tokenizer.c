@@ -347,6 +347,10 @@ TEST(tok_gguf_written_from_llama3_json) {
     back = gguf_round_trip(t);
     REQUIRE(back);
     CHECK_STR(lqmf_tok_pre_name(back), "llama-bpe");
+    /* this tokenizer.json states no BOS rule, so none is written and llama.cpp's
+     * default for llama-bpe (BOS added) applies to the GGUF */
+    CHECK(!lqmf_tok_adds_bos(t));
+    CHECK(lqmf_tok_adds_bos(back));
     check_vocab_file(back, inp, out, true);
     lqmf_tok_free(t);
     lqmf_tok_free(back);
