@@ -117,22 +117,9 @@ static bool emit_symbols(tok_ctx *c, int32_t ns, lqmf_tok_ids *out) {
 
 /* ---- BPE ----------------------------------------------------------------------- */
 
-static const tok_pair *pair_find(const lqmf_tokenizer *t, int32_t l, int32_t r) {
-    if (!t->pairs || l < 0 || r < 0) return NULL;
-    uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
-    uint64_t h = key;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    for (uint32_t i = (uint32_t)h & t->pair_mask;; i = (i + 1) & t->pair_mask) {
-        if (t->pairs[i].key == key) return &t->pairs[i];
-        if (t->pairs[i].key == UINT64_MAX) return NULL;
-    }
-}
-
 static bool bpe_try_pair(const lqmf_tokenizer *t, tok_ctx *c, int32_t left, int32_t right, int32_t ns) {
     if (left < 0 || right >= ns) return true;
-    const tok_pair *p = pair_find(t, c->syms[left].id, c->syms[right].id);
+    const tok_pair *p = tok_pair_find(t, c->syms[left].id, c->syms[right].id);
     if (!p) return true;
     tok_heap_ent e = {(uint64_t)p->rank << 32 | (uint32_t)left, left, right, c->syms[left].id,
                       c->syms[right].id};
@@ -181,7 +168,7 @@ static lqmf_status bpe_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, 
         tok_heap_ent e = heap_pop(c);
         tok_sym *l = &c->syms[e.left], *r = &c->syms[e.right];
         if (!l->len || !r->len || l->next != e.right || l->id != e.lid || r->id != e.rid) continue;
-        const tok_pair *p = pair_find(t, e.lid, e.rid);
+        const tok_pair *p = tok_pair_find(t, e.lid, e.rid);
         sym_merge(c, e.left, e.right, ns);
         l->id = p->id;
         ok = bpe_try_pair(t, c, l->prev, e.left, ns) && bpe_try_pair(t, c, e.left, l->next, ns);

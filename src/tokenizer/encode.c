@@ -62,11 +62,11 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
 static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
                                lqmf_tok_ids *out) {
     if (n > TOK_CACHE_WORD || n == 0) return tok_model_encode(t, c, w, n, out);
-    if (!c->cache && !(c->cache = calloc(TOK_CACHE_SLOTS, sizeof *c->cache)))
+    if (!c->cache && !(c->cache = calloc(c->cache_slots, sizeof *c->cache)))
         return lqmf_error(LQMF_E_NOMEM, "out of memory");
     uint64_t h = tok_hash_bytes(w, n);
-    uint32_t i = (uint32_t)h & (TOK_CACHE_SLOTS - 1);
-    for (; c->cache[i].key_len; i = (i + 1) & (TOK_CACHE_SLOTS - 1)) {
+    uint32_t i = (uint32_t)h & (c->cache_slots - 1);
+    for (; c->cache[i].key_len; i = (i + 1) & (c->cache_slots - 1)) {
         const tok_cache_ent *e = &c->cache[i];
         if (e->hash != h || e->key_len != n || memcmp(c->cache_keys.data + e->key_off, w, n)) continue;
         for (uint32_t k = 0; k < e->n_ids; k++)
@@ -76,7 +76,7 @@ static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *
     }
     size_t first = out->n;
     lqmf_status st = tok_model_encode(t, c, w, n, out);
-    if (st || c->cache_n >= TOK_CACHE_SLOTS / 2 || c->cache_keys.len + n > UINT32_MAX / 2) return st;
+    if (st || c->cache_n >= c->cache_slots / 2 || c->cache_keys.len + n > UINT32_MAX / 2) return st;
     tok_cache_ent e = {h, (uint32_t)c->cache_keys.len, (uint32_t)n, (uint32_t)c->cache_ids.n,
                        (uint32_t)(out->n - first)};
     lqmf_buf_append(&c->cache_keys, w, n);
@@ -126,6 +126,8 @@ lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t le
     for (unsigned i = 0; add && i < t->n_prefix; i++)
         if (!tok_ids_push(out, t->prefix[i])) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     tok_ctx c = {0};
+    c.cache_slots = 64; /* about one slot per 8 bytes of text, at most TOK_CACHE_MAX_SLOTS */
+    while (c.cache_slots < TOK_CACHE_MAX_SLOTS && c.cache_slots < len / 8) c.cache_slots *= 2;
     lqmf_status st = LQMF_OK;
     size_t seg = 0;
     added_hit hit;

@@ -188,6 +188,8 @@ lqmf_status tok_add_added(lqmf_tokenizer *t, int32_t id, bool special, bool lstr
 /* Merges: reserve, then add in rank order (left, right ids) -> merged id. */
 lqmf_status tok_merges_alloc(lqmf_tokenizer *t, uint32_t n);
 lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32_t merged);
+/* The merge of (left, right), NULL when there is none. */
+const tok_pair *tok_pair_find(const lqmf_tokenizer *t, int32_t left, int32_t right);
 /* Does the pipeline put a leading space marker before the text (legacy
  * Prepend, Metaspace, SentencePiece dummy prefix)? */
 bool tok_adds_prefix(const lqmf_tokenizer *t);
@@ -261,7 +263,7 @@ typedef struct {
 } tok_heap_ent;
 /* Word cache of one encode call: texts repeat words, so each distinct
  * word (up to TOK_CACHE_WORD bytes) runs the model once. */
-#define TOK_CACHE_SLOTS (1u << 16)
+#define TOK_CACHE_MAX_SLOTS (1u << 16)
 #define TOK_CACHE_WORD 64
 typedef struct {
     uint64_t hash;
@@ -277,8 +279,8 @@ struct tok_ctx {
     size_t cap_syms;
     tok_heap_ent *heap;
     size_t n_heap, cap_heap;
-    tok_cache_ent *cache; /* TOK_CACHE_SLOTS slots, key_len 0 = empty */
-    uint32_t cache_n;
+    tok_cache_ent *cache; /* cache_slots slots (a power of two), key_len 0 = empty */
+    uint32_t cache_slots, cache_n;
     lqmf_buf cache_keys;
     lqmf_tok_ids cache_ids;
 };

@@ -375,6 +375,15 @@ lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32
     return LQMF_OK;
 }
 
+const tok_pair *tok_pair_find(const lqmf_tokenizer *t, int32_t left, int32_t right) {
+    if (!t->pairs || left < 0 || right < 0) return NULL;
+    uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+    for (uint32_t i = (uint32_t)hash_pair(key) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+        if (t->pairs[i].key == key) return &t->pairs[i];
+        if (t->pairs[i].key == UINT64_MAX) return NULL;
+    }
+}
+
 lqmf_status tok_merges_add_text(lqmf_tokenizer *t, const char *a, size_t an, const char *b, size_t bn,
                                 const char *where, uint32_t i, lqmf_buf *scratch) {
     int32_t l = tok_find_text(t, a, an), r = tok_find_text(t, b, bn);
