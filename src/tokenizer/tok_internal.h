@@ -86,7 +86,7 @@ typedef struct {
 typedef struct {
     bool byte_fallback; /* BYTE tokens decode to their byte */
     char from[8];       /* piece text replaced ... (e.g. "▁") */
-    char to[8];         /* ... by this (e.g. " "); from[0] == 0: none */
+    char to[8];         /* ... by this (e.g. " "); from_len 0: no rewrite */
     uint8_t from_len, to_len;
     uint8_t strip_start; /* leading ' ' removed from the start of the output */
 } tok_decoder;
