@@ -24,7 +24,7 @@ B       := build/$(MODE)
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_SRC  := $(filter-out src/cli/%,$(LIB_SRC))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
-TEST_SRC := tests/main.c $(sort $(wildcard tests/unit/*.c))
+TEST_SRC := tests/main.c $(sort $(wildcard tests/unit/*.c)) $(sort $(wildcard tests/fakes/*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)

@@ -57,9 +57,30 @@ lqmf_status lqmf_model_own(lqmf_model *m, void *p) {
     return LQMF_OK;
 }
 
-lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type type,
-                                  uint32_t n_dims, const uint64_t *ne, const void *data,
-                                  bool own_data) {
+lqmf_status lqmf_model_own_map(lqmf_model *m, lqmf_map *map) {
+    struct lqmf_model_priv *pv = m->priv;
+    lqmf_map *grown = realloc(pv->maps, (pv->n_maps + 1) * sizeof *grown);
+    if (!grown) {
+        lqmf_map_close(map);
+        return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
+    }
+    pv->maps = grown;
+    pv->maps[pv->n_maps++] = *map;
+    memset(map, 0, sizeof *map);
+    return LQMF_OK;
+}
+
+lqmf_status lqmf_model_add_tensor_src(lqmf_model *m, const char *src_name, const char *name, lqmf_type type,
+                                      uint32_t n_dims, const uint64_t *ne, const void *data, bool own_data) {
+    lqmf_status st = lqmf_model_add_tensor(m, name, type, n_dims, ne, data, own_data);
+    if (st != LQMF_OK) return lqmf_error_prefix(st, "%s", src_name);
+    if (!(m->tensors[m->n_tensors - 1].src_name = strdup(src_name)))
+        return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
+    return LQMF_OK;
+}
+
+lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type type, uint32_t n_dims,
+                                  const uint64_t *ne, const void *data, bool own_data) {
     if (own_data) {
         lqmf_status st = lqmf_model_own(m, (void *)data);
         if (st != LQMF_OK) return st;
@@ -68,8 +89,7 @@ lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type typ
         return lqmf_error(LQMF_E_INVALID, "tensor name too long: %s", name);
     if (n_dims < 1 || n_dims > 4)
         return lqmf_error(LQMF_E_INVALID, "tensor %s: %u dimensions (1..4 supported)", name, n_dims);
-    if (lqmf_model_tensor(m, name))
-        return lqmf_error(LQMF_E_FORMAT, "tensor %s appears twice", name);
+    if (lqmf_model_tensor(m, name)) return lqmf_error(LQMF_E_FORMAT, "tensor %s appears twice", name);
     lqmf_tensor t;
     memset(&t, 0, sizeof t);
     snprintf(t.name, sizeof t.name, "%s", name);
@@ -82,8 +102,8 @@ lqmf_status lqmf_model_add_tensor(lqmf_model *m, const char *name, lqmf_type typ
             return lqmf_error(LQMF_E_FORMAT, "tensor %s: element count overflows", name);
     }
     if (!lqmf_type_tensor_bytes(type, t.ne[0], nelem, &t.nbytes))
-        return lqmf_error(LQMF_E_FORMAT, "tensor %s: type %s cannot hold rows of %llu elements",
-                          name, lqmf_type_name(type), (unsigned long long)t.ne[0]);
+        return lqmf_error(LQMF_E_FORMAT, "tensor %s: type %s cannot hold rows of %llu elements", name,
+                          lqmf_type_name(type), (unsigned long long)t.ne[0]);
     t.data = data;
     lqmf_tensor *grown = realloc(m->tensors, (m->n_tensors + 1) * sizeof *grown);
     if (!grown) return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
@@ -135,10 +155,10 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
     }
     const uint64_t q = (uint64_t)hp->n_head * hp->head_dim, kv = (uint64_t)hp->n_head_kv * hp->head_dim;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
-#define T(suffix, a, b)                                                             \
-    do {                                                                            \
-        snprintf(nm, sizeof nm, "blk.%u." suffix, l);                               \
-        add_expect(e, &n, nm, a, b);                                                \
+#define T(suffix, a, b)                                                                                      \
+    do {                                                                                                     \
+        snprintf(nm, sizeof nm, "blk.%u." suffix, l);                                                        \
+        add_expect(e, &n, nm, a, b);                                                                         \
     } while (0)
         if (hp->arch == LQMF_ARCH_LLAMA) {
             T("attn_norm.weight", d, 0);
@@ -174,16 +194,31 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
     return n;
 }
 
+/* "src (internal)" when the tensor has (or the loader can name) a source
+ * name different from its internal one, else the internal name. */
+static const char *display_name(const lqmf_model *m, const char *name, const char *src_name, char *buf,
+                                size_t n) {
+    char mapped[LQMF_TENSOR_NAME_MAX];
+    if (!src_name && m->priv->source_name && m->priv->source_name(m, name, mapped, sizeof mapped))
+        src_name = mapped;
+    if (src_name && strcmp(src_name, name) != 0)
+        snprintf(buf, n, "%s (%s)", src_name, name);
+    else
+        snprintf(buf, n, "%s", name);
+    return buf;
+}
+
 lqmf_status lqmf_model_validate(const lqmf_model *m) {
     const lqmf_hparams *hp = &m->hp;
     const char *what = m->path ? m->path : "model";
     if (!hp->n_embd || !hp->n_layer || !hp->n_head || !hp->n_vocab || !hp->n_ff || !hp->head_dim)
-        return lqmf_error(LQMF_E_FORMAT, "%s: incomplete hyperparameters (n_embd %u, n_layer %u, "
-                          "n_head %u, n_vocab %u, n_ff %u, head_dim %u)", what, hp->n_embd,
-                          hp->n_layer, hp->n_head, hp->n_vocab, hp->n_ff, hp->head_dim);
+        return lqmf_error(LQMF_E_FORMAT,
+                          "%s: incomplete hyperparameters (n_embd %u, n_layer %u, "
+                          "n_head %u, n_vocab %u, n_ff %u, head_dim %u)",
+                          what, hp->n_embd, hp->n_layer, hp->n_head, hp->n_vocab, hp->n_ff, hp->head_dim);
     if (!hp->n_head_kv || hp->n_head % hp->n_head_kv)
-        return lqmf_error(LQMF_E_FORMAT, "%s: n_head %u is not a multiple of n_head_kv %u", what,
-                          hp->n_head, hp->n_head_kv);
+        return lqmf_error(LQMF_E_FORMAT, "%s: n_head %u is not a multiple of n_head_kv %u", what, hp->n_head,
+                          hp->n_head_kv);
     if (hp->n_layer > 1024)
         return lqmf_error(LQMF_E_FORMAT, "%s: %u layers is beyond the supported 1024", what, hp->n_layer);
     size_t cap = 4 + 16 * (size_t)hp->n_layer;
@@ -199,17 +234,21 @@ lqmf_status lqmf_model_validate(const lqmf_model *m) {
     lqmf_buf_init(&missing);
     lqmf_buf_init(&bad);
     size_t n_missing = 0, n_bad = 0, n_extra = 0;
+    char src[2 * LQMF_TENSOR_NAME_MAX + 8];
     for (size_t i = 0; i < ne; i++) {
         const lqmf_tensor *t = lqmf_model_tensor(m, e[i].name);
         if (!t) {
-            if (n_missing++ < 8) lqmf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "", e[i].name);
+            if (n_missing++ < 8)
+                lqmf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "",
+                                display_name(m, e[i].name, NULL, src, sizeof src));
             continue;
         }
         seen[t - m->tensors] = true;
         bool dims_ok = t->ne[0] == e[i].ne[0] && t->ne[1] == e[i].ne[1] && t->ne[2] == 1 && t->ne[3] == 1;
         if (!dims_ok && n_bad++ < 4)
             lqmf_buf_printf(&bad, "%s%s is {%llu, %llu}, expected {%llu, %llu}", n_bad > 1 ? "; " : "",
-                            t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                            display_name(m, t->name, t->src_name, src, sizeof src),
+                            (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                             (unsigned long long)e[i].ne[0], (unsigned long long)e[i].ne[1]);
     }
     lqmf_buf extra;
@@ -220,11 +259,12 @@ lqmf_status lqmf_model_validate(const lqmf_model *m) {
                             m->tensors[i].src_name ? m->tensors[i].src_name : m->tensors[i].name);
     lqmf_status st = LQMF_OK;
     if (n_missing || n_bad || n_extra) {
-        st = lqmf_error(LQMF_E_FORMAT, "%s (%s): %zu missing tensor(s)%s%s%s; %zu with wrong shape%s%s; "
-                        "%zu unexpected%s%s", what, lqmf_arch_name(hp->arch), n_missing,
-                        n_missing ? ": " : "", n_missing ? (char *)missing.data : "",
-                        n_missing > 8 ? ", ..." : "", n_bad, n_bad ? ": " : "",
-                        n_bad ? (char *)bad.data : "", n_extra, n_extra ? ": " : "",
+        st = lqmf_error(LQMF_E_FORMAT,
+                        "%s (%s): %zu missing tensor(s)%s%s%s; %zu with wrong shape%s%s; "
+                        "%zu unexpected%s%s",
+                        what, lqmf_arch_name(hp->arch), n_missing, n_missing ? ": " : "",
+                        n_missing ? (char *)missing.data : "", n_missing > 8 ? ", ..." : "", n_bad,
+                        n_bad ? ": " : "", n_bad ? (char *)bad.data : "", n_extra, n_extra ? ": " : "",
                         n_extra ? (char *)extra.data : "");
     }
     lqmf_buf_free(&missing);

@@ -1,0 +1,78 @@
+/* Runtime choice of the instruction set for the kernels. */
+#include "lqmf/quant.h"
+
+#include <cpuid.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Atomic int g_isa = -1; /* lqmf_isa, -1 before the first choice */
+
+static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
+
+/* __builtin_cpu_supports also checks that the OS saves the AVX state; F16C
+ * (which not every compiler names there) is CPUID leaf 1, ECX bit 29. */
+static bool cpu_has_avx2(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+bool lqmf_kernel_isa_available(lqmf_isa isa) {
+    switch (isa) {
+    case LQMF_ISA_REF: return true;
+    case LQMF_ISA_AVX2: return cpu_has_avx2();
+    case LQMF_ISA_AVX512:
+        return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
+    default: return false;
+    }
+}
+
+const char *lqmf_kernel_isa_name(lqmf_isa isa) {
+    return (unsigned)isa < LQMF_ISA_COUNT ? k_names[isa] : "?";
+}
+
+static lqmf_isa best_isa(void) {
+    for (int i = LQMF_ISA_COUNT - 1; i > 0; i--)
+        if (lqmf_kernel_isa_available((lqmf_isa)i)) return (lqmf_isa)i;
+    return LQMF_ISA_REF;
+}
+
+lqmf_status lqmf_kernel_select(lqmf_isa isa) {
+    if ((unsigned)isa >= LQMF_ISA_COUNT)
+        return lqmf_error(LQMF_E_INVALID, "instruction set %d: no such ISA", (int)isa);
+    if (!lqmf_kernel_isa_available(isa))
+        return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: not supported by this CPU (needs %s)",
+                          k_names[isa],
+                          isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
+    atomic_store(&g_isa, (int)isa);
+    return LQMF_OK;
+}
+
+lqmf_status lqmf_kernel_init(void) {
+    const char *env = getenv("LQMF_ISA");
+    if (!env || !*env) return lqmf_kernel_select(best_isa());
+    for (int i = 0; i < LQMF_ISA_COUNT; i++)
+        if (strcmp(env, k_names[i]) == 0) {
+            lqmf_status st = lqmf_kernel_select((lqmf_isa)i);
+            return st ? lqmf_error_prefix(st, "LQMF_ISA=%s", env) : LQMF_OK;
+        }
+    return lqmf_error(LQMF_E_INVALID,
+                      "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)", env);
+}
+
+lqmf_isa lqmf_kernel_isa(void) {
+    int isa = atomic_load(&g_isa);
+    if (isa >= 0) return (lqmf_isa)isa;
+    /* first use without lqmf_kernel_init: honour a valid LQMF_ISA, else the best */
+    const char *env = getenv("LQMF_ISA");
+    int want = best_isa();
+    for (int i = 0; env && i < LQMF_ISA_COUNT; i++)
+        if (strcmp(env, k_names[i]) == 0 && lqmf_kernel_isa_available((lqmf_isa)i)) want = i;
+    int expected = -1;
+    atomic_compare_exchange_strong(&g_isa, &expected, want);
+    return (lqmf_isa)atomic_load(&g_isa);
+}
