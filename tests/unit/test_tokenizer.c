@@ -4,6 +4,7 @@
  * reference outputs (sentencepiece). Plus round trips and decoding. */
 #include "../test.h"
 #include "lqmf/gguf.h"
+#include "lqmf/model.h"
 #include "lqmf/tokenizer.h"
 
 #include <jansson.h>
@@ -384,4 +385,41 @@ TEST(tok_vocab_gpt2_from_encoder_json) {
     CHECK_STR(lqmf_tok_pre_name(t), "gpt-2");
     check_vocab_file(t, inp, out, true);
     lqmf_tok_free(t);
+}
+
+/* Models opened by lqmf_model_open name their tokenizer; it encodes the
+ * reference prompts (BOS as each model's configuration says). */
+TEST(tok_open_model_end_to_end) {
+    static const struct {
+        const char *model;
+        int32_t want[8];
+        size_t n;
+    } cases[] = {
+        {"models/tiny-llama", {1, 729, 262, 2629, 455, 1869, 288}, 7},
+        {"models/tiny-gpt2", {818, 262, 3726, 1793, 2727}, 5},
+        {"models/stories260K/stories260K.bin", {1, 403, 407, 261, 378}, 5},
+        {"models/stories260K/stories260K.gguf", {1, 403, 407, 261, 378}, 5},
+    };
+    static const char *texts[] = {"In the beginning God created", "In the beginning God created",
+                                  "Once upon a time", "Once upon a time"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        DATA(path, cases[i].model);
+        lqmf_model *m;
+        REQUIRE_OK(lqmf_model_open(path, &m));
+        lqmf_tokenizer *t;
+        CHECK_OK(lqmf_tok_open_model(m, &t));
+        if (!t) {
+            lqmf_model_close(m);
+            continue;
+        }
+        CHECK_EQ_INT(lqmf_tok_n_vocab(t), m->hp.n_vocab);
+        lqmf_tok_ids ids = {0};
+        CHECK_OK(lqmf_tok_encode(t, texts[i], strlen(texts[i]), LQMF_TOK_ADD_SPECIAL, &ids));
+        bool same = ids.n == cases[i].n;
+        for (size_t k = 0; same && k < ids.n; k++) same = ids.ids[k] == cases[i].want[k];
+        CHECKF(same, "%s: %zu ids, first %d", cases[i].model, ids.n, ids.n ? ids.ids[0] : -1);
+        lqmf_tok_ids_free(&ids);
+        lqmf_tok_free(t);
+        lqmf_model_close(m);
+    }
 }
