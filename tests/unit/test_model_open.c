@@ -500,7 +500,7 @@ static void write_qwen2_gguf(const char *path, gguf_defect defect) {
         {"blk.0.attn_v.bias", 4, 1},      {"blk.0.attn_output.weight", 8, 8},
         {"blk.0.ffn_norm.weight", 8, 1},  {"blk.0.ffn_gate.weight", 8, 12},
         {"blk.0.ffn_up.weight", 8, 12},   {"blk.0.ffn_down.weight", 12, 8},
-        {"rope_freqs.weight", 2, 1},
+        {"rope_freqs.weight", 3, 1}, /* head_dim 4 needs 2 factors */
     };
     size_t n = sizeof ts / sizeof ts[0] - (defect == G_ROPE_FREQS ? 0 : 1);
     for (size_t i = 0; i < n; i++) {
@@ -554,8 +554,7 @@ TEST(open_gguf_qwen2_and_defects) {
          "general.architecture \"falcon\" is not supported (llama, qwen2, gpt2)"},
         {G_NO_EMBD, LQMF_E_FORMAT, "required key qwen2.embedding_length is missing"},
         {G_EPS_STRING, LQMF_E_FORMAT, "qwen2.attention.layer_norm_rms_epsilon"},
-        {G_ROPE_FREQS, LQMF_E_UNSUPPORTED,
-         "rope_freqs.weight (per-frequency rope factors) without lqmf.rope"},
+        {G_ROPE_FREQS, LQMF_E_FORMAT, "rope_freqs.weight is {3, 1}, expected {2, 1}"},
         {G_PARTIAL_ROPE, LQMF_E_UNSUPPORTED, "rope.dimension_count 2 differs from the head size 4"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
