@@ -134,10 +134,10 @@ static lqmf_status make_plan(factory_run *fr) {
     }
     r->scheme = r->plan.opts[r->plan.chosen].est.scheme;
     if (fr->store && r->experiment_id) {
-        char *pj = plan_json(r);
-        st = pj ? lqmf_store_update(fr->store, &(lqmf_store_experiment){.id = r->experiment_id, .plan = pj})
-                : lqmf_error(LQMF_E_NOMEM, "out of memory");
-        free(pj);
+        fr->plan_json = plan_json(r);
+        st = fr->plan_json ? lqmf_store_update(fr->store, &(lqmf_store_experiment){.id = r->experiment_id,
+                                                                                  .plan = fr->plan_json})
+                           : lqmf_error(LQMF_E_NOMEM, "out of memory");
         if (st != LQMF_OK) return st;
     }
     if (!fr->rq->assume_yes && fr->rq->confirm && !fr->rq->confirm(fr->rq->user, r)) {
@@ -238,6 +238,7 @@ static lqmf_status record(factory_run *fr) {
                                      &r->artifact_id);
     if (st == LQMF_OK)
         st = lqmf_store_update(fr->store, &(lqmf_store_experiment){.id = r->experiment_id,
+                                                                   .plan = fr->plan_json,
                                                                    .model_id = r->model_id,
                                                                    .artifact_id = r->artifact_id});
     return st;
@@ -355,6 +356,7 @@ lqmf_status lqmf_factory_run(const lqmf_factory_request *rq, lqmf_factory_result
     finish(&fr, st);
     lqmf_model_close(fr.model);
     free(fr.selected);
+    free(fr.plan_json);
     lqmf_hub_repo_free(fr.repo);
     lqmf_hub_free(fr.hub);
     lqmf_store_close(fr.store);

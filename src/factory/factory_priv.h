@@ -14,6 +14,7 @@ typedef struct {
     uint64_t download_bytes;
     lqmf_model *model;     /* the source, once opened */
     lqmf_hw hw;
+    char *plan_json;       /* the chosen plan as recorded (owned) */
     bool refused, declined;
     bool stop;             /* the progress callback asked to stop */
     bool made_folder;      /* out_folder was created by this run */
