@@ -80,7 +80,7 @@ static int intent_words(const lqmf_intent *in, char *buf, size_t n, char **argv)
 
 static void repl_help(void) {
     lqmf_cli_help(stdout);
-    printf("\nAt the LQMF> prompt, also requests in words, for example:\n"
+    printf("\nAt the prompt, also requests in words, for example:\n"
            "  quantize microsoft/DialoGPT-small to 4-bit GGUF for CPU\n"
            "  I want to quantize Mistral 7B for CPU inference with 4-bit precision\n"
            "  test list | list successful experiments | stats | exit\n");
@@ -216,7 +216,7 @@ int lqmf_cli_repl(void) {
     bool tty = isatty(STDIN_FILENO) != 0;
     char *hist = history_path();
     using_history();
-    if (hist) read_history(hist);
+    if (hist && read_history(hist) != 0) write_history(hist); /* append_history needs the file */
     rl_readline_name = "lqmf";
     rl_attempted_completion_function = complete;
     if (tty)
