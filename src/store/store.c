@@ -489,14 +489,17 @@ lqmf_status lqmf_store_update(lqmf_store *s, const lqmf_store_experiment *e) {
 
 lqmf_status lqmf_store_finish(lqmf_store *s, int64_t id, lqmf_store_state state, const char *error) {
     if (!error) error = "";
-    if (state != LQMF_STORE_SUCCEEDED && state != LQMF_STORE_FAILED)
-        return lqmf_error(LQMF_E_INVALID, "%s: experiment %lld: finish as %s (only succeeded or failed)",
-                          s->path, (long long)id, lqmf_store_state_name(state));
-    if (state == LQMF_STORE_FAILED) TRY(check_text(s, "experiment", "error", error, true));
+    if (state != LQMF_STORE_SUCCEEDED && state != LQMF_STORE_FAILED && state != LQMF_STORE_INTERRUPTED)
+        return lqmf_error(LQMF_E_INVALID,
+                          "%s: experiment %lld: finish as %s (only succeeded, failed or interrupted)", s->path,
+                          (long long)id, lqmf_store_state_name(state));
+    if (state != LQMF_STORE_SUCCEEDED) TRY(check_text(s, "experiment", "error", error, true));
     else if (*error)
         return lqmf_error(LQMF_E_INVALID, "%s: experiment %lld succeeded but has an error message",
                           s->path, (long long)id);
-    return s->ops->end_running(s, id, state, lqmf_store_unix_now(), error);
+    /* interrupted runs keep finished_at 0, as those recovered at open do */
+    return s->ops->end_running(s, id, state, state == LQMF_STORE_INTERRUPTED ? 0 : lqmf_store_unix_now(),
+                               error);
 }
 
 /* Remove an artifact from disk: a file, or a folder holding only files (its
