@@ -123,7 +123,7 @@ lqmf_store_backend lqmf_store_backend_of(const lqmf_store *s);
 /* Experiments this open marked interrupted (as they are now). Owned by s. */
 const lqmf_store_experiment *lqmf_store_interrupted(const lqmf_store *s, size_t *n);
 
-/* ---- writes (each is one transaction) ------------------------------------------ */
+/* ---- writes (each is one transaction; an id out-pointer may be NULL) ------------- */
 /* Insert a model, or update the one with the same (source, revision): fields
  * given non-empty / non-zero replace the stored ones. *id gets its id. */
 lqmf_status lqmf_store_put_model(lqmf_store *s, const lqmf_store_model *m, int64_t *id);

@@ -451,21 +451,25 @@ const lqmf_store_experiment *lqmf_store_interrupted(const lqmf_store *s, size_t 
 /* ---- writes -------------------------------------------------------------------------- */
 
 lqmf_status lqmf_store_put_model(lqmf_store *s, const lqmf_store_model *m, int64_t *id) {
+    int64_t unused;
     TRY(check_model(s, m));
-    return s->ops->put_model(s, m, id);
+    return s->ops->put_model(s, m, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_put_artifact(lqmf_store *s, const lqmf_store_artifact *a, int64_t *id) {
+    int64_t unused;
     TRY(check_artifact(s, a));
-    return s->ops->put_artifact(s, a, id);
+    return s->ops->put_artifact(s, a, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_add_evaluation(lqmf_store *s, const lqmf_store_evaluation *e, int64_t *id) {
+    int64_t unused;
     TRY(check_evaluation(s, e));
-    return s->ops->add_evaluation(s, e, id);
+    return s->ops->add_evaluation(s, e, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_begin(lqmf_store *s, const lqmf_store_experiment *e, int64_t *id) {
+    int64_t unused;
     TRY(check_experiment(s, e));
     char host[256], token[128];
     host_name(host, sizeof host);
@@ -479,7 +483,7 @@ lqmf_status lqmf_store_begin(lqmf_store *s, const lqmf_store_experiment *e, int6
     r.pid = getpid();
     proc_token(r.pid, token, sizeof token);
     r.proc_token = token;
-    return s->ops->insert_experiment(s, &r, id);
+    return s->ops->insert_experiment(s, &r, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_update(lqmf_store *s, const lqmf_store_experiment *e) {
