@@ -35,7 +35,8 @@ typedef enum {
     LQMF_CFG_ADAPTERS_DIR,
     LQMF_CFG_AUTO_SAVE_PLANS,  /* bool */
     LQMF_CFG_MAX_RETRIES,      /* 0..100 */
-    LQMF_CFG_LLM_PROVIDER,     /* gemini | claude | openai | none */
+    LQMF_CFG_LLM_PROVIDER,     /* gemini | claude | openai | local | none */
+    LQMF_CFG_LLM_ADVICE,       /* bool: ask the provider for advice on every plan (default false) */
     LQMF_CFG_GPU_MEMORY_LIMIT, /* GB (GiB) of GPU memory to plan for, > 0 */
     LQMF_CFG_CPU_FALLBACK,     /* bool */
     LQMF_CFG_API_HOST,

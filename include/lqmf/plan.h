@@ -213,6 +213,9 @@ typedef struct {
 lqmf_status lqmf_plan_make(const lqmf_model_meta *m, const lqmf_plan_request *rq, lqmf_plan *out);
 void lqmf_plan_free(lqmf_plan *p);     /* NULL or zeroed: no-op */
 const char *lqmf_fit_name(lqmf_fit f); /* "fits", "memory", "budget", "size", "disk" */
+/* Why option o of p does not fit, as a clause ("needs 7.60 GiB in total,
+ * over the 6.00 GiB budget"); "fits" when it does. Writes buf (n bytes). */
+void lqmf_plan_misfit_text(const lqmf_plan *p, const lqmf_plan_option *o, char *buf, size_t n);
 /* The plan as text: the limits, one line per option, the arithmetic of the
  * chosen option and the explanation. */
 lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_buf *out);

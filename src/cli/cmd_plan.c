@@ -2,6 +2,7 @@
  * the target (from the request, else the probed hardware, else the
  * configuration) and print the ranked plans with their arithmetic. */
 #include "cli.h"
+#include "lqmf/advisor.h"
 #include "lqmf/config.h"
 #include "lqmf/hf_config.h"
 #include "lqmf/hub.h"
@@ -24,6 +25,7 @@ typedef struct {
     unsigned layers, kv_heads, head_dim, ctx; /* --layers --kv-heads --head-dim --ctx */
     unsigned embd, heads, ff, vocab;          /* full shape: --embd --heads --ff --vocab */
     bool tied;                                /* --tied: output shares the embeddings */
+    bool advice;                              /* --advice: ask the configured LLM provider */
 } plan_args;
 
 /* "7e9", "7.24B", "125M", "1.5k" -> count; false when malformed. */
@@ -75,6 +77,10 @@ static int parse_args(int argc, char **argv, plan_args *a) {
         }
         if (LQMF_IS(s, "--tied")) {
             a->tied = true;
+            continue;
+        }
+        if (LQMF_IS(s, "--advice")) {
+            a->advice = true;
             continue;
         }
         if (LQMF_IS(s, "--params")) {
@@ -213,13 +219,21 @@ static json_t *plan_json(const lqmf_model_meta *m, const lqmf_plan *p) {
                      "alternative", p->alternative);
 }
 
+static json_t *advice_json(const lqmf_advice *adv) {
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b}", "provider", adv->provider, "model", adv->model,
+                     "verdict", lqmf_advice_verdict_name(adv->verdict), "scheme",
+                     adv->scheme[0] ? adv->scheme : NULL, "reason", adv->reason, "why", adv->why, "agrees",
+                     adv->agrees);
+}
+
 static int report(const plan_args *a, const char *intent_line, const lqmf_model_meta *m,
                   const char *meta_from, const char *mem_from, const lqmf_plan *p,
-                  const lqmf_plan *fallback) {
+                  const lqmf_plan *fallback, const lqmf_advice *adv) {
     if (a->json) {
         json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:o}", "request", a->request, "intent", intent_line,
                                  "model_from", meta_from, "memory_from", mem_from, "plan", plan_json(m, p));
         if (fallback) json_object_set_new(root, "cpu_fallback", plan_json(m, fallback));
+        if (adv) json_object_set_new(root, "advice", advice_json(adv));
         char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
         json_decref(root);
         if (!s) return lqmf_cli_fail(lqmf_error(LQMF_E_NOMEM, "plan: cannot build JSON"));
@@ -236,6 +250,10 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
         lqmf_buf_printf(&b, "\nCPU fallback (cpu_fallback = true):\n");
         st = lqmf_plan_render(m, fallback, &b);
     }
+    if (adv) {
+        lqmf_buf_printf(&b, "\n");
+        lqmf_advice_render(adv, &b);
+    }
     if (st != LQMF_OK) {
         lqmf_buf_free(&b);
         return lqmf_cli_fail(st);
@@ -243,6 +261,23 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
     fwrite(b.data, 1, b.len, stdout);
     lqmf_buf_free(&b);
     return p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1;
+}
+
+/* Advice on plan p from the configured provider; a provider that cannot be
+ * set up (no key, unknown name) is advice "none", never a failed plan. */
+static void advise(const lqmf_config *cfg, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *adv) {
+    lqmf_llm_client c;
+    if (lqmf_llm_client_init(cfg, NULL, &c) == LQMF_OK) {
+        lqmf_advice_get(&c, m, p, adv);
+        memset(c.key, 0, sizeof c.key);
+        return;
+    }
+    memset(adv, 0, sizeof *adv);
+    adv->option = -1;
+    snprintf(adv->provider, sizeof adv->provider, "%s", lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER));
+    snprintf(adv->model, sizeof adv->model, "%s", c.provider ? c.model : "-");
+    snprintf(adv->why, sizeof adv->why, "%s", lqmf_last_error());
+    lqmf_clear_error();
 }
 
 static int run_plan(int argc, char **argv) {
@@ -305,6 +340,9 @@ static int run_plan(int argc, char **argv) {
         st = lqmf_plan_make(&m, &frq, &fb);
         have_fb = st == LQMF_OK;
     }
+    lqmf_advice adv;
+    bool want_advice = st == LQMF_OK && lqmf_advice_wanted(cfg, a.advice);
+    if (want_advice) advise(cfg, &m, p.chosen < 0 && have_fb ? &fb : &p, &adv);
     lqmf_config_free(cfg);
     if (st != LQMF_OK) {
         lqmf_plan_free(&p);
@@ -315,12 +353,12 @@ static int run_plan(int argc, char **argv) {
     lqmf_intent_describe(&in, &line);
     lqmf_buf_append(&line, "", 1);
     int rc = report(&a, line.failed ? "" : (const char *)line.data, &m, meta_from, mem_from, &p,
-                    have_fb ? &fb : NULL);
+                    have_fb ? &fb : NULL, want_advice ? &adv : NULL);
     lqmf_buf_free(&line);
     lqmf_plan_free(&p);
     lqmf_plan_free(&fb);
     return rc;
 }
 
-LQMF_COMMAND(plan, "plan", "\"REQUEST\" [--json] [--params N --layers L --kv-heads H --head-dim D] [--ctx C]",
+LQMF_COMMAND(plan, "plan", "\"REQUEST\" [--json] [--advice] [--params N --layers L --kv-heads H --head-dim D] [--ctx C]",
              "rank the quantization plans that fit a request, with the arithmetic", run_plan)

@@ -419,8 +419,7 @@ static void choose(lqmf_plan *p) {
     if (pick >= 0) explain_choice(p, rule_hit);
 }
 
-/* Why option o does not fit, as a clause. */
-static void misfit_text(const lqmf_plan *p, const lqmf_plan_option *o, char *buf, size_t n) {
+void lqmf_plan_misfit_text(const lqmf_plan *p, const lqmf_plan_option *o, char *buf, size_t n) {
     const lqmf_estimate *e = &o->est;
     switch (o->fit) {
     case LQMF_FIT_MEMORY:
@@ -483,7 +482,7 @@ static lqmf_status explain_refusal(const lqmf_model_meta *m, lqmf_plan *p, bool 
     } else {
         const lqmf_plan_option *o = &p->opts[0]; /* the smallest total of the misfits */
         char clause[256];
-        misfit_text(p, o, clause, sizeof clause);
+        lqmf_plan_misfit_text(p, o, clause, sizeof clause);
         snprintf(p->why, sizeof p->why, "Nothing fits: the smallest candidate, %s, %s.", o->est.scheme->name,
                  clause);
         if (o->fit == LQMF_FIT_MEMORY || o->fit == LQMF_FIT_BUDGET) {
