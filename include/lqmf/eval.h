@@ -287,8 +287,9 @@ void lqmf_eval_found_free(lqmf_eval_found *f);
  * knows how to read), else an exact name, else a unique case-insensitive
  * substring of the names in l. LQMF_E_INVALID when several match (message
  * lists them), LQMF_E_NOT_FOUND when none (message lists the available
- * names). *path_out owned by the caller. */
-lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out);
+ * names). *path_out (what lqmf_model_open takes) and *name_out (the
+ * listed name; may be NULL) are owned by the caller. */
+lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out, char **name_out);
 
 /* Provenance recorded in an artifact: GGUF general.name, general.source.url,
  * general.source.huggingface.repository, general.quantized_by. Absent keys

@@ -78,6 +78,12 @@ static lqmf_store *store_open(const test_args *a, bool create) {
     if (a->no_store) return NULL;
     char *path = a->db ? strdup(a->db) : lqmf_store_default_path(a->backend);
     lqmf_store *s = NULL;
+    char *slash = path ? strrchr(path, '/') : NULL;
+    if (create && slash && slash != path) { /* the store's folder ($LQMF_HOME, .lqmf) */
+        *slash = '\0';
+        mkdir(path, 0755);
+        *slash = '/';
+    }
     if (path && (create || exists(path))) {
         if (lqmf_store_open(path, a->backend, &s) != LQMF_OK) {
             fprintf(stderr, "lqmf: experiment store %s: %s (not recorded)\n", path, lqmf_last_error());
@@ -145,6 +151,8 @@ static lqmf_status find_baseline(const test_args *a, const char *model_path, cha
     *path = *source = NULL;
     if (a->baseline) {
         *path = locate(a->baseline);
+        bool id = strchr(a->baseline, '/') && a->baseline[0] != '/' && a->baseline[0] != '.';
+        if (!*path && !id) return lqmf_error(LQMF_E_NOT_FOUND, "baseline '%s': no such file or folder", a->baseline);
         if (!*path)
             return lqmf_error(LQMF_E_NOT_FOUND,
                               "baseline '%s': not a local path and not in the Hugging Face cache "
@@ -178,59 +186,82 @@ static void add_eval(lqmf_store *s, int64_t exp, int64_t model, int64_t art, con
         fprintf(stderr, "lqmf: store: %s\n", lqmf_last_error());
 }
 
-static void record(const test_args *a, const lqmf_eval_report *r, const char *source) {
-    lqmf_store *s = store_open(a, false);
-    if (!s) return;
-    int64_t model_id = 0, art_id = 0, exp_id = 0;
-    lqmf_status st = LQMF_OK;
+typedef struct {
+    lqmf_store *s; /* NULL: not recording */
+    int64_t exp_id;
+} recorder;
+
+/* Begin the experiment when a store exists, so a crash shows as interrupted. */
+static void record_begin(const test_args *a, recorder *rec) {
+    rec->s = store_open(a, false);
+    rec->exp_id = 0;
+    if (!rec->s) return;
+    char info[64];
+    snprintf(info, sizeof info, "%ld CPUs", sysconf(_SC_NPROCESSORS_ONLN));
+    lqmf_store_experiment x = {0};
+    x.request = a->request;
+    x.host_info = info;
+    if (lqmf_store_begin(rec->s, &x, &rec->exp_id) != LQMF_OK) {
+        fprintf(stderr, "lqmf: store %s: %s (not recorded)\n", lqmf_store_path(rec->s), lqmf_last_error());
+        lqmf_store_close(rec->s);
+        rec->s = NULL;
+    }
+}
+
+static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval_report *r, const char *source) {
+    int64_t model_id = 0, art_id = 0;
     if (r->has_baseline) {
         lqmf_store_model m = {0, source ? source : r->baseline.path, "", r->baseline.architecture,
                               r->baseline.n_params, r->baseline.file_bytes, 0};
-        st = lqmf_store_put_model(s, &m, &model_id);
+        if (lqmf_store_put_model(s, &m, &model_id) != LQMF_OK) return LQMF_E_IO;
     }
     char *abs = realpath(r->model.path, NULL);
     lqmf_store_artifact art = {0, model_id, abs ? abs : r->model.path, r->model.format, r->model.method,
                                r->model.bits_per_weight, r->model.file_bytes, "", 0};
-    if (st == LQMF_OK) st = lqmf_store_put_artifact(s, &art, &art_id);
+    lqmf_status st = lqmf_store_put_artifact(s, &art, &art_id);
     free(abs);
-    lqmf_store_experiment x = {0};
-    x.request = a->request;
-    x.model_id = model_id;
-    x.artifact_id = art_id;
-    x.host_info = r->host;
-    if (st == LQMF_OK) st = lqmf_store_begin(s, &x, &exp_id);
-    if (st == LQMF_OK) {
-        char speed[160], gen[160];
-        const lqmf_eval_quality *q = &r->quality;
-        if (r->has_quality) {
-            add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_PPL, q->model.ppl, "", q->description);
-            if (q->has_baseline) {
-                add_eval(s, exp_id, model_id, 0, LQMF_METRIC_PPL, q->baseline.ppl, "", q->description);
-                add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_KL, q->kl_mean, "nats", q->description);
-                add_eval(s, exp_id, model_id, art_id, "kl_divergence_p99", q->kl_p99, "nats", q->description);
-                add_eval(s, exp_id, model_id, art_id, "top1_agreement", q->top1, "fraction", q->description);
-                add_eval(s, exp_id, model_id, art_id, "delta_ppl", q->dppl_frac, "fraction", q->description);
-            }
+    if (st != LQMF_OK) return st;
+    lqmf_store_experiment x = {.id = exp_id, .model_id = model_id, .artifact_id = art_id};
+    if ((st = lqmf_store_update(s, &x)) != LQMF_OK) return st;
+    char speed[160], gen[160];
+    const lqmf_eval_quality *q = &r->quality;
+    if (r->has_quality) {
+        add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_PPL, q->model.ppl, "", q->description);
+        if (q->has_baseline) {
+            add_eval(s, exp_id, model_id, 0, LQMF_METRIC_PPL, q->baseline.ppl, "", q->description);
+            add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_KL, q->kl_mean, "nats", q->description);
+            add_eval(s, exp_id, model_id, art_id, "kl_divergence_p99", q->kl_p99, "nats", q->description);
+            add_eval(s, exp_id, model_id, art_id, "top1_agreement", q->top1, "fraction", q->description);
+            add_eval(s, exp_id, model_id, art_id, "delta_ppl", q->dppl_frac, "fraction", q->description);
         }
-        if (r->has_generation) {
-            snprintf(gen, sizeof gen, "greedy, %zu prompts, up to %u new tokens", r->gen.n_samples, r->gen.max_new);
-            add_eval(s, exp_id, model_id, art_id, "rouge_l", r->gen.rouge_l_mean, "", gen);
-            add_eval(s, exp_id, model_id, art_id, "ttft_s", r->gen.ttft_mean_s, "s", gen);
-        }
-        if (r->has_speed) {
-            snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s%s", r->speed.pp.name, r->speed.tg.name,
-                     r->speed.pp.reps, r->speed.n_threads, r->speed.isa, r->dequantized ? ", F32 copy" : "");
-            add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
-            add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
-            add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes", speed);
-        }
-        st = lqmf_store_finish(s, exp_id, LQMF_STORE_SUCCEEDED, NULL);
     }
+    if (r->has_generation) {
+        snprintf(gen, sizeof gen, "greedy, %zu prompts, up to %u new tokens", r->gen.n_samples, r->gen.max_new);
+        add_eval(s, exp_id, model_id, art_id, "rouge_l", r->gen.rouge_l_mean, "", gen);
+        add_eval(s, exp_id, model_id, art_id, "ttft_s", r->gen.ttft_mean_s, "s", gen);
+    }
+    if (r->has_speed) {
+        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s%s", r->speed.pp.name, r->speed.tg.name,
+                 r->speed.pp.reps, r->speed.n_threads, r->speed.isa, r->dequantized ? ", F32 copy" : "");
+        add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
+        add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
+        add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes", speed);
+    }
+    return LQMF_OK;
+}
+
+/* Finish the experiment: the figures of r, or failed with error. */
+static void record_end(recorder *rec, const lqmf_eval_report *r, const char *source, const char *error) {
+    if (!rec->s) return;
+    lqmf_status st = r ? record_figures(rec->s, rec->exp_id, r, source) : LQMF_OK;
+    if (st == LQMF_OK)
+        st = lqmf_store_finish(rec->s, rec->exp_id, r ? LQMF_STORE_SUCCEEDED : LQMF_STORE_FAILED, error);
     if (st != LQMF_OK)
-        fprintf(stderr, "lqmf: store %s: %s\n", lqmf_store_path(s), lqmf_last_error());
-    else
-        printf("Recorded in %s (experiment #%lld)\n", lqmf_store_path(s), (long long)exp_id);
-    lqmf_store_close(s);
+        fprintf(stderr, "lqmf: store %s: %s\n", lqmf_store_path(rec->s), lqmf_last_error());
+    else if (r)
+        printf("Recorded in %s (experiment #%lld)\n", lqmf_store_path(rec->s), (long long)rec->exp_id);
+    lqmf_store_close(rec->s);
+    rec->s = NULL;
 }
 
 /* ---- commands -------------------------------------------------------------------------- */
@@ -272,7 +303,7 @@ static int cmd_list(const test_args *a, bool discover) {
     return 0;
 }
 
-static int run_test(test_args *a, const char *path) {
+static int run_test(test_args *a, const char *path, const char *name) {
     char *base = NULL, *source = NULL;
     lqmf_status st = find_baseline(a, path, &base, &source);
     if (st != LQMF_OK) return lqmf_cli_fail(st);
@@ -281,13 +312,17 @@ static int run_test(test_args *a, const char *path) {
         a->eo.cache_dir = a->cache_dir;
     }
     a->eo.model_path = path;
+    a->eo.name = name;
     a->eo.baseline_path = base;
     a->eo.progress = progress;
     fprintf(stderr, "Testing %s against %s (%s)\n", path, base ? base : "no baseline", lqmf_eval_mode_name(a->eo.mode));
+    recorder rec = {0};
+    if (!a->json) record_begin(a, &rec);
     lqmf_eval_report *r = NULL;
     st = lqmf_eval_run(&a->eo, &r);
     int rc = 0;
     if (st != LQMF_OK) {
+        record_end(&rec, NULL, NULL, lqmf_last_error());
         rc = lqmf_cli_fail(st);
     } else {
         lqmf_buf b;
@@ -304,7 +339,7 @@ static int run_test(test_args *a, const char *path) {
         else
             fprintf(stderr, "lqmf: report not saved: %s\n", lqmf_last_error());
         free(saved);
-        if (!a->json) record(a, r, source);
+        record_end(&rec, r, source, NULL);
         rc = r->verdict == LQMF_EVAL_FAIL ? 3 : 0;
     }
     lqmf_eval_report_free(r);
@@ -421,15 +456,16 @@ static int test_main(int argc, char **argv) {
     if (LQMF_IS(a.query, "discover")) return cmd_list(&a, true);
     lqmf_eval_found_list l;
     lqmf_status st = lqmf_eval_discover(models_dir(&a), &l);
-    char *path = NULL;
-    if (st == LQMF_OK) st = lqmf_eval_resolve(&l, a.query, &path);
+    char *path = NULL, *name = NULL;
+    if (st == LQMF_OK) st = lqmf_eval_resolve(&l, a.query, &path, &name);
     lqmf_eval_found_list_free(&l);
     if (st != LQMF_OK) {
         lqmf_error_prefix(st, "%s", models_dir(&a));
         return lqmf_cli_fail(st);
     }
-    rc = run_test(&a, path);
+    rc = run_test(&a, path, name);
     free(path);
+    free(name);
     return rc;
 }
 
@@ -438,7 +474,7 @@ int lqmf_cli_test_artifact(const char *path, const char *baseline) {
     lqmf_eval_opts_init(&a.eo, LQMF_EVAL_QUICK);
     a.baseline = baseline;
     snprintf(a.request, sizeof a.request, "lqmf test %s --quick (after quantize)", path);
-    return run_test(&a, path);
+    return run_test(&a, path, NULL);
 }
 
 LQMF_COMMAND(test, "test", "list|discover|NAME [--quick|--full] [--baseline M]",

@@ -390,41 +390,51 @@ static lqmf_status name_list(const lqmf_eval_found_list *l, const bool *pick, lq
     return b->failed ? lqmf_error(LQMF_E_NOMEM, "out of memory") : LQMF_OK;
 }
 
-lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out) {
+static lqmf_status pick(const char *path, const char *name, char **path_out, char **name_out) {
+    *path_out = strdup(path);
+    if (name_out) *name_out = strdup(name);
+    if (*path_out && (!name_out || *name_out)) return LQMF_OK;
+    free(*path_out);
     *path_out = NULL;
+    if (name_out) {
+        free(*name_out);
+        *name_out = NULL;
+    }
+    return lqmf_error(LQMF_E_NOMEM, "out of memory");
+}
+
+lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out, char **name_out) {
+    *path_out = NULL;
+    if (name_out) *name_out = NULL;
     if (!query || !*query) return lqmf_error(LQMF_E_INVALID, "no model name given");
     struct stat sb;
     if (stat(query, &sb) == 0) { /* a path */
         lqmf_eval_found f;
         TRY(lqmf_eval_describe(query, &f));
-        *path_out = f.path;
-        f.path = NULL;
+        lqmf_status st = pick(f.path, f.name, path_out, name_out);
         lqmf_eval_found_free(&f);
-        return LQMF_OK;
+        return st;
     }
     for (int pass = 0; pass < 2; pass++) /* exact, then exact ignoring case */
         for (size_t i = 0; i < l->n; i++)
-            if (pass ? !strcasecmp(l->items[i].name, query) : !strcmp(l->items[i].name, query)) {
-                *path_out = strdup(l->items[i].path);
-                return *path_out ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
-            }
-    bool *pick = calloc(l->n ? l->n : 1, sizeof *pick);
-    if (!pick) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+            if (pass ? !strcasecmp(l->items[i].name, query) : !strcmp(l->items[i].name, query))
+                return pick(l->items[i].path, l->items[i].name, path_out, name_out);
+    bool *hit = calloc(l->n ? l->n : 1, sizeof *hit);
+    if (!hit) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     size_t n = 0, last = 0;
     for (size_t i = 0; i < l->n; i++)
         if (strcasestr(l->items[i].name, query)) {
-            pick[i] = true;
+            hit[i] = true;
             n++;
             last = i;
         }
-    lqmf_status st = LQMF_OK;
+    lqmf_status st;
     if (n == 1) {
-        *path_out = strdup(l->items[last].path);
-        if (!*path_out) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+        st = pick(l->items[last].path, l->items[last].name, path_out, name_out);
     } else {
         lqmf_buf b;
         lqmf_buf_init(&b);
-        st = name_list(l, n ? pick : NULL, &b);
+        st = name_list(l, n ? hit : NULL, &b);
         if (st == LQMF_OK && n > 1)
             st = lqmf_error(LQMF_E_INVALID, "'%s' matches %zu models: %s", query, n, (const char *)b.data);
         else if (st == LQMF_OK)
@@ -432,7 +442,7 @@ lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, 
                             l->n ? "available: " : "no models found", l->n ? (const char *)b.data : "");
         lqmf_buf_free(&b);
     }
-    free(pick);
+    free(hit);
     return st;
 }
 

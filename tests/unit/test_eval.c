@@ -650,25 +650,32 @@ TEST(eval_discover_resolve) {
     CHECK(l.items[3].bits > 8.4 && l.items[3].bits < 8.6); /* Q8_0 is 8.5 bits; norms are F32 */
     CHECK_EQ_INT(l.items[3].n_files, 1);
 
-    char *path = NULL;
-    CHECK_OK(lqmf_eval_resolve(&l, "small-Q8_0", &path));
+    char *path = NULL, *name = NULL;
+    CHECK_OK(lqmf_eval_resolve(&l, "small-Q8_0", &path, NULL));
     CHECK(path && strstr(path, "/qm/small-Q8_0.gguf"));
     free(path);
-    CHECK_OK(lqmf_eval_resolve(&l, "SMALL", &path)); /* unique part, any case */
+    CHECK_OK(lqmf_eval_resolve(&l, "SMALL", &path, &name)); /* unique part, any case */
     CHECK(path && strstr(path, "small-Q8_0.gguf"));
+    CHECK_STR(name, "small-Q8_0");
     free(path);
-    CHECK_OK(lqmf_eval_resolve(&l, "folder", &path)); /* a folder of one GGUF is that file */
+    free(name);
+    CHECK_OK(lqmf_eval_resolve(&l, "folder", &path, &name)); /* a folder of one GGUF is that file */
     CHECK(path && strstr(path, "folder-one/weights.gguf"));
+    CHECK_STR(name, "folder-one");
     free(path);
-    CHECK_ERR(lqmf_eval_resolve(&l, "two", &path), LQMF_E_INVALID, "'two' matches 2 models: two/a, two/b");
-    CHECK_ERR(lqmf_eval_resolve(&l, "nothing", &path), LQMF_E_NOT_FOUND,
+    free(name);
+    CHECK_ERR(lqmf_eval_resolve(&l, "two", &path, &name), LQMF_E_INVALID, "'two' matches 2 models: two/a, two/b");
+    CHECK(path == NULL && name == NULL);
+    CHECK_ERR(lqmf_eval_resolve(&l, "nothing", &path, NULL), LQMF_E_NOT_FOUND,
               "no model matches 'nothing' (available: broken, folder-one, gptq-model, small-Q8_0, two/a, two/b)");
     snprintf(p, sizeof p, "%s/two", dir);
-    CHECK_ERR(lqmf_eval_resolve(&l, p, &path), LQMF_E_INVALID, "holds 2 GGUF files (a.gguf, b.gguf): name one");
+    CHECK_ERR(lqmf_eval_resolve(&l, p, &path, NULL), LQMF_E_INVALID, "holds 2 GGUF files (a.gguf, b.gguf): name one");
     snprintf(p, sizeof p, "%s/folder-one", dir);
-    CHECK_OK(lqmf_eval_resolve(&l, p, &path)); /* a path */
+    CHECK_OK(lqmf_eval_resolve(&l, p, &path, &name)); /* a path */
     CHECK(path && strstr(path, "folder-one/weights.gguf"));
+    CHECK_STR(name, "folder-one");
     free(path);
+    free(name);
 
     lqmf_buf b;
     lqmf_buf_init(&b);
@@ -692,7 +699,7 @@ TEST(eval_discover_resolve) {
     lqmf_eval_found_list empty;
     CHECK_OK(lqmf_eval_discover(tmp_path("absent"), &empty));
     CHECK(empty.n == 0);
-    CHECK_ERR(lqmf_eval_resolve(&empty, "x", &path), LQMF_E_NOT_FOUND, "no model matches 'x' (no models found)");
+    CHECK_ERR(lqmf_eval_resolve(&empty, "x", &path, NULL), LQMF_E_NOT_FOUND, "no model matches 'x' (no models found)");
 }
 
 /* ---- JSON Schema validator ------------------------------------------------------------------- */
