@@ -86,9 +86,9 @@ typedef struct {
     const char *baseline_path; /* unquantized source; NULL: no comparison */
     const char *name;          /* display name; NULL: from the path */
     lqmf_eval_mode mode;
-    const char *text_path;     /* perplexity text; NULL: the built-in text */
+    const char *text_path; /* perplexity text; NULL: the built-in text */
     lqmf_eval_protocol protocol;
-    uint32_t n_threads;        /* 0: all online CPUs */
+    uint32_t n_threads; /* 0: all online CPUs */
     /* Speed: ppN, tgN, each repeated speed_reps times after one warm-up. */
     uint32_t speed_pp, speed_tg, speed_reps;
     /* Generation: prompts per category and new tokens per prompt. */
@@ -111,12 +111,12 @@ void lqmf_eval_opts_init(lqmf_eval_opts *o, lqmf_eval_mode mode);
 
 /* ---- report ----------------------------------------------------------------- */
 typedef struct {
-    char *name;          /* display name */
+    char *name; /* display name */
     char *path;
-    char *format;        /* "gguf", "hf", "llama2c" */
-    char *method;        /* "Q4_K_M", "BF16", ... (GGUF file type or dominant tensor type) */
-    char *architecture;  /* "llama", "gpt2" */
-    char *hf_arch;       /* "LlamaForCausalLM" or "" */
+    char *format;           /* "gguf", "hf", "llama2c" */
+    char *method;           /* "Q4_K_M", "BF16", ... (GGUF file type or dominant tensor type) */
+    char *architecture;     /* "llama", "gpt2" */
+    char *hf_arch;          /* "LlamaForCausalLM" or "" */
     double bits_per_weight; /* tensor bytes * 8 / parameters */
     uint64_t n_params;
     uint64_t file_bytes; /* all files of the model (weights, config, tokenizer) */
@@ -131,35 +131,35 @@ typedef struct {
 
 typedef struct {
     /* what was run */
-    lqmf_eval_protocol protocol;    /* as given */
-    lqmf_eval_bos bos;              /* resolved: NONE, PREPEND or REPLACE */
-    uint32_t score_first;           /* resolved */
-    char *text_name;                /* file path or "built-in" */
+    lqmf_eval_protocol protocol; /* as given */
+    lqmf_eval_bos bos;           /* resolved: NONE, PREPEND or REPLACE */
+    uint32_t score_first;        /* resolved */
+    char *text_name;             /* file path or "built-in" */
     char text_sha256[65];
     uint64_t text_bytes;
-    uint64_t text_tokens;           /* tokens of the whole text */
+    uint64_t text_tokens; /* tokens of the whole text */
     uint32_t n_windows;
     uint64_t n_scored;
-    char *description;              /* the protocol in words */
+    char *description; /* the protocol in words */
     /* results */
     lqmf_eval_ppl model;
     bool has_baseline;
     lqmf_eval_ppl baseline;
     double kl_mean, kl_stderr, kl_p99, kl_max; /* nats/token over scored tokens */
-    double top1;                    /* fraction of scored tokens with the same argmax */
-    double dppl_frac;               /* (PPL_model - PPL_base) / PPL_base */
-    char *cache;                    /* "off", "hit", "written", "too large (N bytes)", "unwritable (...)" */
-    bool tokens_match;              /* the baseline's tokenizer gives the same ids */
+    double top1;                               /* fraction of scored tokens with the same argmax */
+    double dppl_frac;                          /* (PPL_model - PPL_base) / PPL_base */
+    char *cache;       /* baseline logits: "off", "hit (PATH)", "written (PATH)", "not written: WHY" */
+    bool tokens_match; /* the baseline's tokenizer gives the same ids */
 } lqmf_eval_quality;
 
 typedef struct {
-    char *category;  /* "story", "facts", "code", "instruction", "chat" */
-    char *prompt;    /* as given (chat: the user message) */
-    char *model_out; /* greedy continuation, decoded */
-    char *base_out;  /* NULL without a baseline */
+    char *category;                     /* "story", "facts", "code", "instruction", "chat" */
+    char *prompt;                       /* as given (chat: the user message) */
+    char *model_out;                    /* greedy continuation, decoded */
+    char *base_out;                     /* NULL without a baseline */
     uint32_t model_tokens, base_tokens; /* new tokens generated */
-    double rouge_l;  /* F1 of model_out against base_out; NAN without a baseline */
-    double ttft_s;   /* model: prompt evaluation + first token, seconds */
+    double rouge_l;                     /* F1 of model_out against base_out; NAN without a baseline */
+    double ttft_s;                      /* model: prompt evaluation + first token, seconds */
 } lqmf_eval_sample;
 
 typedef struct {
@@ -170,33 +170,33 @@ typedef struct {
     lqmf_eval_sample *samples;
     size_t n_samples;
     uint32_t max_new;
-    char *skipped; /* why a category was left out ("chat: no chat template"), or "" */
-    double rouge_l_mean;     /* NAN without a baseline */
+    char *skipped;       /* why a category was left out ("chat: no chat template"), or "" */
+    double rouge_l_mean; /* NAN without a baseline */
     lqmf_eval_diversity model, baseline;
     double ttft_mean_s;
 } lqmf_eval_generation;
 
 typedef struct {
-    char name[16];     /* "pp512", "tg128" */
+    char name[16]; /* "pp512", "tg128" */
     uint32_t n_tokens;
     uint32_t reps;
     double tps_mean, tps_stddev; /* tokens/s over reps (sample stddev; 0 with one rep) */
-    double *tps;       /* reps values */
+    double *tps;                 /* reps values */
 } lqmf_eval_speed_test;
 
 typedef struct {
     lqmf_eval_speed_test pp, tg;
     uint32_t n_threads;
     char isa[16];
-    uint64_t weight_bytes;       /* bytes the forward pass reads per token */
-    double tg_bytes_per_s;       /* weight_bytes * tg tokens/s: the memory traffic decoding achieves */
-    uint64_t peak_rss_bytes;     /* peak resident set at the end of the speed phase, which
-                                    runs first with only the model loaded; 0 when unknown */
-    double cpu_util;             /* CPU seconds / wall seconds over the speed phase (2.0 = two cores busy) */
+    uint64_t weight_bytes;   /* bytes the forward pass reads per token */
+    double tg_bytes_per_s;   /* weight_bytes * tg tokens/s: the memory traffic decoding achieves */
+    uint64_t peak_rss_bytes; /* peak resident set at the end of the speed phase, which
+                                runs first with only the model loaded; 0 when unknown */
+    double cpu_util;         /* CPU seconds / wall seconds over the speed phase (2.0 = two cores busy) */
 } lqmf_eval_speed;
 
 typedef struct {
-    char name[32];  /* "kl", "top1", "dppl" */
+    char name[32]; /* "kl", "top1", "dppl" */
     double value, limit;
     bool pass;
 } lqmf_eval_check;
@@ -205,17 +205,17 @@ typedef enum { LQMF_EVAL_PASS = 0, LQMF_EVAL_FAIL, LQMF_EVAL_UNMEASURED } lqmf_e
 
 typedef struct {
     int schema_version;
-    double started_at;   /* unix seconds */
-    double wall_s;       /* whole run */
+    double started_at; /* unix seconds */
+    double wall_s;     /* whole run */
     char host[64];
-    uint32_t n_cpus;     /* online CPUs */
+    uint32_t n_cpus;         /* online CPUs */
     uint64_t peak_rss_bytes; /* peak resident set of the whole run (model + baseline); 0 when unknown */
     lqmf_eval_mode mode;
     lqmf_eval_model_info model;
     bool has_baseline;
     lqmf_eval_model_info baseline;
-    bool dequantized;    /* quantized weights widened to F32 to run (no kernel in the engine):
-                            speed and memory are those of the F32 copy */
+    bool dequantized; /* quantized weights widened to F32 to run (no kernel in the engine):
+                         speed and memory are those of the F32 copy */
     bool has_quality, has_generation, has_speed;
     lqmf_eval_quality quality;
     lqmf_eval_generation gen;
@@ -224,12 +224,12 @@ typedef struct {
     lqmf_eval_check checks[3];
     size_t n_checks;
     lqmf_eval_verdict verdict;
-    char *warnings;      /* lines of caveats, "" when none */
+    char *warnings; /* lines of caveats, "" when none */
 } lqmf_eval_report;
 
 /* Run the test. *out is owned by the caller (lqmf_eval_report_free). */
 lqmf_status lqmf_eval_run(const lqmf_eval_opts *o, lqmf_eval_report **out);
-void lqmf_eval_report_free(lqmf_eval_report *r); /* NULL is a no-op */
+void lqmf_eval_report_free(lqmf_eval_report *r);         /* NULL is a no-op */
 const char *lqmf_eval_verdict_name(lqmf_eval_verdict v); /* "pass", "fail", "unmeasured" */
 const char *lqmf_eval_mode_name(lqmf_eval_mode m);       /* "quick", "full" */
 
@@ -257,10 +257,10 @@ lqmf_status lqmf_eval_report_render(const lqmf_eval_report *r, unsigned flags, l
  * read is listed with its error. Sorted by name. */
 typedef struct {
     char *name;
-    char *path;       /* what lqmf_model_open takes */
-    char *format;     /* "gguf", "hf" */
-    char *method;     /* "Q4_K_M", "gptq", "nf4", "BF16", ... */
-    double bits;      /* bits per weight; 0 when unknown */
+    char *path;   /* what lqmf_model_open takes */
+    char *format; /* "gguf", "hf" */
+    char *method; /* "Q4_K_M", "gptq", "nf4", "BF16", ... */
+    double bits;  /* bits per weight; 0 when unknown */
     char *architecture;
     uint64_t size_bytes;
     uint32_t n_files;
@@ -289,7 +289,8 @@ void lqmf_eval_found_free(lqmf_eval_found *f);
  * lists them), LQMF_E_NOT_FOUND when none (message lists the available
  * names). *path_out (what lqmf_model_open takes) and *name_out (the
  * listed name; may be NULL) are owned by the caller. */
-lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out, char **name_out);
+lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out,
+                              char **name_out);
 
 /* Provenance recorded in an artifact: GGUF general.name, general.source.url,
  * general.source.huggingface.repository, general.quantized_by. Absent keys
@@ -329,8 +330,8 @@ double lqmf_eval_quantile(const double *x, size_t n, double q);
  * the schema text; every violation is appended to errors (may be NULL) as a
  * line "<json pointer>: <reason>". LQMF_E_FORMAT when doc is invalid
  * (message: the first violation), LQMF_E_INVALID when the schema is. */
-lqmf_status lqmf_eval_schema_validate(const char *schema, size_t schema_len, const char *doc,
-                                      size_t doc_len, lqmf_buf *errors);
+lqmf_status lqmf_eval_schema_validate(const char *schema, size_t schema_len, const char *doc, size_t doc_len,
+                                      lqmf_buf *errors);
 
 #ifdef __cplusplus
 }

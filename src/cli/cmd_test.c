@@ -152,7 +152,8 @@ static lqmf_status find_baseline(const test_args *a, const char *model_path, cha
     if (a->baseline) {
         *path = locate(a->baseline);
         bool id = strchr(a->baseline, '/') && a->baseline[0] != '/' && a->baseline[0] != '.';
-        if (!*path && !id) return lqmf_error(LQMF_E_NOT_FOUND, "baseline '%s': no such file or folder", a->baseline);
+        if (!*path && !id)
+            return lqmf_error(LQMF_E_NOT_FOUND, "baseline '%s': no such file or folder", a->baseline);
         if (!*path)
             return lqmf_error(LQMF_E_NOT_FOUND,
                               "baseline '%s': not a local path and not in the Hugging Face cache "
@@ -171,8 +172,10 @@ static lqmf_status find_baseline(const test_args *a, const char *model_path, cha
     lqmf_clear_error();
     if (!*path) {
         char *src = store_source(a, model_path);
-        if ((*path = locate(src))) *source = src;
-        else free(src);
+        if ((*path = locate(src)))
+            *source = src;
+        else
+            free(src);
     }
     return LQMF_OK;
 }
@@ -208,16 +211,29 @@ static void record_begin(const test_args *a, recorder *rec) {
     }
 }
 
-static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval_report *r, const char *source) {
+static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval_report *r,
+                                  const char *source) {
     int64_t model_id = 0, art_id = 0;
     if (r->has_baseline) {
-        lqmf_store_model m = {0, source ? source : r->baseline.path, "", r->baseline.architecture,
-                              r->baseline.n_params, r->baseline.file_bytes, 0};
+        lqmf_store_model m = {0,
+                              source ? source : r->baseline.path,
+                              "",
+                              r->baseline.architecture,
+                              r->baseline.n_params,
+                              r->baseline.file_bytes,
+                              0};
         if (lqmf_store_put_model(s, &m, &model_id) != LQMF_OK) return LQMF_E_IO;
     }
     char *abs = realpath(r->model.path, NULL);
-    lqmf_store_artifact art = {0, model_id, abs ? abs : r->model.path, r->model.format, r->model.method,
-                               r->model.bits_per_weight, r->model.file_bytes, "", 0};
+    lqmf_store_artifact art = {0,
+                               model_id,
+                               abs ? abs : r->model.path,
+                               r->model.format,
+                               r->model.method,
+                               r->model.bits_per_weight,
+                               r->model.file_bytes,
+                               "",
+                               0};
     lqmf_status st = lqmf_store_put_artifact(s, &art, &art_id);
     free(abs);
     if (st != LQMF_OK) return st;
@@ -236,16 +252,19 @@ static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval
         }
     }
     if (r->has_generation) {
-        snprintf(gen, sizeof gen, "greedy, %zu prompts, up to %u new tokens", r->gen.n_samples, r->gen.max_new);
+        snprintf(gen, sizeof gen, "greedy, %zu prompts, up to %u new tokens", r->gen.n_samples,
+                 r->gen.max_new);
         add_eval(s, exp_id, model_id, art_id, "rouge_l", r->gen.rouge_l_mean, "", gen);
         add_eval(s, exp_id, model_id, art_id, "ttft_s", r->gen.ttft_mean_s, "s", gen);
     }
     if (r->has_speed) {
-        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s%s", r->speed.pp.name, r->speed.tg.name,
-                 r->speed.pp.reps, r->speed.n_threads, r->speed.isa, r->dequantized ? ", F32 copy" : "");
+        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s%s", r->speed.pp.name,
+                 r->speed.tg.name, r->speed.pp.reps, r->speed.n_threads, r->speed.isa,
+                 r->dequantized ? ", F32 copy" : "");
         add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
         add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
-        add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes", speed);
+        add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes",
+                 speed);
     }
     return LQMF_OK;
 }
@@ -273,7 +292,8 @@ static int cmd_list(const test_args *a, bool discover) {
            is_dir(models_dir(a)) ? "" : " (no such folder)");
     lqmf_buf b;
     lqmf_buf_init(&b);
-    if (l.n && lqmf_eval_found_list_render(&l, render_flags(a), &b) == LQMF_OK) fwrite(b.data, 1, b.len, stdout);
+    if (l.n && lqmf_eval_found_list_render(&l, render_flags(a), &b) == LQMF_OK)
+        fwrite(b.data, 1, b.len, stdout);
     lqmf_buf_free(&b);
     lqmf_store *s = discover ? store_open(a, true) : NULL;
     size_t n_rec = 0;
@@ -289,7 +309,8 @@ static int cmd_list(const test_args *a, bool discover) {
             lqmf_eval_provenance_free(&pv);
         }
         char *abs = realpath(f->path, NULL);
-        lqmf_store_artifact art = {0, model_id, abs ? abs : f->path, f->format, f->method, f->bits, f->size_bytes, "", 0};
+        lqmf_store_artifact art = {
+            0, model_id, abs ? abs : f->path, f->format, f->method, f->bits, f->size_bytes, "", 0};
         if (lqmf_store_put_artifact(s, &art, &id) == LQMF_OK)
             n_rec++;
         else
@@ -315,7 +336,8 @@ static int run_test(test_args *a, const char *path, const char *name) {
     a->eo.name = name;
     a->eo.baseline_path = base;
     a->eo.progress = progress;
-    fprintf(stderr, "Testing %s against %s (%s)\n", path, base ? base : "no baseline", lqmf_eval_mode_name(a->eo.mode));
+    fprintf(stderr, "Testing %s against %s (%s)\n", path, base ? base : "no baseline",
+            lqmf_eval_mode_name(a->eo.mode));
     recorder rec = {0};
     if (!a->json) record_begin(a, &rec);
     lqmf_eval_report *r = NULL;
@@ -392,39 +414,68 @@ static int parse(int argc, char **argv, test_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = true;
-        if (LQMF_IS(o, "--quick") || LQMF_IS(o, "--full")) takes = false;
-        else if (LQMF_IS(o, "--no-speed")) takes = false, a->eo.skip_speed = true;
-        else if (LQMF_IS(o, "--no-gen")) takes = false, a->eo.skip_generation = true;
-        else if (LQMF_IS(o, "--no-quality")) takes = false, a->eo.skip_quality = true;
-        else if (LQMF_IS(o, "--no-cache")) takes = false, a->no_cache = true;
-        else if (LQMF_IS(o, "--no-store")) takes = false, a->no_store = true;
-        else if (LQMF_IS(o, "--json")) takes = false, a->json = true;
-        else if (LQMF_IS(o, "--plain")) takes = false, a->plain = true;
-        else if (o[0] == '-' && !v) ok = false;
-        else if (LQMF_IS(o, "--baseline")) a->baseline = v;
-        else if (LQMF_IS(o, "--text")) a->eo.text_path = v;
-        else if (LQMF_IS(o, "--dir")) a->dir = v;
-        else if (LQMF_IS(o, "--out")) a->out_dir = v;
-        else if (LQMF_IS(o, "--db")) a->db = v;
-        else if (LQMF_IS(o, "--storage-backend")) ok = lqmf_store_backend_from_name(v, &a->backend);
-        else if (LQMF_IS(o, "--protocol")) ok = lqmf_eval_protocol_preset(v, &a->eo.protocol) == LQMF_OK;
-        else if (LQMF_IS(o, "--ctx")) ok = u32_arg(v, &a->eo.protocol.n_ctx);
-        else if (LQMF_IS(o, "--tokens")) ok = u32_arg(v, &a->eo.protocol.max_tokens);
-        else if (LQMF_IS(o, "--bos")) ok = lqmf_eval_bos_from_name(v, &a->eo.protocol.bos);
+        if (LQMF_IS(o, "--quick") || LQMF_IS(o, "--full"))
+            takes = false;
+        else if (LQMF_IS(o, "--no-speed"))
+            takes = false, a->eo.skip_speed = true;
+        else if (LQMF_IS(o, "--no-gen"))
+            takes = false, a->eo.skip_generation = true;
+        else if (LQMF_IS(o, "--no-quality"))
+            takes = false, a->eo.skip_quality = true;
+        else if (LQMF_IS(o, "--no-cache"))
+            takes = false, a->no_cache = true;
+        else if (LQMF_IS(o, "--no-store"))
+            takes = false, a->no_store = true;
+        else if (LQMF_IS(o, "--json"))
+            takes = false, a->json = true;
+        else if (LQMF_IS(o, "--plain"))
+            takes = false, a->plain = true;
+        else if (o[0] == '-' && !v)
+            ok = false;
+        else if (LQMF_IS(o, "--baseline"))
+            a->baseline = v;
+        else if (LQMF_IS(o, "--text"))
+            a->eo.text_path = v;
+        else if (LQMF_IS(o, "--dir"))
+            a->dir = v;
+        else if (LQMF_IS(o, "--out"))
+            a->out_dir = v;
+        else if (LQMF_IS(o, "--db"))
+            a->db = v;
+        else if (LQMF_IS(o, "--storage-backend"))
+            ok = lqmf_store_backend_from_name(v, &a->backend);
+        else if (LQMF_IS(o, "--protocol"))
+            ok = lqmf_eval_protocol_preset(v, &a->eo.protocol) == LQMF_OK;
+        else if (LQMF_IS(o, "--ctx"))
+            ok = u32_arg(v, &a->eo.protocol.n_ctx);
+        else if (LQMF_IS(o, "--tokens"))
+            ok = u32_arg(v, &a->eo.protocol.max_tokens);
+        else if (LQMF_IS(o, "--bos"))
+            ok = lqmf_eval_bos_from_name(v, &a->eo.protocol.bos);
         else if (LQMF_IS(o, "--score-first")) {
             uint32_t f;
             ok = u32_arg(v, &f) && f < INT32_MAX;
             a->eo.protocol.score_first = (int32_t)f;
-        } else if (LQMF_IS(o, "--threads")) ok = u32_arg(v, &a->eo.n_threads);
-        else if (LQMF_IS(o, "--reps")) ok = u32_arg(v, &a->eo.speed_reps) && a->eo.speed_reps > 0;
-        else if (LQMF_IS(o, "--pp")) ok = u32_arg(v, &a->eo.speed_pp) && a->eo.speed_pp > 0;
-        else if (LQMF_IS(o, "--tg")) ok = u32_arg(v, &a->eo.speed_tg) && a->eo.speed_tg > 0;
-        else if (LQMF_IS(o, "--prompts")) ok = u32_arg(v, &a->eo.gen_per_category);
-        else if (LQMF_IS(o, "--new")) ok = u32_arg(v, &a->eo.gen_max_new) && a->eo.gen_max_new > 0;
-        else if (LQMF_IS(o, "--max-kl")) ok = num_arg(v, &a->eo.thresholds.max_kl, true);
-        else if (LQMF_IS(o, "--min-top1")) ok = num_arg(v, &a->eo.thresholds.min_top1, true);
-        else if (LQMF_IS(o, "--max-dppl")) ok = num_arg(v, &a->eo.thresholds.max_dppl_frac, true);
-        else if (o[0] == '-') ok = false;
+        } else if (LQMF_IS(o, "--threads"))
+            ok = u32_arg(v, &a->eo.n_threads);
+        else if (LQMF_IS(o, "--reps"))
+            ok = u32_arg(v, &a->eo.speed_reps) && a->eo.speed_reps > 0;
+        else if (LQMF_IS(o, "--pp"))
+            ok = u32_arg(v, &a->eo.speed_pp) && a->eo.speed_pp > 0;
+        else if (LQMF_IS(o, "--tg"))
+            ok = u32_arg(v, &a->eo.speed_tg) && a->eo.speed_tg > 0;
+        else if (LQMF_IS(o, "--prompts"))
+            ok = u32_arg(v, &a->eo.gen_per_category);
+        else if (LQMF_IS(o, "--new"))
+            ok = u32_arg(v, &a->eo.gen_max_new) && a->eo.gen_max_new > 0;
+        else if (LQMF_IS(o, "--max-kl"))
+            ok = num_arg(v, &a->eo.thresholds.max_kl, true);
+        else if (LQMF_IS(o, "--min-top1"))
+            ok = num_arg(v, &a->eo.thresholds.min_top1, true);
+        else if (LQMF_IS(o, "--max-dppl"))
+            ok = num_arg(v, &a->eo.thresholds.max_dppl_frac, true);
+        else if (o[0] == '-')
+            ok = false;
         else {
             takes = false;
             if (a->query) {

@@ -19,7 +19,8 @@ static uint32_t get_u32(const uint8_t *p) {
 
 void lqmf_eval_cache_hdr_encode(const lqmf_eval_cache_hdr *h, uint8_t out[LQMF_EVAL_CACHE_HDR]) {
     memcpy(out, LQMF_EVAL_CACHE_MAGIC, 8);
-    const uint32_t f[6] = {LQMF_EVAL_CACHE_VERSION, h->n_vocab, h->n_ctx, h->n_windows, h->score_first, h->bos};
+    const uint32_t f[6] = {LQMF_EVAL_CACHE_VERSION, h->n_vocab, h->n_ctx, h->n_windows,
+                           h->score_first,          h->bos};
     for (int i = 0; i < 6; i++) put_u32(out + 8 + 4 * i, f[i]);
     memcpy(out + 32, h->key, 32);
 }
@@ -41,9 +42,10 @@ lqmf_status lqmf_eval_cache_hdr_parse(const uint8_t *bytes, uint64_t size, const
     memcpy(h.key, bytes + 32, 32);
     if (h.n_vocab == 0 || h.n_ctx < 2 || h.n_windows == 0 || h.score_first >= h.n_ctx ||
         h.bos > LQMF_EVAL_BOS_REPLACE)
-        return lqmf_error(LQMF_E_FORMAT,
-                          "%s: cache header out of range (n_vocab %u, n_ctx %u, windows %u, score_first %u, bos %u)",
-                          label, h.n_vocab, h.n_ctx, h.n_windows, h.score_first, h.bos);
+        return lqmf_error(
+            LQMF_E_FORMAT,
+            "%s: cache header out of range (n_vocab %u, n_ctx %u, windows %u, score_first %u, bos %u)", label,
+            h.n_vocab, h.n_ctx, h.n_windows, h.score_first, h.bos);
     uint64_t rows, want;
     if (!lqmf_mul_u64(h.n_windows, h.n_ctx - h.score_first, &rows) || !lqmf_mul_u64(rows, h.n_vocab, &want) ||
         !lqmf_mul_u64(want, 4, &want) || !lqmf_add_u64(want, LQMF_EVAL_CACHE_HDR, &want) || want != size)
@@ -109,8 +111,9 @@ lqmf_status lqmf_eval_cache_key(const char *baseline_path, const lqmf_eval_windo
     lqmf_sha256_ctx c;
     lqmf_sha256_init(&c);
     char line[256];
-    int n = snprintf(line, sizeof line, "lqmf logits cache %d\nn_vocab %u n_ctx %u windows %u first %u bos %d\n",
-                     LQMF_EVAL_CACHE_VERSION, n_vocab, w->n_ctx, w->n_windows, w->score_first, (int)w->bos);
+    int n =
+        snprintf(line, sizeof line, "lqmf logits cache %d\nn_vocab %u n_ctx %u windows %u first %u bos %d\n",
+                 LQMF_EVAL_CACHE_VERSION, n_vocab, w->n_ctx, w->n_windows, w->score_first, (int)w->bos);
     lqmf_sha256_update(&c, line, (size_t)n);
     char *abs = realpath(baseline_path, NULL);
     lqmf_status st = hash_model(&c, abs ? abs : baseline_path);

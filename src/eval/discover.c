@@ -18,11 +18,12 @@
 /* llama.cpp's llama_ftype names (general.file_type); NULL for unused ids. */
 static const char *ftype_name(uint32_t ft) {
     static const char *const names[] = {
-        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",     [3] = "Q4_1",    [7] = "Q8_0",    [8] = "Q5_0",
-        [9] = "Q5_1",     [10] = "Q2_K",    [11] = "Q3_K_S",  [12] = "Q3_K_M", [13] = "Q3_K_L", [14] = "Q4_K_S",
-        [15] = "Q4_K_M",  [16] = "Q5_K_S",  [17] = "Q5_K_M",  [18] = "Q6_K",   [19] = "IQ2_XXS", [20] = "IQ2_XS",
-        [21] = "Q2_K_S",  [22] = "IQ3_XS",  [23] = "IQ3_XXS", [24] = "IQ1_S",  [25] = "IQ4_NL", [26] = "IQ3_S",
-        [27] = "IQ3_M",   [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+        [0] = "F32",      [1] = "F16",      [2] = "Q4_0",       [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",      [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M",    [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS",    [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",    [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",    [31] = "IQ1_M",  [32] = "BF16",
         [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4_MOE",
     };
     return ft < sizeof names / sizeof names[0] ? names[ft] : NULL;
@@ -149,7 +150,8 @@ static lqmf_status describe_gguf(const char *path, lqmf_eval_found *f) {
             if (per_type[t] > per_type[best]) best = t;
         method = lqmf_type_name(best);
     }
-    bool ok = set_str(&f->format, "gguf") && set_str(&f->method, method) && set_str(&f->architecture, archbuf);
+    bool ok =
+        set_str(&f->format, "gguf") && set_str(&f->method, method) && set_str(&f->architecture, archbuf);
     f->n_params = params;
     f->bits = params ? (double)bytes * 8.0 / (double)params : 0;
     f->size_bytes = lqmf_gguf_file_size(g);
@@ -403,7 +405,8 @@ static lqmf_status pick(const char *path, const char *name, char **path_out, cha
     return lqmf_error(LQMF_E_NOMEM, "out of memory");
 }
 
-lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out, char **name_out) {
+lqmf_status lqmf_eval_resolve(const lqmf_eval_found_list *l, const char *query, char **path_out,
+                              char **name_out) {
     *path_out = NULL;
     if (name_out) *name_out = NULL;
     if (!query || !*query) return lqmf_error(LQMF_E_INVALID, "no model name given");
@@ -475,7 +478,8 @@ lqmf_status lqmf_eval_provenance_read(const char *path, lqmf_eval_provenance *ou
         lqmf_gguf *g;
         st = lqmf_gguf_open(f.path, &g);
         if (st == LQMF_OK) {
-            if (!gguf_str(g, "general.name", &out->name) || !gguf_str(g, "general.source.url", &out->source_url) ||
+            if (!gguf_str(g, "general.name", &out->name) ||
+                !gguf_str(g, "general.source.url", &out->source_url) ||
                 !gguf_str(g, "general.source.huggingface.repository", &out->source_repo) ||
                 !gguf_str(g, "general.quantized_by", &out->quantized_by))
                 st = lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -487,7 +491,8 @@ lqmf_status lqmf_eval_provenance_read(const char *path, lqmf_eval_provenance *ou
         if (cpath && lqmf_read_file(cpath, CONFIG_MAX, &text, &len) == LQMF_OK) {
             json_t *cfg = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
             const char *src = json_string_value(json_object_get(cfg, "_name_or_path"));
-            if (src && *src && !(out->source_repo = strdup(src))) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+            if (src && *src && !(out->source_repo = strdup(src)))
+                st = lqmf_error(LQMF_E_NOMEM, "out of memory");
             json_decref(cfg);
         }
         lqmf_clear_error();

@@ -41,7 +41,7 @@ typedef struct {
     lqmf_model *f32;     /* its copy with quantized tensors widened to F32, or NULL */
     lqmf_engine *engine; /* over f32 when set, else over model */
     lqmf_tokenizer *tok;
-    uint32_t n_ctx;      /* engine positions */
+    uint32_t n_ctx; /* engine positions */
 } lqmf_eval_lm;
 
 /* Open path with an engine of at least n_ctx positions (capped at the
@@ -62,8 +62,8 @@ typedef struct {
 
 /* Resolve protocol p for a text of n_tokens tokens and a tokenizer that adds
  * BOS bos_id (-1: none) into w (tokens not set). */
-lqmf_status lqmf_eval_windows_plan(const lqmf_eval_protocol *p, size_t n_tokens, bool adds_bos, int32_t bos_id,
-                                   lqmf_eval_windows *w);
+lqmf_status lqmf_eval_windows_plan(const lqmf_eval_protocol *p, size_t n_tokens, bool adds_bos,
+                                   int32_t bos_id, lqmf_eval_windows *w);
 /* The protocol in words, into a heap string; with_kl adds how KL is taken. */
 char *lqmf_eval_windows_describe(const lqmf_eval_windows *w, const char *text_name, uint64_t text_bytes,
                                  bool with_kl);

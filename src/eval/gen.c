@@ -68,8 +68,8 @@ static lqmf_status encode_prompt(const lqmf_tokenizer *t, const lqmf_eval_prompt
     size_t bos_len = 0;
     const char *bos = lqmf_tok_bos(t) >= 0 ? lqmf_tok_text(t, lqmf_tok_bos(t), &bos_len) : NULL;
     bool has_bos = bos && bos_len && strncmp(text, bos, bos_len) == 0;
-    lqmf_status st = lqmf_tok_encode(t, text, strlen(text),
-                                     LQMF_TOK_PARSE_SPECIAL | (has_bos ? 0u : (unsigned)LQMF_TOK_ADD_SPECIAL), ids);
+    lqmf_status st = lqmf_tok_encode(
+        t, text, strlen(text), LQMF_TOK_PARSE_SPECIAL | (has_bos ? 0u : (unsigned)LQMF_TOK_ADD_SPECIAL), ids);
     free(text);
     return st;
 }
@@ -83,7 +83,8 @@ lqmf_status lqmf_eval_generate(lqmf_eval_lm *lm, const lqmf_eval_prompt *p, uint
     lqmf_buf_init(&text);
     lqmf_status st = encode_prompt(lm->tok, p, &ids);
     if (st == LQMF_OK && (ids.n == 0 || ids.n >= lm->n_ctx))
-        st = lqmf_error(LQMF_E_INVALID, "prompt \"%s\": %zu tokens for a context of %u", p->text, ids.n, lm->n_ctx);
+        st = lqmf_error(LQMF_E_INVALID, "prompt \"%s\": %zu tokens for a context of %u", p->text, ids.n,
+                        lm->n_ctx);
     lqmf_sampler_params sp;
     lqmf_sampler_params_default(&sp);
     sp.temperature = 0;
@@ -144,7 +145,8 @@ lqmf_status lqmf_eval_generation_run(lqmf_eval_lm *model, lqmf_eval_lm *base, ui
         if (!chat && !strcmp(set[i].category, "chat")) continue;
         lqmf_eval_sample *s = &g->samples[g->n_samples++];
         s->rouge_l = NAN;
-        if (!(s->category = lqmf_eval_strdup(set[i].category)) || !(s->prompt = lqmf_eval_strdup(set[i].text)))
+        if (!(s->category = lqmf_eval_strdup(set[i].category)) ||
+            !(s->prompt = lqmf_eval_strdup(set[i].text)))
             return lqmf_error(LQMF_E_NOMEM, "generation: out of memory");
         TRY(lqmf_eval_generate(model, &set[i], max_new, &s->model_out, &s->model_tokens, &s->ttft_s));
         if (base) {

@@ -44,7 +44,8 @@ static lqmf_status widen(const lqmf_model *m, lqmf_model **out) {
                 st = lqmf_error(LQMF_E_NOMEM, "%s: out of memory widening %s to F32", m->path, t->name);
             else if ((st = lqmf_quant_dequantize(t->type, t->data, buf, (int64_t)n)) != LQMF_OK)
                 free(buf);
-            else if ((st = lqmf_model_add_tensor(c, t->name, LQMF_TYPE_F32, t->n_dims, t->ne, buf, true)) != LQMF_OK)
+            else if ((st = lqmf_model_add_tensor(c, t->name, LQMF_TYPE_F32, t->n_dims, t->ne, buf, true)) !=
+                     LQMF_OK)
                 free(buf);
         }
         if (st != LQMF_OK) {

@@ -42,10 +42,11 @@ bool lqmf_eval_bos_from_name(const char *name, lqmf_eval_bos *out) {
     return false;
 }
 
-lqmf_status lqmf_eval_windows_plan(const lqmf_eval_protocol *p, size_t n_tokens, bool adds_bos, int32_t bos_id,
-                                   lqmf_eval_windows *w) {
+lqmf_status lqmf_eval_windows_plan(const lqmf_eval_protocol *p, size_t n_tokens, bool adds_bos,
+                                   int32_t bos_id, lqmf_eval_windows *w) {
     memset(w, 0, sizeof *w);
-    if (p->n_ctx < 2) return lqmf_error(LQMF_E_INVALID, "protocol: window of %u tokens (need >= 2)", p->n_ctx);
+    if (p->n_ctx < 2)
+        return lqmf_error(LQMF_E_INVALID, "protocol: window of %u tokens (need >= 2)", p->n_ctx);
     lqmf_eval_bos bos = p->bos;
     if (bos == LQMF_EVAL_BOS_AUTO) bos = adds_bos && bos_id >= 0 ? LQMF_EVAL_BOS_PREPEND : LQMF_EVAL_BOS_NONE;
     if (bos == LQMF_EVAL_BOS_REPLACE && !(adds_bos && bos_id >= 0)) bos = LQMF_EVAL_BOS_NONE;
@@ -59,8 +60,8 @@ lqmf_status lqmf_eval_windows_plan(const lqmf_eval_protocol *p, size_t n_tokens,
     size_t use = p->max_tokens && p->max_tokens < n_tokens ? p->max_tokens : n_tokens;
     size_t n_windows = use / p->n_ctx;
     if (n_windows == 0)
-        return lqmf_error(LQMF_E_INVALID, "protocol: the text has %zu tokens, less than one window of %u", use,
-                          p->n_ctx);
+        return lqmf_error(LQMF_E_INVALID, "protocol: the text has %zu tokens, less than one window of %u",
+                          use, p->n_ctx);
     if (n_windows > UINT32_MAX) return lqmf_error(LQMF_E_INVALID, "protocol: %zu windows", n_windows);
     w->n_tokens = n_tokens;
     w->n_ctx = p->n_ctx;
@@ -85,17 +86,18 @@ char *lqmf_eval_windows_describe(const lqmf_eval_windows *w, const char *text_na
     if (w->bos == LQMF_EVAL_BOS_PREPEND)
         lqmf_buf_printf(&b, "input BOS + w[0..%u], logits at position j predict w[j]; ", n - 2);
     else if (w->bos == LQMF_EVAL_BOS_REPLACE)
-        lqmf_buf_printf(&b, "input BOS + w[1..%u] (first token replaced by BOS), logits at j-1 predict w[j]; ",
-                        n - 1);
+        lqmf_buf_printf(
+            &b, "input BOS + w[1..%u] (first token replaced by BOS), logits at j-1 predict w[j]; ", n - 1);
     else
         lqmf_buf_printf(&b, "input w[0..%u] without BOS, logits at j-1 predict w[j]; ", n - 1);
     lqmf_buf_printf(&b,
                     "scored: w[%u..%u] of every window (%llu tokens); loss -log softmax in nats, "
                     "PPL = exp(mean loss)%s",
                     f, n - 1, (unsigned long long)w->n_windows * (n - f),
-                    with_kl ? "; KL(baseline || model) of the next-token distributions and top-1 agreement at "
-                              "the same scored positions, baseline and model given the same input"
-                            : "");
+                    with_kl
+                        ? "; KL(baseline || model) of the next-token distributions and top-1 agreement at "
+                          "the same scored positions, baseline and model given the same input"
+                        : "");
     lqmf_buf_append(&b, "", 1);
     if (b.failed) {
         lqmf_buf_free(&b);
@@ -180,10 +182,10 @@ typedef enum { CACHE_OFF, CACHE_HIT, CACHE_WRITE, CACHE_SKIP } cache_mode;
 
 typedef struct {
     cache_mode mode;
-    lqmf_map map;          /* HIT: the file */
-    const float *rows;     /* HIT: first row */
-    lqmf_afile out;        /* WRITE */
-    char *status;          /* the report's words */
+    lqmf_map map;      /* HIT: the file */
+    const float *rows; /* HIT: first row */
+    lqmf_afile out;    /* WRITE */
+    char *status;      /* the report's words */
 } cache_state;
 
 static lqmf_status cache_say(cache_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

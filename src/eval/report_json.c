@@ -14,51 +14,55 @@ static json_t *u64(uint64_t x) { return json_integer((json_int_t)x); }
 static json_t *str(const char *s) { return json_string(s ? s : ""); }
 
 static json_t *model_json(const lqmf_eval_model_info *m) {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", str(m->name), "path",
-                     str(m->path), "format", str(m->format), "method", str(m->method), "architecture",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name", str(m->name),
+                     "path", str(m->path), "format", str(m->format), "method", str(m->method), "architecture",
                      str(m->architecture), "hf_architecture", str(m->hf_arch), "bits_per_weight",
                      num(m->bits_per_weight), "n_params", u64(m->n_params), "file_bytes", u64(m->file_bytes),
-                     "n_files", u64(m->n_files), "n_vocab", u64(m->n_vocab), "n_ctx_train", u64(m->n_ctx_train));
+                     "n_files", u64(m->n_files), "n_vocab", u64(m->n_vocab), "n_ctx_train",
+                     u64(m->n_ctx_train));
 }
 
 static json_t *ppl_json(const lqmf_eval_ppl *p) {
-    return json_pack("{s:o, s:o, s:o, s:o}", "mean_nll", num(p->mean_nll), "nll_stderr", num(p->nll_stderr), "ppl",
-                     num(p->ppl), "ppl_stderr", num(p->ppl_stderr));
+    return json_pack("{s:o, s:o, s:o, s:o}", "mean_nll", num(p->mean_nll), "nll_stderr", num(p->nll_stderr),
+                     "ppl", num(p->ppl), "ppl_stderr", num(p->ppl_stderr));
 }
 
 static json_t *quality_json(const lqmf_eval_quality *q) {
     const lqmf_eval_protocol *p = &q->protocol;
-    json_t *proto = json_pack(
-        "{s:o, s:o, s:s, s:s, s:o, s:o, s:{s:o, s:s, s:o, s:o}, s:o, s:o, s:o}", "n_ctx", u64(p->n_ctx), "max_tokens",
-        u64(p->max_tokens), "bos_asked", lqmf_eval_bos_name(p->bos), "bos", lqmf_eval_bos_name(q->bos),
-        "score_first", u64(q->score_first), "scored_per_window", u64(p->n_ctx - q->score_first), "text", "name",
-        str(q->text_name), "sha256", q->text_sha256, "bytes", u64(q->text_bytes), "tokens", u64(q->text_tokens),
-        "windows", u64(q->n_windows), "scored_tokens", u64(q->n_scored), "description", str(q->description));
+    json_t *proto =
+        json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:{s:o, s:s, s:o, s:o}, s:o, s:o, s:o}", "n_ctx",
+                  u64(p->n_ctx), "max_tokens", u64(p->max_tokens), "bos_asked", lqmf_eval_bos_name(p->bos),
+                  "bos", lqmf_eval_bos_name(q->bos), "score_first", u64(q->score_first), "scored_per_window",
+                  u64(p->n_ctx - q->score_first), "text", "name", str(q->text_name), "sha256", q->text_sha256,
+                  "bytes", u64(q->text_bytes), "tokens", u64(q->text_tokens), "windows", u64(q->n_windows),
+                  "scored_tokens", u64(q->n_scored), "description", str(q->description));
     json_t *kl = q->has_baseline ? json_pack("{s:o, s:o, s:o, s:o}", "mean", num(q->kl_mean), "stderr",
                                              num(q->kl_stderr), "p99", num(q->kl_p99), "max", num(q->kl_max))
                                  : json_null();
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "protocol", proto, "model", ppl_json(&q->model),
-                     "baseline", q->has_baseline ? ppl_json(&q->baseline) : json_null(), "kl_divergence", kl,
-                     "top1_agreement", q->has_baseline ? num(q->top1) : json_null(), "delta_ppl",
-                     q->has_baseline ? num(q->dppl_frac) : json_null(), "baseline_logits_cache", str(q->cache),
-                     "tokenizers_match", q->has_baseline ? json_boolean(q->tokens_match) : json_null());
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "protocol", proto, "model",
+                     ppl_json(&q->model), "baseline", q->has_baseline ? ppl_json(&q->baseline) : json_null(),
+                     "kl_divergence", kl, "top1_agreement", q->has_baseline ? num(q->top1) : json_null(),
+                     "delta_ppl", q->has_baseline ? num(q->dppl_frac) : json_null(), "baseline_logits_cache",
+                     str(q->cache), "tokenizers_match",
+                     q->has_baseline ? json_boolean(q->tokens_match) : json_null());
 }
 
 static json_t *diversity_json(const lqmf_eval_diversity *d) {
-    return json_pack("{s:o, s:o, s:o}", "distinct_1", num(d->distinct1), "distinct_2", num(d->distinct2), "rep_4",
-                     num(d->rep4));
+    return json_pack("{s:o, s:o, s:o}", "distinct_1", num(d->distinct1), "distinct_2", num(d->distinct2),
+                     "rep_4", num(d->rep4));
 }
 
 static json_t *generation_json(const lqmf_eval_generation *g, bool base) {
     json_t *samples = json_array();
     for (size_t i = 0; i < g->n_samples; i++) {
         const lqmf_eval_sample *s = &g->samples[i];
-        json_array_append_new(
-            samples, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "category", str(s->category), "prompt",
-                               str(s->prompt), "model_output", str(s->model_out), "baseline_output",
-                               s->base_out ? str(s->base_out) : json_null(), "model_tokens", u64(s->model_tokens),
-                               "baseline_tokens", s->base_out ? u64(s->base_tokens) : json_null(), "rouge_l",
-                               num(s->rouge_l), "ttft_s", num(s->ttft_s)));
+        json_array_append_new(samples, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "category",
+                                                 str(s->category), "prompt", str(s->prompt), "model_output",
+                                                 str(s->model_out), "baseline_output",
+                                                 s->base_out ? str(s->base_out) : json_null(), "model_tokens",
+                                                 u64(s->model_tokens), "baseline_tokens",
+                                                 s->base_out ? u64(s->base_tokens) : json_null(), "rouge_l",
+                                                 num(s->rouge_l), "ttft_s", num(s->ttft_s)));
     }
     return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "decoding", "greedy", "max_new_tokens",
                      u64(g->max_new), "skipped", str(g->skipped), "samples", samples, "rouge_l_mean",
@@ -165,6 +169,7 @@ lqmf_status lqmf_eval_report_save(const lqmf_eval_report *r, const char *dir, ch
             lqmf_afile_abort(&f);
     }
     lqmf_buf_free(&b);
-    if (st == LQMF_OK && path_out && !(*path_out = strdup(path))) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+    if (st == LQMF_OK && path_out && !(*path_out = strdup(path)))
+        st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     return st;
 }

@@ -37,7 +37,8 @@ static char *cell_text(const char *s, bool ascii_only, size_t max_width) {
     size_t cols = 0, n = strlen(s);
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k <= 0) { /* invalid byte: skip it */
             i++;
             continue;
@@ -81,7 +82,8 @@ static size_t display_width(const char *s) {
     size_t w = 0, n = strlen(s);
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k <= 0) {
             i++;
             continue;
@@ -93,7 +95,9 @@ static size_t display_width(const char *s) {
     return w;
 }
 
-static void t_init(table *t, size_t ncols, size_t max_width) { *t = (table){.ncols = ncols, .max_width = max_width}; }
+static void t_init(table *t, size_t ncols, size_t max_width) {
+    *t = (table){.ncols = ncols, .max_width = max_width};
+}
 
 static void t_row(table *t, const pen *p, ...) {
     if (t->nrows == t->cap) {
@@ -125,8 +129,8 @@ static void t_free(table *t) {
 
 /* Box characters: 0 horizontal, 1 vertical, then corners and joints
  * top (left, mid, right), middle, bottom. */
-static const char *const g_box[] = {"\u2500", "\u2502", "\u250c", "\u252c", "\u2510",
-                                    "\u251c", "\u253c", "\u2524", "\u2514", "\u2534", "\u2518"};
+static const char *const g_box[] = {"\u2500", "\u2502", "\u250c", "\u252c", "\u2510", "\u251c",
+                                    "\u253c", "\u2524", "\u2514", "\u2534", "\u2518"};
 static const char *const g_ascii[] = {"-", "|", "+", "+", "+", "+", "+", "+", "+", "+", "+"};
 
 static void t_rule(const pen *p, const size_t *w, size_t ncols, int kind) {
@@ -199,11 +203,13 @@ static void model_table(const lqmf_eval_report *r, const pen *p) {
     t_init(&t, 2, CELL_WIDE);
     t_row(&t, p, "Property", "Value");
     t_row(&t, p, "Path", m->path);
-    t_row(&t, p, "Architecture", m->hf_arch[0] ? F(arch, "%s (%s)", m->architecture, m->hf_arch) : m->architecture);
+    t_row(&t, p, "Architecture",
+          m->hf_arch[0] ? F(arch, "%s (%s)", m->architecture, m->hf_arch) : m->architecture);
     t_row(&t, p, "Format", m->format);
     t_row(&t, p, "Quantization", F(q, "%s, %.2f bits/weight", m->method, m->bits_per_weight));
     t_row(&t, p, "Model size",
-          F(size, "%s in %u file%s", bytes_str(m->file_bytes, b, sizeof b), m->n_files, m->n_files == 1 ? "" : "s"));
+          F(size, "%s in %u file%s", bytes_str(m->file_bytes, b, sizeof b), m->n_files,
+            m->n_files == 1 ? "" : "s"));
     t_row(&t, p, "Parameters", params_str(m->n_params, pr, sizeof pr));
     if (r->has_baseline)
         t_row(&t, p, "Baseline",
@@ -229,8 +235,10 @@ static void quality_table(const lqmf_eval_report *r, const pen *p) {
         F(nll_b, "%.5f", q->baseline.mean_nll);
         F(ch, "%+.3f%%", 100.0 * q->dppl_frac);
         t_row(&t, p, "Perplexity", pbase, pmod, ch);
-        t_row(&t, p, "Mean NLL (nats/token)", nll_b, nll_m, F(tail, "%+.5f", q->model.mean_nll - q->baseline.mean_nll));
-        t_row(&t, p, "Mean KL divergence (nats)", "", F(kl, "%.6f %s %.6f", q->kl_mean, pm(p), q->kl_stderr), "");
+        t_row(&t, p, "Mean NLL (nats/token)", nll_b, nll_m,
+              F(tail, "%+.5f", q->model.mean_nll - q->baseline.mean_nll));
+        t_row(&t, p, "Mean KL divergence (nats)", "", F(kl, "%.6f %s %.6f", q->kl_mean, pm(p), q->kl_stderr),
+              "");
         t_row(&t, p, "KL 99th percentile / max", "", F(tail, "%.5f / %.5f", q->kl_p99, q->kl_max), "");
         t_row(&t, p, "Top-1 agreement", "", F(top, "%.2f%%", 100.0 * q->top1), "");
     } else {
@@ -292,14 +300,17 @@ static void speed_table(const lqmf_eval_report *r, const pen *p) {
     table t;
     t_init(&t, 2, CELL_WIDE);
     t_row(&t, p, "Test", "Value");
-    t_row(&t, p, s->pp.name, F(pp, "%.1f %s %.1f tokens/s (%u reps)", s->pp.tps_mean, pm(p), s->pp.tps_stddev, s->pp.reps));
-    t_row(&t, p, s->tg.name, F(tg, "%.1f %s %.1f tokens/s (%u reps)", s->tg.tps_mean, pm(p), s->tg.tps_stddev, s->tg.reps));
+    t_row(&t, p, s->pp.name,
+          F(pp, "%.1f %s %.1f tokens/s (%u reps)", s->pp.tps_mean, pm(p), s->pp.tps_stddev, s->pp.reps));
+    t_row(&t, p, s->tg.name,
+          F(tg, "%.1f %s %.1f tokens/s (%u reps)", s->tg.tps_mean, pm(p), s->tg.tps_stddev, s->tg.reps));
     if (r->has_generation && isfinite(r->gen.ttft_mean_s))
-        t_row(&t, p, "Time to first token", F(tt, "%.2f ms (mean over %zu prompts)", 1e3 * r->gen.ttft_mean_s,
-                                              r->gen.n_samples));
+        t_row(&t, p, "Time to first token",
+              F(tt, "%.2f ms (mean over %zu prompts)", 1e3 * r->gen.ttft_mean_s, r->gen.n_samples));
     t_row(&t, p, "Weights read per token",
           F(wb, "%s (%.2f GB/s at tg)", bytes_str(s->weight_bytes, b, sizeof b), s->tg_bytes_per_s / 1e9));
-    t_row(&t, p, "Peak memory (model alone)", s->peak_rss_bytes ? bytes_str(s->peak_rss_bytes, rss, sizeof rss) : "unknown");
+    t_row(&t, p, "Peak memory (model alone)",
+          s->peak_rss_bytes ? bytes_str(s->peak_rss_bytes, rss, sizeof rss) : "unknown");
     t_row(&t, p, "CPU usage", F(cpu, "%.0f%% of one core (%u online)", 100.0 * s->cpu_util, r->n_cpus));
     t_render(&t, p);
     t_free(&t);
@@ -313,7 +324,8 @@ static void results_table(const lqmf_eval_report *r, const pen *p) {
     t_row(&t, p, "Property", "Value");
     t_row(&t, p, "Mode", lqmf_eval_mode_name(r->mode));
     t_row(&t, p, "Test duration", F(d, "%.2f s", r->wall_s));
-    t_row(&t, p, "Peak memory (whole run)", r->peak_rss_bytes ? bytes_str(r->peak_rss_bytes, rss, sizeof rss) : "unknown");
+    t_row(&t, p, "Peak memory (whole run)",
+          r->peak_rss_bytes ? bytes_str(r->peak_rss_bytes, rss, sizeof rss) : "unknown");
     t_render(&t, p);
     t_free(&t);
 }
@@ -324,12 +336,17 @@ static void check_text(const lqmf_eval_check *c, char *buf, size_t cap) {
     else if (!strcmp(c->name, "top1"))
         snprintf(buf, cap, "top-1 %.2f%% %s %.2f%%", 100 * c->value, c->pass ? ">=" : "<", 100 * c->limit);
     else
-        snprintf(buf, cap, "delta-PPL %+.2f%% %s %+.2f%%", 100 * c->value, c->pass ? "<=" : ">", 100 * c->limit);
+        snprintf(buf, cap, "delta-PPL %+.2f%% %s %+.2f%%", 100 * c->value, c->pass ? "<=" : ">",
+                 100 * c->limit);
 }
 
 static void verdict_line(const lqmf_eval_report *r, const pen *p) {
-    const char *col = r->verdict == LQMF_EVAL_PASS ? "\033[1;32m" : r->verdict == LQMF_EVAL_FAIL ? "\033[1;31m" : "\033[1;33m";
-    const char *word = r->verdict == LQMF_EVAL_PASS ? "PASS" : r->verdict == LQMF_EVAL_FAIL ? "FAIL" : "NOT MEASURED";
+    const char *col = r->verdict == LQMF_EVAL_PASS   ? "\033[1;32m"
+                      : r->verdict == LQMF_EVAL_FAIL ? "\033[1;31m"
+                                                     : "\033[1;33m";
+    const char *word = r->verdict == LQMF_EVAL_PASS   ? "PASS"
+                       : r->verdict == LQMF_EVAL_FAIL ? "FAIL"
+                                                      : "NOT MEASURED";
     lqmf_buf_printf(p->out, "\nVerdict: %s%s%s", color(p) ? col : "", word, color(p) ? "\033[0m" : "");
     if (r->verdict == LQMF_EVAL_UNMEASURED) {
         lqmf_buf_printf(p->out, " (no baseline to compare against)\n");

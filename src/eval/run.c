@@ -74,7 +74,8 @@ static const char *format_name(lqmf_model_format f) {
 
 /* What the model is: from the files as discovery reads them, completed by
  * the opened model (vocabulary, context, architecture names). */
-static lqmf_status model_info(const char *path, const char *name, const lqmf_eval_lm *lm, lqmf_eval_model_info *mi) {
+static lqmf_status model_info(const char *path, const char *name, const lqmf_eval_lm *lm,
+                              lqmf_eval_model_info *mi) {
     const lqmf_model *m = lm->model;
     lqmf_eval_found f;
     bool described = lqmf_eval_describe(path, &f) == LQMF_OK;
@@ -165,18 +166,22 @@ static void decide(lqmf_eval_report *r) {
 
 static void caveats(lqmf_eval_report *r, const lqmf_eval_opts *o, bool rss_reset, lqmf_buf *w) {
     if (r->dequantized)
-        lqmf_buf_printf(w, "the engine has no kernel for this model's quantized types: its weights were widened "
-                           "to F32 to run, so speed and memory are those of the F32 copy\n");
+        lqmf_buf_printf(w,
+                        "the engine has no kernel for this model's quantized types: its weights were widened "
+                        "to F32 to run, so speed and memory are those of the F32 copy\n");
     if (!r->has_baseline)
-        lqmf_buf_printf(w, "no baseline: quality against the unquantized model was not measured (give --baseline)\n");
+        lqmf_buf_printf(
+            w, "no baseline: quality against the unquantized model was not measured (give --baseline)\n");
     if (r->has_quality) {
         const lqmf_eval_quality *q = &r->quality;
         if (r->has_baseline && !q->tokens_match)
-            lqmf_buf_printf(w, "the baseline's tokenizer encodes the text differently; both models were scored "
-                               "on the model's tokens\n");
+            lqmf_buf_printf(w,
+                            "the baseline's tokenizer encodes the text differently; both models were scored "
+                            "on the model's tokens\n");
         if (o->protocol.max_tokens && q->text_tokens < o->protocol.max_tokens)
-            lqmf_buf_printf(w, "the text has %llu tokens, fewer than the protocol's %u: %u windows were scored\n",
-                            (unsigned long long)q->text_tokens, o->protocol.max_tokens, q->n_windows);
+            lqmf_buf_printf(
+                w, "the text has %llu tokens, fewer than the protocol's %u: %u windows were scored\n",
+                (unsigned long long)q->text_tokens, o->protocol.max_tokens, q->n_windows);
     }
     if (r->has_speed && r->speed.pp.n_tokens < o->speed_pp)
         lqmf_buf_printf(w, "prompt processing measured over %u tokens, the model's context (asked: %u)\n",
@@ -205,12 +210,13 @@ static lqmf_status phase_quality(run_state *s) {
     if (s->base.engine) {
         lqmf_tok_ids b = {0};
         lqmf_status st = lqmf_tok_encode(s->base.tok, s->text.bytes, s->text.len, 0, &b);
-        q->tokens_match = st == LQMF_OK && b.n == s->text.ids.n &&
-                          !memcmp(b.ids, s->text.ids.ids, b.n * sizeof *b.ids);
+        q->tokens_match =
+            st == LQMF_OK && b.n == s->text.ids.n && !memcmp(b.ids, s->text.ids.ids, b.n * sizeof *b.ids);
         lqmf_tok_ids_free(&b);
         lqmf_clear_error();
     }
-    if (!(q->description = lqmf_eval_windows_describe(&w, q->text_name, q->text_bytes, s->base.engine != NULL)))
+    if (!(q->description =
+              lqmf_eval_windows_describe(&w, q->text_name, q->text_bytes, s->base.engine != NULL)))
         return lqmf_error(LQMF_E_NOMEM, "out of memory");
     lqmf_eval_cache_opts cache = {o->cache_dir, o->cache_max_bytes, o->baseline_path};
     TRY(lqmf_eval_quality_run(&s->model, s->base.engine ? &s->base : NULL, &w, &cache, o->progress,

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 64  /* nesting of schemas and $refs followed */
+#define MAX_DEPTH 64 /* nesting of schemas and $refs followed */
 #define DOC_MAX (64u << 20)
 
 typedef struct {
@@ -35,7 +35,8 @@ static void fail(vctx *c, const char *ptr, const char *fmt, ...) {
 }
 
 static void schema_fail(vctx *c, const char *ptr, const char *what) {
-    if (!c->schema_err[0]) snprintf(c->schema_err, sizeof c->schema_err, "schema at %s: %s", *ptr ? ptr : "/", what);
+    if (!c->schema_err[0])
+        snprintf(c->schema_err, sizeof c->schema_err, "schema at %s: %s", *ptr ? ptr : "/", what);
 }
 
 /* ptr + "/" + key with JSON Pointer escapes (~0, ~1). Heap string. */
@@ -95,12 +96,14 @@ static void check_type(vctx *c, json_t *t, json_t *v, const char *ptr, const cha
         if (!type_is(json_string_value(t), v)) fail(c, ptr, "expected %s", json_string_value(t));
         return;
     }
-    if (!json_is_array(t) || json_array_size(t) == 0) return schema_fail(c, sptr, "type must be a string or array");
+    if (!json_is_array(t) || json_array_size(t) == 0)
+        return schema_fail(c, sptr, "type must be a string or array");
     size_t i;
     json_t *e;
     bool ok = false;
     json_array_foreach(t, i, e) {
-        if (!json_is_string(e) || !known_type(json_string_value(e))) return schema_fail(c, sptr, "unknown type");
+        if (!json_is_string(e) || !known_type(json_string_value(e)))
+            return schema_fail(c, sptr, "unknown type");
         ok |= type_is(json_string_value(e), v);
     }
     if (!ok) fail(c, ptr, "has none of the allowed types");
@@ -122,7 +125,8 @@ static json_t *resolve_ref(vctx *c, json_t *ref, const char *sptr) {
     return target;
 }
 
-static void check_number(vctx *c, const char *key, json_t *lim, json_t *v, const char *ptr, const char *sptr) {
+static void check_number(vctx *c, const char *key, json_t *lim, json_t *v, const char *ptr,
+                         const char *sptr) {
     if (!json_is_number(lim)) return schema_fail(c, sptr, "limit is not a number");
     if (!json_is_number(v)) return;
     double x = json_number_value(v), l = json_number_value(lim);
@@ -151,12 +155,13 @@ static void check_pattern(vctx *c, json_t *pat, json_t *v, const char *ptr, cons
     if (!json_is_string(pat)) return schema_fail(c, sptr, "pattern is not a string");
     int err;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)json_string_value(pat), json_string_length(pat), PCRE2_UTF, &err,
-                                   &off, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)json_string_value(pat), json_string_length(pat), PCRE2_UTF,
+                                   &err, &off, NULL);
     if (!re) return schema_fail(c, sptr, "pattern does not compile");
     if (json_is_string(v)) {
         pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-        int rc = md ? pcre2_match(re, (PCRE2_SPTR)json_string_value(v), json_string_length(v), 0, 0, md, NULL) : -1;
+        int rc = md ? pcre2_match(re, (PCRE2_SPTR)json_string_value(v), json_string_length(v), 0, 0, md, NULL)
+                    : -1;
         if (rc < 0) fail(c, ptr, "does not match %s", json_string_value(pat));
         pcre2_match_data_free(md);
     }
@@ -175,7 +180,8 @@ static void check_object(vctx *c, json_t *schema, json_t *v, const char *ptr, co
     json_t *e;
     json_array_foreach(req, i, e) {
         if (!json_is_string(e)) return schema_fail(c, sptr, "required lists a non-string");
-        if (!json_object_get(v, json_string_value(e))) fail(c, ptr, "lacks required \"%s\"", json_string_value(e));
+        if (!json_object_get(v, json_string_value(e)))
+            fail(c, ptr, "lacks required \"%s\"", json_string_value(e));
     }
     const char *key;
     json_object_foreach(v, key, e) {
@@ -193,7 +199,8 @@ static void check_object(vctx *c, json_t *schema, json_t *v, const char *ptr, co
 }
 
 static void check_any_of(vctx *c, json_t *alts, json_t *v, const char *ptr, const char *sptr, int depth) {
-    if (!json_is_array(alts) || json_array_size(alts) == 0) return schema_fail(c, sptr, "anyOf is not a list");
+    if (!json_is_array(alts) || json_array_size(alts) == 0)
+        return schema_fail(c, sptr, "anyOf is not a list");
     size_t i;
     json_t *alt;
     char first[512] = "";
@@ -211,7 +218,8 @@ static void check_any_of(vctx *c, json_t *alts, json_t *v, const char *ptr, cons
 }
 
 static bool annotation(const char *key) {
-    static const char *const k[] = {"$schema", "$id", "$defs", "definitions", "title", "description", "$comment"};
+    static const char *const k[] = {"$schema", "$id",         "$defs",   "definitions",
+                                    "title",   "description", "$comment"};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (!strcmp(key, k[i])) return true;
     return false;
@@ -273,7 +281,8 @@ static void validate(vctx *c, json_t *schema, json_t *v, const char *ptr, const 
 
 lqmf_status lqmf_eval_schema_validate(const char *schema, size_t schema_len, const char *doc, size_t doc_len,
                                       lqmf_buf *errors) {
-    if (doc_len > DOC_MAX) return lqmf_error(LQMF_E_FORMAT, "document: %zu bytes (limit %u)", doc_len, DOC_MAX);
+    if (doc_len > DOC_MAX)
+        return lqmf_error(LQMF_E_FORMAT, "document: %zu bytes (limit %u)", doc_len, DOC_MAX);
     json_error_t je;
     json_t *s = json_loadb(schema, schema_len, JSON_REJECT_DUPLICATES, &je);
     if (!s) return lqmf_error(LQMF_E_INVALID, "schema: invalid JSON at line %d: %s", je.line, je.text);

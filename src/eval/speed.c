@@ -38,8 +38,8 @@ static lqmf_status run_tg(lqmf_engine *e, const int32_t *ids, uint32_t n, float 
 typedef lqmf_status (*bench_fn)(lqmf_engine *, const int32_t *, uint32_t, float *, double *);
 
 static lqmf_status bench(lqmf_eval_lm *lm, bench_fn fn, const char *prefix, uint32_t n, uint32_t reps,
-                         const int32_t *ids, float *logits, lqmf_eval_speed_test *t, lqmf_eval_progress_fn progress,
-                         void *user, uint32_t *step, uint32_t steps) {
+                         const int32_t *ids, float *logits, lqmf_eval_speed_test *t,
+                         lqmf_eval_progress_fn progress, void *user, uint32_t *step, uint32_t steps) {
     snprintf(t->name, sizeof t->name, "%s%u", prefix, n);
     t->n_tokens = n;
     t->reps = reps;
@@ -81,8 +81,10 @@ lqmf_status lqmf_eval_speed_run(lqmf_eval_lm *lm, uint32_t pp, uint32_t tg, uint
         if (st == LQMF_OK) st = run_tg(lm->engine, ids, n < 2 ? n : 2, logits, &unused);
     }
     double cpu0 = lqmf_eval_cpu_seconds(), t0 = lqmf_time_now();
-    if (st == LQMF_OK) st = bench(lm, run_pp, "pp", pp, reps, ids, logits, &s->pp, progress, progress_user, &step, steps);
-    if (st == LQMF_OK) st = bench(lm, run_tg, "tg", tg, reps, ids, logits, &s->tg, progress, progress_user, &step, steps);
+    if (st == LQMF_OK)
+        st = bench(lm, run_pp, "pp", pp, reps, ids, logits, &s->pp, progress, progress_user, &step, steps);
+    if (st == LQMF_OK)
+        st = bench(lm, run_tg, "tg", tg, reps, ids, logits, &s->tg, progress, progress_user, &step, steps);
     double wall = lqmf_time_now() - t0;
     s->cpu_util = wall > 0 ? (lqmf_eval_cpu_seconds() - cpu0) / wall : 0;
     s->tg_bytes_per_s = (double)s->weight_bytes * s->tg.tps_mean;

@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char g_schema[] =
     "{\"type\": \"object\", \"required\": [\"a\"], \"additionalProperties\": {\"type\": \"number\"},"
     " \"properties\": {\"a\": {\"type\": \"integer\", \"minimum\": 1, \"exclusiveMaximum\": 9},"
-    " \"b\": {\"type\": [\"string\", \"null\"], \"minLength\": 1, \"maxLength\": 8, \"pattern\": \"^[a-z]+$\"},"
+    " \"b\": {\"type\": [\"string\", \"null\"], \"minLength\": 1, \"maxLength\": 8, \"pattern\": "
+    "\"^[a-z]+$\"},"
     " \"c\": {\"type\": \"array\", \"minItems\": 1, \"maxItems\": 4, \"items\": {\"$ref\": \"#/$defs/e\"}},"
     " \"d\": {\"anyOf\": [{\"const\": 5}, {\"type\": \"boolean\"}, {\"$ref\": \"#/definitions/n\"}]}},"
     " \"$defs\": {\"e\": {\"enum\": [\"x\", 1, null]}}, \"definitions\": {\"n\": {\"type\": \"null\"}}}";

@@ -68,7 +68,8 @@ static char *tmp_path(const char *name) {
 /* The reference protocol on the first n_windows windows of heldout.txt:
  * PPL = exp(mean of the reference's per-window mean NLL) (equal token counts
  * per window), within 0.1%. Checks the text's first token ids too. */
-static void ppl_prefix(const char *model, uint32_t n_windows, const char *want_bos, uint64_t scored_per_window) {
+static void ppl_prefix(const char *model, uint32_t n_windows, const char *want_bos,
+                       uint64_t scored_per_window) {
     json_t *ref = load_reference(model);
     if (!ref) return;
     char rel[128];
@@ -95,7 +96,8 @@ static void ppl_prefix(const char *model, uint32_t n_windows, const char *want_b
         CHECK_EQ_INT(q->text_tokens, json_integer_value(json_object_get(h, "file_total_tokens")));
         CHECK_STR(q->text_sha256, json_string_value(json_object_get(h, "file_sha256")));
         CHECK_NEAR(q->model.ppl, want, 1e-3);
-        CHECKF(fabs(q->model.ppl / want - 1) < 1e-3, "%s: PPL %.6f vs reference %.6f", model, q->model.ppl, want);
+        CHECKF(fabs(q->model.ppl / want - 1) < 1e-3, "%s: PPL %.6f vs reference %.6f", model, q->model.ppl,
+               want);
         CHECK(!q->has_baseline && isnan(q->kl_mean));
         CHECK_EQ_INT(r->verdict, LQMF_EVAL_UNMEASURED);
     }
@@ -159,7 +161,8 @@ TEST(eval_self_test_kl_zero_and_cache) {
         CHECK(q->top1 == 1.0);
         CHECK(q->dppl_frac == 0 && q->model.ppl == q->baseline.ppl);
         CHECK_EQ_INT(q->n_scored, 512);
-        CHECKF(!strncmp(q->cache, pass ? "hit" : "written", pass ? 3 : 7), "pass %d: cache %s", pass, q->cache);
+        CHECKF(!strncmp(q->cache, pass ? "hit" : "written", pass ? 3 : 7), "pass %d: cache %s", pass,
+               q->cache);
         CHECK_EQ_INT(r->verdict, LQMF_EVAL_PASS);
         CHECK_EQ_INT(r->n_checks, 3);
         lqmf_eval_report_free(r);
@@ -192,7 +195,8 @@ TEST(eval_cache_header) {
     lqmf_eval_cache_hdr_encode(&h, buf);
     CHECK_OK(lqmf_eval_cache_hdr_parse(buf, size, "c", &got));
     CHECK(!memcmp(&got, &h, sizeof h));
-    CHECK_ERR(lqmf_eval_cache_hdr_parse(buf, size - 4, "c", &got), LQMF_E_FORMAT, "c: 228 bytes, the header describes 232");
+    CHECK_ERR(lqmf_eval_cache_hdr_parse(buf, size - 4, "c", &got), LQMF_E_FORMAT,
+              "c: 228 bytes, the header describes 232");
     buf[20] = 0; /* n_windows 0 */
     CHECK_ERR(lqmf_eval_cache_hdr_parse(buf, size, "c", &got), LQMF_E_FORMAT, "out of range");
     buf[0] = 'X';
@@ -203,24 +207,24 @@ TEST(eval_cache_header) {
 /* ---- quantized models: KL must grow as bits shrink ------------------------------------------- */
 
 typedef struct {
-    lqmf_type base;       /* the scheme's type */
-    bool mixed;           /* Q4_K_M / Q2_K: output (and for Q4_K_M attn_v, ffn_down) in Q6_K */
-    void *embd_q6k;       /* gpt2's tied token_embd in Q6_K, quantized once for every scheme */
+    lqmf_type base; /* the scheme's type */
+    bool mixed;     /* Q4_K_M / Q2_K: output (and for Q4_K_M attn_v, ffn_down) in Q6_K */
+    void *embd_q6k; /* gpt2's tied token_embd in Q6_K, quantized once for every scheme */
     uint64_t embd_q6k_bytes;
 } scheme;
 
 static lqmf_type scheme_type(void *user, const lqmf_model *m, const lqmf_tensor *t) {
     const scheme *s = user;
     if (t->n_dims < 2) return t->type;
-    bool output = !strcmp(t->name, "output.weight") ||
-                  (m->hp.tied_embeddings && !strcmp(t->name, "token_embd.weight"));
+    bool output =
+        !strcmp(t->name, "output.weight") || (m->hp.tied_embeddings && !strcmp(t->name, "token_embd.weight"));
     bool more_bits = strstr(t->name, "attn_v") || strstr(t->name, "ffn_down");
     if (s->mixed && (output || (s->base == LQMF_TYPE_Q4_K && more_bits))) return LQMF_TYPE_Q6_K;
     return s->base;
 }
 
-static lqmf_status scheme_quantize(void *user, const lqmf_tensor *t, lqmf_type type, const float *x, void *out,
-                                   uint64_t nbytes) {
+static lqmf_status scheme_quantize(void *user, const lqmf_tensor *t, lqmf_type type, const float *x,
+                                   void *out, uint64_t nbytes) {
     scheme *s = user;
     bool memo = !strcmp(t->name, "token_embd.weight") && type == LQMF_TYPE_Q6_K;
     if (memo && s->embd_q6k && s->embd_q6k_bytes == nbytes) {
@@ -316,7 +320,8 @@ static void kl_order(const char *model, uint32_t n_ctx) {
         CHECK_STR(l.items[i].method, sorted[i]);
         CHECK_STR(l.items[i].format, "gguf");
         CHECK(l.items[i].error == NULL);
-        if (i) CHECKF(l.items[i].bits > l.items[i - 1].bits, "%s %.3f bits", l.items[i].name, l.items[i].bits);
+        if (i)
+            CHECKF(l.items[i].bits > l.items[i - 1].bits, "%s %.3f bits", l.items[i].name, l.items[i].bits);
     }
     lqmf_eval_found_list_free(&l);
 
@@ -335,8 +340,8 @@ static void kl_order(const char *model, uint32_t n_ctx) {
         CHECK_STR(r->model.method, g_schemes[i].name);
         CHECK(r->quality.has_baseline && r->quality.tokens_match);
         CHECK(r->quality.kl_max >= r->quality.kl_p99 && r->quality.kl_p99 >= 0);
-        CHECKF(!strncmp(r->quality.cache, i ? "hit" : "written", i ? 3 : 7), "%s: cache %s", g_schemes[i].name,
-               r->quality.cache);
+        CHECKF(!strncmp(r->quality.cache, i ? "hit" : "written", i ? 3 : 7), "%s: cache %s",
+               g_schemes[i].name, r->quality.cache);
         lqmf_eval_report_free(r);
     }
     CHECKF(kl[0] > 0 && kl[0] < kl[1] && kl[1] < kl[2] && kl[2] < kl[3],
@@ -448,7 +453,8 @@ TEST(eval_report_json_schema_and_render) {
     /* the schema is not a rubber stamp: a changed document fails it */
     json_t *j = json_loadb((const char *)b.data, b.len, 0, NULL);
     REQUIRE(j);
-    json_object_set_new(json_object_get(json_object_get(j, "quality"), "kl_divergence"), "mean", json_real(-1));
+    json_object_set_new(json_object_get(json_object_get(j, "quality"), "kl_divergence"), "mean",
+                        json_real(-1));
     json_object_del(json_object_get(j, "speed"), "isa");
     json_object_set_new(j, "quality_score", json_real(0.48));
     char *bad = json_dumps(j, 0);
@@ -457,12 +463,13 @@ TEST(eval_report_json_schema_and_render) {
     CHECK_ERR(lqmf_eval_schema_validate(schema, strlen(schema), bad, strlen(bad), &errs), LQMF_E_FORMAT, "");
     lqmf_buf_append(&errs, "", 1);
     const char *e = (const char *)errs.data;
-    CHECKF(strstr(e, "/quality_score: is not allowed here\n") &&
-               strstr(e, "/speed: matches none of the anyOf alternatives (the first says /speed: lacks required "
-                         "\"isa\")\n") &&
-               strstr(e, "(the first says /quality/kl_divergence: matches none of the anyOf alternatives (the "
-                         "first says /quality/kl_divergence/mean: -1 violates minimum 0))\n"),
-           "errors: %s", e);
+    CHECKF(
+        strstr(e, "/quality_score: is not allowed here\n") &&
+            strstr(e, "/speed: matches none of the anyOf alternatives (the first says /speed: lacks required "
+                      "\"isa\")\n") &&
+            strstr(e, "(the first says /quality/kl_divergence: matches none of the anyOf alternatives (the "
+                      "first says /quality/kl_divergence/mean: -1 violates minimum 0))\n"),
+        "errors: %s", e);
     free(bad);
     json_decref(j);
 
@@ -510,7 +517,8 @@ TEST(eval_run_errors) {
     CHECK_ERR(lqmf_eval_run(&o, &r), LQMF_E_INVALID, "less than one window of 4096");
     o = quality_only(llama, NULL, NULL, 1024, 0); /* more than the model's 512 positions */
     o.text_path = lqmf_test_data("models/tiny-llama/heldout.txt");
-    CHECK_ERR(lqmf_eval_run(&o, &r), LQMF_E_INVALID, "protocol window of 1024 tokens exceeds the model's context of 512");
+    CHECK_ERR(lqmf_eval_run(&o, &r), LQMF_E_INVALID,
+              "protocol window of 1024 tokens exceeds the model's context of 512");
     CHECK(r == NULL);
 }
 
@@ -535,8 +543,10 @@ TEST(eval_protocol_windows) {
     CHECK_ERR(lqmf_eval_windows_plan(&p, 1000, false, -1, &w), LQMF_E_INVALID, "no BOS token");
     CHECK_ERR(lqmf_eval_protocol_preset("wiki", &p), LQMF_E_INVALID, "presets: ref, quick, llamacpp");
     lqmf_eval_bos b;
-    CHECK(lqmf_eval_bos_from_name("replace", &b) && b == LQMF_EVAL_BOS_REPLACE && !lqmf_eval_bos_from_name("x", &b));
-    w = (lqmf_eval_windows){.n_tokens = 1000, .n_ctx = 256, .n_windows = 3, .score_first = 1, .bos = LQMF_EVAL_BOS_NONE};
+    CHECK(lqmf_eval_bos_from_name("replace", &b) && b == LQMF_EVAL_BOS_REPLACE &&
+          !lqmf_eval_bos_from_name("x", &b));
+    w = (lqmf_eval_windows){
+        .n_tokens = 1000, .n_ctx = 256, .n_windows = 3, .score_first = 1, .bos = LQMF_EVAL_BOS_NONE};
     char *d = lqmf_eval_windows_describe(&w, "t.txt", 4000, false);
     CHECK(d && strstr(d, "3 non-overlapping windows of 256") && strstr(d, "scored: w[1..255]") &&
           strstr(d, "(765 tokens)"));
@@ -595,7 +605,8 @@ static void write_gptq_folder(const char *dir) {
     REQUIRE_OK(lqmf_st_writer_new(&w));
     static int32_t qweight[64];
     uint64_t shape[2] = {8, 8};
-    REQUIRE_OK(lqmf_st_writer_add(w, "model.layers.0.mlp.down_proj.qweight", LQMF_ST_I32, 2, shape, qweight, sizeof qweight));
+    REQUIRE_OK(lqmf_st_writer_add(w, "model.layers.0.mlp.down_proj.qweight", LQMF_ST_I32, 2, shape, qweight,
+                                  sizeof qweight));
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     CHECK_OK(lqmf_st_writer_write(w, p));
     lqmf_st_writer_free(w);
@@ -664,12 +675,15 @@ TEST(eval_discover_resolve) {
     CHECK_STR(name, "folder-one");
     free(path);
     free(name);
-    CHECK_ERR(lqmf_eval_resolve(&l, "two", &path, &name), LQMF_E_INVALID, "'two' matches 2 models: two/a, two/b");
+    CHECK_ERR(lqmf_eval_resolve(&l, "two", &path, &name), LQMF_E_INVALID,
+              "'two' matches 2 models: two/a, two/b");
     CHECK(path == NULL && name == NULL);
-    CHECK_ERR(lqmf_eval_resolve(&l, "nothing", &path, NULL), LQMF_E_NOT_FOUND,
-              "no model matches 'nothing' (available: broken, folder-one, gptq-model, small-Q8_0, two/a, two/b)");
+    CHECK_ERR(
+        lqmf_eval_resolve(&l, "nothing", &path, NULL), LQMF_E_NOT_FOUND,
+        "no model matches 'nothing' (available: broken, folder-one, gptq-model, small-Q8_0, two/a, two/b)");
     snprintf(p, sizeof p, "%s/two", dir);
-    CHECK_ERR(lqmf_eval_resolve(&l, p, &path, NULL), LQMF_E_INVALID, "holds 2 GGUF files (a.gguf, b.gguf): name one");
+    CHECK_ERR(lqmf_eval_resolve(&l, p, &path, NULL), LQMF_E_INVALID,
+              "holds 2 GGUF files (a.gguf, b.gguf): name one");
     snprintf(p, sizeof p, "%s/folder-one", dir);
     CHECK_OK(lqmf_eval_resolve(&l, p, &path, &name)); /* a path */
     CHECK(path && strstr(path, "folder-one/weights.gguf"));
@@ -699,7 +713,8 @@ TEST(eval_discover_resolve) {
     lqmf_eval_found_list empty;
     CHECK_OK(lqmf_eval_discover(tmp_path("absent"), &empty));
     CHECK(empty.n == 0);
-    CHECK_ERR(lqmf_eval_resolve(&empty, "x", &path, NULL), LQMF_E_NOT_FOUND, "no model matches 'x' (no models found)");
+    CHECK_ERR(lqmf_eval_resolve(&empty, "x", &path, NULL), LQMF_E_NOT_FOUND,
+              "no model matches 'x' (no models found)");
 }
 
 /* ---- JSON Schema validator ------------------------------------------------------------------- */
@@ -723,7 +738,8 @@ TEST(eval_schema_validator) {
     CHECK_ERR(val(s, "{\"a\": 1, \"b\": \"x\"}"), LQMF_E_FORMAT, "/b: length 1 violates minLength 2");
     CHECK_ERR(val(s, "{\"a\": 1, \"b\": \"yy\"}"), LQMF_E_FORMAT, "/b: does not match ^x");
     CHECK_ERR(val(s, "{\"a\": 1, \"c\": []}"), LQMF_E_FORMAT, "/c: size 0 violates minItems 1");
-    CHECK_ERR(val(s, "{\"a\": 1, \"c\": [\"x\", \"z\"]}"), LQMF_E_FORMAT, "/c/1: is not one of the allowed values");
+    CHECK_ERR(val(s, "{\"a\": 1, \"c\": [\"x\", \"z\"]}"), LQMF_E_FORMAT,
+              "/c/1: is not one of the allowed values");
     CHECK_ERR(val(s, "{\"a\": 1, \"d\": 6}"), LQMF_E_FORMAT,
               "/d: matches none of the anyOf alternatives (the first says /d: is not the required constant)");
     CHECK_ERR(val(s, "{\"a\": 1, \"e~/\": 6}"), LQMF_E_FORMAT, "/e~0~1: is not allowed here");
@@ -739,8 +755,8 @@ TEST(eval_schema_validator) {
     CHECK_ERR(val("{\"oneOf\": []}", "1"), LQMF_E_INVALID, "schema at /oneOf: keyword not supported");
     CHECK_ERR(val("{\"type\": \"float\"}", "1"), LQMF_E_INVALID, "unknown type");
     CHECK_ERR(val("{\"$ref\": \"#/$defs/none\"}", "1"), LQMF_E_INVALID, "$ref is not a known");
-    CHECK_ERR(val("{\"$defs\": {\"a\": {\"$ref\": \"#/$defs/a\"}}, \"$ref\": \"#/$defs/a\"}", "1"), LQMF_E_INVALID,
-              "too deeply");
+    CHECK_ERR(val("{\"$defs\": {\"a\": {\"$ref\": \"#/$defs/a\"}}, \"$ref\": \"#/$defs/a\"}", "1"),
+              LQMF_E_INVALID, "too deeply");
 }
 
 /* ---- text metrics and statistics ----------------------------------------------------------------- */
