@@ -6,7 +6,8 @@
  * bytes per token). Each type runs in its own process so peak RSS (VmHWM)
  * is that of one model: it is reported against W + K + 64 MiB.
  *
- * usage: bench_engine [-d DIM] [-l LAYERS] [-p PROMPT] [-n GEN] [-t THREADS] [-v VOCAB] */
+ * usage: bench_engine [-d DIM] [-l LAYERS] [-p PROMPT] [-n GEN] [-t THREADS] [-v VOCAB]
+ *                     [-T F32,F16,BF16,Q8_0,Q4_K,...]  (weight types, default the first three) */
 #include "lqmf/engine.h"
 
 #include <stdio.h>
@@ -17,24 +18,24 @@
 
 typedef struct {
     uint32_t dim, layers, prompt, gen, threads, vocab;
+    lqmf_type types[16];
+    int n_types;
 } cfg;
 
-static double read_bandwidth(void) { /* bytes/s of one thread summing a 512 MiB buffer */
-    const size_t n = (512u << 20) / sizeof(uint64_t);
-    uint64_t *b = malloc(n * sizeof *b);
+/* Bytes/s one thread reads: memchr (libc's widest loads) through 512 MiB
+ * for a byte that is not there. */
+static double read_bandwidth(void) {
+    const size_t n = 512u << 20;
+    uint8_t *b = malloc(n);
     if (!b) return 0;
-    for (size_t i = 0; i < n; i++) b[i] = i;
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(0x30 + i % 7);
     double best = 0;
-    volatile uint64_t sink = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = lqmf_time_now();
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = 0; i < n; i += 4) s0 += b[i], s1 += b[i + 1], s2 += b[i + 2], s3 += b[i + 3];
-        sink = s0 + s1 + s2 + s3;
-        double bw = (double)(n * sizeof *b) / (lqmf_time_now() - t0);
+        if (memchr(b, 1, n)) break;
+        double bw = (double)n / (lqmf_time_now() - t0);
         best = bw > best ? bw : best;
     }
-    (void)sink;
     free(b);
     return best;
 }
@@ -122,7 +123,15 @@ static int bench_type(const cfg *c, lqmf_type type, double bw) {
 
 int main(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg c = {1024, 8, 128, 32, ncpu > 0 ? (uint32_t)ncpu : 1, 32000};
+    cfg c = {1024,
+             8,
+             128,
+             32,
+             ncpu > 0 ? (uint32_t)ncpu : 1,
+             32000,
+             {LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16},
+             3};
+    bool bad = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         uint32_t v = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         if (!strcmp(argv[i], "-d"))
@@ -137,11 +146,18 @@ int main(int argc, char **argv) {
             c.threads = v;
         else if (!strcmp(argv[i], "-v"))
             c.vocab = v;
+        else if (!strcmp(argv[i], "-T")) {
+            c.n_types = 0;
+            char *list = argv[i + 1];
+            for (char *tk = strtok(list, ","); tk && !bad; tk = strtok(NULL, ","))
+                bad = c.n_types == 16 || !lqmf_type_from_name(tk, &c.types[c.n_types++]);
+        } else
+            bad = true;
     }
-    if (c.dim < 256 || c.dim % 256 || !c.layers || !c.prompt || !c.gen || !c.threads || c.vocab < 2 ||
-        c.prompt + c.gen > 1024) {
+    if (bad || !c.n_types || c.dim < 256 || c.dim % 256 || !c.layers || !c.prompt || !c.gen || !c.threads ||
+        c.vocab < 2 || c.prompt + c.gen > 1024) {
         fprintf(stderr, "usage: bench_engine [-d DIM (multiple of 256)] [-l LAYERS] [-p PROMPT] "
-                        "[-n GEN] [-t THREADS] [-v VOCAB]  (PROMPT + GEN <= 1024)\n");
+                        "[-n GEN] [-t THREADS] [-v VOCAB] [-T TYPE,...]  (PROMPT + GEN <= 1024)\n");
         return 2;
     }
     const double bw = read_bandwidth();
@@ -151,12 +167,11 @@ int main(int argc, char **argv) {
            bw / 1e9);
     printf("type  threads prompt tok/s decode tok/s decode GB/s  of 1-thr bw   kernels\n");
     fflush(stdout);
-    const lqmf_type types[3] = {LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16};
     int rc = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < c.n_types; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            int r = bench_type(&c, types[i], bw);
+            int r = bench_type(&c, c.types[i], bw);
             fflush(stdout);
             _exit(r);
         }

@@ -4,8 +4,10 @@
  * text in and out is the tokenizer's job.
  *
  * Weights are read where the model keeps them (file mapping or owned buffer)
- * and never copied when their type has a matmul kernel; only 1-D tensors
- * (norms, biases) are widened to f32. All buffers (run state, f32 KV cache)
+ * and never copied: F32/F16/BF16 through the engine's own tile kernels,
+ * quantized types through the vec_dot of lqmf/quant.h with the activations
+ * converted to the type's vec_dot_type; only 1-D tensors (norms, biases) are
+ * widened to f32. All buffers (run state, f32 KV cache)
  * are allocated once by lqmf_engine_new. */
 #ifndef LQMF_ENGINE_H
 #define LQMF_ENGINE_H
@@ -115,8 +117,10 @@ lqmf_status lqmf_engine_generate(lqmf_engine *e, lqmf_sampler *s, const int32_t 
                                  uint32_t max_new, lqmf_token_cb cb, void *user, lqmf_gen_stats *stats);
 
 /* A model with the tensors of hp's architecture filled with random values
- * (seeded, deterministic) of type F32, F16 or BF16: 2-D weights uniform in
- * +-1/sqrt(n_in), norm weights near 1, biases near 0. For tests and benchmarks. */
+ * (seeded, deterministic): 2-D weights uniform in +-1/sqrt(n_in) (embeddings
+ * +-1), norm weights near 1, biases near 0, stored as `type` (any type with a
+ * quantizer in lqmf/quant.h; norms and biases stay F32 when it is quantized).
+ * For tests and benchmarks. */
 lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uint64_t seed, lqmf_model **out);
 
 #ifdef __cplusplus

@@ -30,6 +30,8 @@ extern "C" {
 
 #define LQMF_GGUF_FILE_TYPE_AUTO (-1)
 
+struct lqmf_gguf_writer;
+
 typedef struct {
     const char *name;        /* general.name; NULL: the model's file or folder name */
     const char *source_url;  /* general.source.url, NULL when unknown */
@@ -49,8 +51,13 @@ typedef struct {
     lqmf_type (*tensor_type)(void *user, const lqmf_model *m, const lqmf_tensor *t);
     lqmf_status (*quantize)(void *user, const lqmf_tensor *t, lqmf_type type, const float *x, void *out,
                             uint64_t nbytes);
-    /* Called after each tensor is written (i of n), may be NULL. */
-    void (*progress)(void *user, size_t i, size_t n, const lqmf_tensor *t);
+    /* Extra metadata written after the standard keys (setting an existing
+     * key replaces it), e.g. the tokenizer of a non-GGUF source or
+     * quantization provenance; may be NULL. */
+    lqmf_status (*metadata)(void *user, const lqmf_model *m, struct lqmf_gguf_writer *w);
+    /* Called after each tensor is written (i of n), may be NULL; returning
+     * false stops the write (LQMF_E_INTERRUPTED, no file left). */
+    bool (*progress)(void *user, size_t i, size_t n, const lqmf_tensor *t);
     void *user;
 } lqmf_gguf_convert_opts;
 

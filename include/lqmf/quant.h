@@ -24,7 +24,8 @@ extern "C" {
 typedef enum {
     LQMF_ISA_REF = 0, /* portable scalar C: the reference */
     LQMF_ISA_AVX2,    /* AVX2 + FMA + F16C */
-    LQMF_ISA_AVX512,  /* AVX-512 F/BW/VL/DQ (+ the AVX2 set) */
+    LQMF_ISA_AVX512,  /* AVX-512 F/BW/DQ/VL: AVX2 kernels plus 512-bit dot products
+                         for F32, F16, BF16 and Q6_K */
     LQMF_ISA_COUNT
 } lqmf_isa;
 
@@ -51,7 +52,9 @@ typedef void (*lqmf_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*lqmf_quantize_fn)(const float *x, void *y, int64_t n, const float *imatrix);
 /* Fast quantizer for activations (no search); only set on activation types. */
 typedef void (*lqmf_from_float_fn)(const float *x, void *y, int64_t n);
-/* sum_i w[i]*a[i] over n weights; w in the weight type, a in its vec_dot_type. */
+/* sum_i w[i]*a[i] over n weights; w in the weight type, a in its vec_dot_type
+ * as from_float makes it (Q8_0/Q8_K levels within +-127: the SIMD kernels
+ * negate activation bytes, so -128 is not allowed there). */
 typedef float (*lqmf_vec_dot_fn)(int64_t n, const void *w, const void *a);
 
 typedef struct {

@@ -41,7 +41,7 @@ typedef enum {
     LQMF_TOK_CONTROL = 3,      /* special: BOS, EOS, <|im_start|>, ... */
     LQMF_TOK_USER_DEFINED = 4, /* added token, always matched as a whole */
     LQMF_TOK_UNUSED = 5,
-    LQMF_TOK_BYTE = 6          /* <0xXX> byte-fallback token */
+    LQMF_TOK_BYTE = 6 /* <0xXX> byte-fallback token */
 } lqmf_tok_type;
 
 typedef enum { LQMF_TOK_ALGO_BPE = 0, LQMF_TOK_ALGO_SPM = 1 } lqmf_tok_algo;
@@ -51,22 +51,22 @@ typedef enum { LQMF_TOK_ALGO_BPE = 0, LQMF_TOK_ALGO_SPM = 1 } lqmf_tok_algo;
  * read whole and not kept open. */
 
 /* Any supported source: a model folder (tokenizer.json preferred, then
- * tokenizer.model; tokenizer_config.json read for add_bos/add_eos, special
- * tokens and chat_template), a GGUF file (vocabulary-only files too), a
+ * tokenizer.model, then GPT-2's vocab.json + merges.txt or encoder.json +
+ * vocab.bpe; tokenizer_config.json read for add_bos/add_eos, special tokens
+ * and chat_template), a GGUF file (vocabulary-only files too), a
  * tokenizer.json, a tokenizer.model or a llama2.c tokenizer.bin. */
 lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out);
 /* The tokenizer a model names in m->tok_source / m->tok_path. */
 lqmf_status lqmf_tok_open_model(const lqmf_model *m, lqmf_tokenizer **out);
 /* tokenizer.json text (len bytes) plus optional tokenizer_config.json text
  * (NULL when absent); `name` labels error messages. */
-lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json,
-                                  size_t config_len, const char *name, lqmf_tokenizer **out);
-/* SentencePiece ModelProto bytes. */
-lqmf_status lqmf_tok_load_spm(const uint8_t *data, size_t len, const char *name,
-                              lqmf_tokenizer **out);
-/* llama2.c tokenizer.bin bytes; n_vocab = 0 reads tokens to the end. */
-lqmf_status lqmf_tok_load_llama2c(const uint8_t *data, size_t len, uint32_t n_vocab,
+lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json, size_t config_len,
                                   const char *name, lqmf_tokenizer **out);
+/* SentencePiece ModelProto bytes. */
+lqmf_status lqmf_tok_load_spm(const uint8_t *data, size_t len, const char *name, lqmf_tokenizer **out);
+/* llama2.c tokenizer.bin bytes; n_vocab = 0 reads tokens to the end. */
+lqmf_status lqmf_tok_load_llama2c(const uint8_t *data, size_t len, uint32_t n_vocab, const char *name,
+                                  lqmf_tokenizer **out);
 /* The tokenizer.ggml.* keys of an open GGUF file. */
 lqmf_status lqmf_tok_load_gguf(const struct lqmf_gguf *g, lqmf_tokenizer **out);
 void lqmf_tok_free(lqmf_tokenizer *t); /* NULL is a no-op */
@@ -86,7 +86,8 @@ bool lqmf_tok_adds_eos(const lqmf_tokenizer *t);
 /* Token id of an exact vocabulary text ("<|eot_id|>", "Ġthe"), -1 if none. */
 int32_t lqmf_tok_find(const lqmf_tokenizer *t, const char *text);
 /* Vocabulary text of id as the source file spells it, NUL-terminated; *len
- * (may be NULL) gets its length, which counts embedded NULs. Points into t (lives until lqmf_tok_free); NULL when id is out of range. */
+ * (may be NULL) gets its length, which counts embedded NULs. Points into t (lives until lqmf_tok_free); NULL
+ * when id is out of range. */
 const char *lqmf_tok_text(const lqmf_tokenizer *t, int32_t id, size_t *len);
 lqmf_tok_type lqmf_tok_type_of(const lqmf_tokenizer *t, int32_t id);
 float lqmf_tok_score(const lqmf_tokenizer *t, int32_t id);
@@ -109,16 +110,16 @@ enum {
 };
 /* Encode len bytes of UTF-8 text, appending the ids to *out. Fails with
  * LQMF_E_INVALID (naming the byte offset) on invalid UTF-8. */
-lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t len,
-                            unsigned flags, lqmf_tok_ids *out);
+lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            lqmf_tok_ids *out);
 
 /* ---- decoding ------------------------------------------------------------ */
 enum { LQMF_TOK_SKIP_SPECIAL = 1u << 0 }; /* leave out control and unknown tokens */
 
 /* Decode ids, appending text to *out (NUL-terminated, the NUL not counted).
  * Byte sequences that do not form UTF-8 are passed through as they are. */
-lqmf_status lqmf_tok_decode(const lqmf_tokenizer *t, const int32_t *ids, size_t n,
-                            unsigned flags, lqmf_buf *out);
+lqmf_status lqmf_tok_decode(const lqmf_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
+                            lqmf_buf *out);
 /* The text one token stands for on its own (no leading-space removal):
  * " the" for "Ġthe" or "▁the", "\n" for <0x0A>, "<s>" for a control token.
  * Appends to *out. */
@@ -130,11 +131,11 @@ lqmf_status lqmf_tok_piece(const lqmf_tokenizer *t, int32_t id, lqmf_buf *out);
  * continue a character becomes U+FFFD. */
 typedef struct {
     const lqmf_tokenizer *t;
-    unsigned flags;         /* LQMF_TOK_SKIP_SPECIAL */
-    uint8_t pend[4];        /* incomplete character held back */
+    unsigned flags;  /* LQMF_TOK_SKIP_SPECIAL */
+    uint8_t pend[4]; /* incomplete character held back */
     uint8_t npend;
-    uint8_t strip;          /* leading spaces still to drop from the output start */
-    bool started;           /* some text has been produced */
+    uint8_t strip; /* leading spaces still to drop from the output start */
+    bool started;  /* some text has been produced */
 } lqmf_tok_stream;
 void lqmf_tok_stream_init(lqmf_tok_stream *s, const lqmf_tokenizer *t, unsigned flags);
 lqmf_status lqmf_tok_stream_push(lqmf_tok_stream *s, int32_t id, lqmf_buf *out);
@@ -147,11 +148,13 @@ void lqmf_tok_stream_flush(lqmf_tok_stream *s, lqmf_buf *out);
  * attributes too), {# #}, whitespace control, trim_blocks + lstrip_blocks as
  * transformers renders; expressions with literals, lists, dicts, attribute and
  * subscript access, slices, + - * / % ~, comparisons, and/or/not, in, is
- * tests, filters (trim, length, upper, lower, tojson, ...), string methods
- * (strip, startswith, ...), raise_exception(). Anything else fails with
+ * tests, filters (trim, length, upper, lower, join, default, tojson, first,
+ * last, items, replace, select/reject, selectattr/rejectattr, map(attribute=),
+ * ...), string and dict methods (strip, startswith, split, items, get, ...),
+ * namespace(), range(), strftime_now(), raise_exception(). Anything else fails with
  * LQMF_E_UNSUPPORTED naming the construct and its line. */
 typedef struct {
-    const char *role;    /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } lqmf_chat_msg;
 
@@ -162,15 +165,17 @@ const char *lqmf_tok_chat_template(const lqmf_tokenizer *t);
  * NUL-terminated string owned by the caller. Encode the result with
  * LQMF_TOK_PARSE_SPECIAL and without LQMF_TOK_ADD_SPECIAL when the template
  * writes the BOS itself. */
-lqmf_status lqmf_tok_chat_apply(const lqmf_tokenizer *t, const char *tmpl,
-                                const lqmf_chat_msg *msgs, size_t n_msgs,
-                                bool add_generation_prompt, char **out);
+lqmf_status lqmf_tok_chat_apply(const lqmf_tokenizer *t, const char *tmpl, const lqmf_chat_msg *msgs,
+                                size_t n_msgs, bool add_generation_prompt, char **out);
 
 /* ---- GGUF export ---------------------------------------------------------
  * Write the vocabulary as llama.cpp's converter does: tokenizer.ggml.model
- * ("gpt2" for BPE, "llama" for SPM and byte-fallback BPE), tokens, scores,
- * token_type, merges (BPE), bos/eos/unknown/padding ids, add_bos_token,
- * add_eos_token, tokenizer.ggml.pre and tokenizer.chat_template. */
+ * ("gpt2" for BPE, "llama" for SPM and byte-fallback BPE, whose scores then
+ * replay the merge order), tokens, scores, token_type, merges (BPE),
+ * bos/eos/unknown/padding ids, add_bos_token / add_eos_token (only when the
+ * source states them, as the converter does; llama.cpp's defaults apply
+ * otherwise), add_space_prefix (SPM), tokenizer.ggml.pre and
+ * tokenizer.chat_template. */
 lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer *w);
 
 #ifdef __cplusplus

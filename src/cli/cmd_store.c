@@ -19,7 +19,7 @@ typedef struct {
     const char *db; /* NULL: the default path for the backend */
     lqmf_store_backend backend;
     char *owned_db;
-    lqmf_store *s;  /* NULL when the store does not exist */
+    lqmf_store *s; /* NULL when the store does not exist */
     lqmf_store_snapshot snap;
 } store_cli;
 
@@ -40,7 +40,7 @@ static int common_opt(int argc, char **argv, int *i, store_cli *c) {
 static int usage(const char *name) {
     lqmf_cli_usage(name);
     fprintf(stderr, "store options: --db PATH (default $LQMF_HOME/experiments.db, else "
-            ".lqmf/experiments.db), --storage-backend sqlite|json\n");
+                    ".lqmf/experiments.db), --storage-backend sqlite|json\n");
     return 2;
 }
 
@@ -48,11 +48,10 @@ static void print_interrupted(const lqmf_store *s) {
     size_t n;
     const lqmf_store_experiment *x = lqmf_store_interrupted(s, &n);
     if (!n) return;
-    fprintf(stderr, "lqmf: found %zu interrupted experiment%s (marked in %s):\n", n,
-            n == 1 ? "" : "s", lqmf_store_path(s));
+    fprintf(stderr, "lqmf: found %zu interrupted experiment%s (marked in %s):\n", n, n == 1 ? "" : "s",
+            lqmf_store_path(s));
     for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "  #%lld %s (pid %lld)\n", (long long)x[i].id, x[i].request,
-                (long long)x[i].pid);
+        fprintf(stderr, "  #%lld %s (pid %lld)\n", (long long)x[i].id, x[i].request, (long long)x[i].pid);
 }
 
 /* Open the store (reporting interrupted runs) and load it; an absent store
@@ -90,10 +89,14 @@ static const char *fmt_time(double t, char *buf, size_t n) {
 }
 
 static const char *fmt_secs(double s, char *buf, size_t n) {
-    if (isnan(s) || s < 0) snprintf(buf, n, "-");
-    else if (s < 60) snprintf(buf, n, "%.1f s", s);
-    else if (s < 3600) snprintf(buf, n, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(buf, n, "%d h %02d min", (int)(s / 3600), (int)fmod(s / 60, 60));
+    if (isnan(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s < 60)
+        snprintf(buf, n, "%.1f s", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%d min %02d s", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, n, "%d h %02d min", (int)(s / 3600), (int)fmod(s / 60, 60));
     return buf;
 }
 
@@ -102,8 +105,10 @@ static const char *fmt_size(uint64_t bytes, char *buf, size_t n) {
 }
 
 static const char *fmt_num(double v, const char *fmt, char *buf, size_t n) {
-    if (isnan(v)) snprintf(buf, n, "-");
-    else snprintf(buf, n, fmt, v);
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
     return buf;
 }
 
@@ -123,10 +128,24 @@ static bool parse_size(const char *s, uint64_t *out) {
     char *end;
     double v = strtod(s, &end);
     while (*end == ' ') end++;
-    static const struct { const char *unit; double mul; } units[] = {
-        { "", 1 }, { "b", 1 }, { "kb", 1e3 }, { "mb", 1e6 }, { "gb", 1e9 }, { "tb", 1e12 },
-        { "k", 1e3 }, { "m", 1e6 }, { "g", 1e9 }, { "t", 1e12 }, { "kib", 1024.0 },
-        { "mib", 1048576.0 }, { "gib", 1073741824.0 }, { "tib", 1099511627776.0 },
+    static const struct {
+        const char *unit;
+        double mul;
+    } units[] = {
+        {"", 1},
+        {"b", 1},
+        {"kb", 1e3},
+        {"mb", 1e6},
+        {"gb", 1e9},
+        {"tb", 1e12},
+        {"k", 1e3},
+        {"m", 1e6},
+        {"g", 1e9},
+        {"t", 1e12},
+        {"kib", 1024.0},
+        {"mib", 1048576.0},
+        {"gib", 1073741824.0},
+        {"tib", 1099511627776.0},
     };
     if (end == s || !(v >= 0)) return false;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++)
@@ -149,8 +168,8 @@ static int parse_id(const char *s, int64_t *id) {
 /* ---- list ------------------------------------------------------------------------------ */
 
 static void print_experiment_header(void) {
-    printf("%5s  %-11s  %-16s  %-10s  %-24s  %-28s  %s\n", "ID", "STATUS", "STARTED", "TIME",
-           "MODEL", "RESULT", "REQUEST");
+    printf("%5s  %-11s  %-16s  %-10s  %-24s  %-28s  %s\n", "ID", "STATUS", "STARTED", "TIME", "MODEL",
+           "RESULT", "REQUEST");
 }
 
 static void print_experiment_row(const lqmf_store_snapshot *snap, const lqmf_store_experiment *e) {
@@ -177,8 +196,10 @@ static void list_models(const lqmf_store_snapshot *snap) {
         printf("%5lld  %-40s  %-12s  %-12s  %10s  ", (long long)m->id, cut(m->source, 40, s, sizeof s),
                cut(*m->revision ? m->revision : "-", 12, rv, sizeof rv),
                *m->architecture ? m->architecture : "-", fmt_size(m->size_bytes, sz, sizeof sz));
-        if (m->n_params) printf("%.2fM\n", (double)m->n_params / 1e6);
-        else printf("-\n");
+        if (m->n_params)
+            printf("%.2fM\n", (double)m->n_params / 1e6);
+        else
+            printf("-\n");
     }
 }
 
@@ -191,16 +212,15 @@ static void print_artifact_row(const lqmf_store_snapshot *snap, const lqmf_store
     const lqmf_store_model *m = lqmf_store_find_model(snap, a->model_id);
     char sz[32], ratio[32], kl[32], ppl[32];
     double r = m && m->size_bytes ? 100.0 * (double)a->size_bytes / (double)m->size_bytes : NAN;
-    printf("%5lld  %-6s  %-8s  %6.2f  %10s  %7s  %9s  %9s  %s\n", (long long)a->id, a->format,
-           a->method, a->bits_per_weight, fmt_size(a->size_bytes, sz, sizeof sz),
-           fmt_num(r, "%.1f%%", ratio, sizeof ratio),
-           fmt_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL), "%.5f", kl, sizeof kl),
-           fmt_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_PPL), "%.3f", ppl, sizeof ppl),
-           a->path);
+    printf(
+        "%5lld  %-6s  %-8s  %6.2f  %10s  %7s  %9s  %9s  %s\n", (long long)a->id, a->format, a->method,
+        a->bits_per_weight, fmt_size(a->size_bytes, sz, sizeof sz), fmt_num(r, "%.1f%%", ratio, sizeof ratio),
+        fmt_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL), "%.5f", kl, sizeof kl),
+        fmt_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_PPL), "%.3f", ppl, sizeof ppl), a->path);
 }
 
 static int run_list(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     int state = -1, what = 0; /* 0 experiments, 1 models, 2 artifacts */
     const char *model = NULL;
     size_t limit = 0;
@@ -209,19 +229,26 @@ static int run_list(int argc, char **argv) {
         const char *w = argv[i];
         if (r < 0) return 2;
         if (r) continue;
-        if (LQMF_IS(w, "--model") && i + 1 < argc) model = argv[++i];
-        else if (LQMF_IS(w, "--limit") && i + 1 < argc) limit = strtoul(argv[++i], NULL, 10);
+        if (LQMF_IS(w, "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (LQMF_IS(w, "--limit") && i + 1 < argc)
+            limit = strtoul(argv[++i], NULL, 10);
         else if (!strcasecmp(w, "successful") || !strcasecmp(w, "succeeded") || !strcasecmp(w, "success"))
             state = LQMF_STORE_SUCCEEDED;
         else if (!strcasecmp(w, "failed") || !strcasecmp(w, "failures") || !strcasecmp(w, "unsuccessful"))
             state = LQMF_STORE_FAILED;
-        else if (!strcasecmp(w, "interrupted")) state = LQMF_STORE_INTERRUPTED;
-        else if (!strcasecmp(w, "running")) state = LQMF_STORE_RUNNING;
+        else if (!strcasecmp(w, "interrupted"))
+            state = LQMF_STORE_INTERRUPTED;
+        else if (!strcasecmp(w, "running"))
+            state = LQMF_STORE_RUNNING;
         else if (!strcasecmp(w, "all") || !strcasecmp(w, "experiments") || !strcasecmp(w, "experiment"))
             continue;
-        else if (!strcasecmp(w, "models")) what = 1;
-        else if (!strcasecmp(w, "artifacts")) what = 2;
-        else return usage(argv[0]);
+        else if (!strcasecmp(w, "models"))
+            what = 1;
+        else if (!strcasecmp(w, "artifacts"))
+            what = 2;
+        else
+            return usage(argv[0]);
     }
     lqmf_status st = cli_open(&c);
     if (st != LQMF_OK) {
@@ -240,9 +267,12 @@ static int run_list(int argc, char **argv) {
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1) {
                 skip = limit && n > limit ? n - limit : 0;
-                if (n) print_experiment_header();
-                else printf("no %s%sexperiments\n", state >= 0 ? lqmf_store_state_name((lqmf_store_state)state) : "",
-                            state >= 0 ? " " : "");
+                if (n)
+                    print_experiment_header();
+                else
+                    printf("no %s%sexperiments\n",
+                           state >= 0 ? lqmf_store_state_name((lqmf_store_state)state) : "",
+                           state >= 0 ? " " : "");
             }
             size_t k = 0;
             for (size_t i = 0; i < snap->n_experiments; i++) {
@@ -251,8 +281,10 @@ static int run_list(int argc, char **argv) {
                 if ((state >= 0 && (int)e->state != state) ||
                     (model && !(m && lqmf_store_model_matches(m, model))))
                     continue;
-                if (pass == 0) n++;
-                else if (k++ >= skip) print_experiment_row(snap, e);
+                if (pass == 0)
+                    n++;
+                else if (k++ >= skip)
+                    print_experiment_row(snap, e);
             }
         }
     }
@@ -266,7 +298,6 @@ LQMF_COMMAND(list, "list", "[STATE] [experiments|models|artifacts]",
 
 /* ---- stats ------------------------------------------------------------------------------- */
 
-
 /* A number, or null when NAN. */
 static json_t *j_num(double v) { return isnan(v) ? json_null() : json_real(v); }
 
@@ -274,85 +305,82 @@ static json_t *stats_json(const lqmf_store_stats *st) {
     json_t *methods = json_array(), *best = json_array();
     for (size_t i = 0; i < st->n_methods; i++) {
         const lqmf_store_method_stats *g = &st->methods[i];
-        json_array_append_new(methods, json_pack("{s:s, s:s, s:I, s:f, s:f, s:o, s:o, s:I}", "format",
-                                                 g->format, "method", g->method, "artifacts",
-                                                 (json_int_t)g->n_artifacts, "mean_bits_per_weight",
-                                                 g->mean_bits_per_weight, "mean_size_bytes",
-                                                 g->mean_size_bytes, "mean_size_ratio",
-                                                 j_num(g->mean_size_ratio), "mean_kl_divergence",
-                                                 j_num(g->mean_kl), "kl_measured", (json_int_t)g->n_kl));
+        json_array_append_new(
+            methods, json_pack("{s:s, s:s, s:I, s:f, s:f, s:o, s:o, s:I}", "format", g->format, "method",
+                               g->method, "artifacts", (json_int_t)g->n_artifacts, "mean_bits_per_weight",
+                               g->mean_bits_per_weight, "mean_size_bytes", g->mean_size_bytes,
+                               "mean_size_ratio", j_num(g->mean_size_ratio), "mean_kl_divergence",
+                               j_num(g->mean_kl), "kl_measured", (json_int_t)g->n_kl));
     }
     for (size_t i = 0; i < st->n_best; i++) {
         const lqmf_store_best *b = &st->best[i];
-        json_array_append_new(best, json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "model",
-                                              b->model->source, "artifact_id",
-                                              (json_int_t)b->artifact->id, "path", b->artifact->path,
-                                              "format", b->artifact->format, "method",
-                                              b->artifact->method, "size_bytes",
-                                              (json_int_t)b->artifact->size_bytes, "kl_divergence",
-                                              j_num(b->kl)));
+        json_array_append_new(
+            best, json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "model", b->model->source, "artifact_id",
+                            (json_int_t)b->artifact->id, "path", b->artifact->path, "format",
+                            b->artifact->format, "method", b->artifact->method, "size_bytes",
+                            (json_int_t)b->artifact->size_bytes, "kl_divergence", j_num(b->kl)));
     }
-    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}, "
-                     "s:o, s:I, s:o}",
-                     "experiments", "total", (json_int_t)st->n_experiments, "running",
-                     (json_int_t)st->n_running, "succeeded", (json_int_t)st->n_succeeded, "failed",
-                     (json_int_t)st->n_failed, "interrupted", (json_int_t)st->n_interrupted,
-                     "success_rate", j_num(st->success_rate), "failure_rate", j_num(st->failure_rate),
-                     "interrupted_rate", j_num(st->interrupted_rate), "mean_seconds_succeeded",
-                     j_num(st->mean_seconds_succeeded), "mean_seconds_failed",
-                     j_num(st->mean_seconds_failed), "storage", "artifacts",
-                     (json_int_t)st->n_sized_artifacts, "original_bytes",
-                     (json_int_t)st->original_bytes, "artifact_bytes", (json_int_t)st->artifact_bytes,
-                     "saved_bytes", (json_int_t)st->saved_bytes, "by_method", methods,
-                     "budget_bytes", (json_int_t)st->budget_bytes, "best_per_model", best);
+    return json_pack(
+        "{s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}, "
+        "s:o, s:I, s:o}",
+        "experiments", "total", (json_int_t)st->n_experiments, "running", (json_int_t)st->n_running,
+        "succeeded", (json_int_t)st->n_succeeded, "failed", (json_int_t)st->n_failed, "interrupted",
+        (json_int_t)st->n_interrupted, "success_rate", j_num(st->success_rate), "failure_rate",
+        j_num(st->failure_rate), "interrupted_rate", j_num(st->interrupted_rate), "mean_seconds_succeeded",
+        j_num(st->mean_seconds_succeeded), "mean_seconds_failed", j_num(st->mean_seconds_failed), "storage",
+        "artifacts", (json_int_t)st->n_sized_artifacts, "original_bytes", (json_int_t)st->original_bytes,
+        "artifact_bytes", (json_int_t)st->artifact_bytes, "saved_bytes", (json_int_t)st->saved_bytes,
+        "by_method", methods, "budget_bytes", (json_int_t)st->budget_bytes, "best_per_model", best);
 }
 
 /* budget: the --budget argument as given, or NULL. */
 static void stats_text(const lqmf_store_stats *st, const char *budget) {
     char a[32], b[32], c[32], d[32];
-    printf("experiments: %zu (%zu succeeded, %zu failed, %zu interrupted, %zu running)\n",
-           st->n_experiments, st->n_succeeded, st->n_failed, st->n_interrupted, st->n_running);
+    printf("experiments: %zu (%zu succeeded, %zu failed, %zu interrupted, %zu running)\n", st->n_experiments,
+           st->n_succeeded, st->n_failed, st->n_interrupted, st->n_running);
     if (!isnan(st->success_rate))
         printf("success rate: %.1f%%  (failed %.1f%%, interrupted %.1f%%)\n", 100 * st->success_rate,
                100 * st->failure_rate, 100 * st->interrupted_rate);
     printf("average time: %s per success, %s per failure\n",
-           fmt_secs(st->mean_seconds_succeeded, a, sizeof a),
-           fmt_secs(st->mean_seconds_failed, b, sizeof b));
+           fmt_secs(st->mean_seconds_succeeded, a, sizeof a), fmt_secs(st->mean_seconds_failed, b, sizeof b));
     if (st->n_sized_artifacts)
-        printf("storage: %zu artifacts take %s of %s originals: %s saved (%.1f%%)\n",
-               st->n_sized_artifacts, lqmf_fmt_bytes(st->artifact_bytes, a, sizeof a),
+        printf("storage: %zu artifacts take %s of %s originals: %s saved (%.1f%%)\n", st->n_sized_artifacts,
+               lqmf_fmt_bytes(st->artifact_bytes, a, sizeof a),
                lqmf_fmt_bytes(st->original_bytes, b, sizeof b),
                st->saved_bytes >= 0 ? lqmf_fmt_bytes((uint64_t)st->saved_bytes, c, sizeof c) : "none",
                100.0 * (double)st->saved_bytes / (double)st->original_bytes);
     if (st->n_methods) {
-        printf("\nby method (size vs KL divergence):\n  %-6s  %-8s  %4s  %6s  %10s  %9s  %12s\n",
-               "FORMAT", "METHOD", "N", "BPW", "SIZE", "OF ORIG", "KL (n)");
+        printf("\nby method (size vs KL divergence):\n  %-6s  %-8s  %4s  %6s  %10s  %9s  %12s\n", "FORMAT",
+               "METHOD", "N", "BPW", "SIZE", "OF ORIG", "KL (n)");
         for (size_t i = 0; i < st->n_methods; i++) {
             const lqmf_store_method_stats *g = &st->methods[i];
             char kl[48];
-            if (g->n_kl) snprintf(kl, sizeof kl, "%.5f (%zu)", g->mean_kl, g->n_kl);
-            else snprintf(kl, sizeof kl, "-");
-            printf("  %-6s  %-8s  %4zu  %6.2f  %10s  %9s  %12s\n", g->format, g->method,
-                   g->n_artifacts, g->mean_bits_per_weight,
-                   lqmf_fmt_bytes((uint64_t)g->mean_size_bytes, a, sizeof a),
+            if (g->n_kl)
+                snprintf(kl, sizeof kl, "%.5f (%zu)", g->mean_kl, g->n_kl);
+            else
+                snprintf(kl, sizeof kl, "-");
+            printf("  %-6s  %-8s  %4zu  %6.2f  %10s  %9s  %12s\n", g->format, g->method, g->n_artifacts,
+                   g->mean_bits_per_weight, lqmf_fmt_bytes((uint64_t)g->mean_size_bytes, a, sizeof a),
                    fmt_num(100 * g->mean_size_ratio, "%.1f%%", b, sizeof b), kl);
         }
     }
     if (st->n_best) {
-        if (budget) printf("\nbest artifact per model within %s:\n", budget);
-        else printf("\nbest artifact per model (lowest KL; --budget SIZE to limit):\n");
+        if (budget)
+            printf("\nbest artifact per model within %s:\n", budget);
+        else
+            printf("\nbest artifact per model (lowest KL; --budget SIZE to limit):\n");
         for (size_t i = 0; i < st->n_best; i++) {
             const lqmf_store_best *x = &st->best[i];
             printf("  %-32s  #%-4lld %-6s %-8s %10s  KL %s  %s\n", cut(x->model->source, 32, c, sizeof c),
                    (long long)x->artifact->id, x->artifact->format, x->artifact->method,
-                   lqmf_fmt_bytes(x->artifact->size_bytes, a, sizeof a),
-                   fmt_num(x->kl, "%.5f", d, sizeof d), x->artifact->path);
+                   lqmf_fmt_bytes(x->artifact->size_bytes, a, sizeof a), fmt_num(x->kl, "%.5f", d, sizeof d),
+                   x->artifact->path);
         }
     }
 }
 
 static int run_stats(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     uint64_t budget = 0;
     const char *budget_text = NULL;
     bool as_json = false;
@@ -360,7 +388,8 @@ static int run_stats(int argc, char **argv) {
         int r = common_opt(argc, argv, &i, &c);
         if (r < 0) return 2;
         if (r) continue;
-        if (LQMF_IS(argv[i], "--json")) as_json = true;
+        if (LQMF_IS(argv[i], "--json"))
+            as_json = true;
         else if (LQMF_IS(argv[i], "--budget") && i + 1 < argc) {
             budget_text = argv[++i];
             if (!parse_size(budget_text, &budget)) {
@@ -368,8 +397,8 @@ static int run_stats(int argc, char **argv) {
                         budget_text);
                 return 2;
             }
-        }
-        else return usage(argv[0]);
+        } else
+            return usage(argv[0]);
     }
     lqmf_status st = cli_open(&c);
     lqmf_store_stats stats;
@@ -381,8 +410,10 @@ static int run_stats(int argc, char **argv) {
     if (as_json) {
         json_t *j = stats_json(&stats);
         char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        if (text) printf("%s\n", text);
-        else fprintf(stderr, "lqmf: stats: cannot write JSON\n");
+        if (text)
+            printf("%s\n", text);
+        else
+            fprintf(stderr, "lqmf: stats: cannot write JSON\n");
         free(text);
         json_decref(j);
     } else {
@@ -423,10 +454,12 @@ static void history_overview(const lqmf_store_snapshot *snap) {
             }
         }
         char s[64], b[64], t[32];
-        if (best) snprintf(b, sizeof b, "%s %s (%.5f)", best->format, best->method, best_kl);
-        else snprintf(b, sizeof b, "-");
-        printf("%-36s  %5zu  %5zu  %9zu  %-24s  %s\n", cut(m->source, 36, s, sizeof s), runs, ok, arts,
-               b, fmt_time(last, t, sizeof t));
+        if (best)
+            snprintf(b, sizeof b, "%s %s (%.5f)", best->format, best->method, best_kl);
+        else
+            snprintf(b, sizeof b, "-");
+        printf("%-36s  %5zu  %5zu  %9zu  %-24s  %s\n", cut(m->source, 36, s, sizeof s), runs, ok, arts, b,
+               fmt_time(last, t, sizeof t));
     }
 }
 
@@ -447,7 +480,7 @@ static void history_model(const lqmf_store_snapshot *snap, const lqmf_store_mode
 }
 
 static int run_history(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     const char *query = NULL;
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
@@ -479,8 +512,8 @@ static int run_history(int argc, char **argv) {
     return 0;
 }
 
-LQMF_COMMAND(history, "history", "[MODEL]",
-             "what was tried on each model (or on MODEL), with results", run_history)
+LQMF_COMMAND(history, "history", "[MODEL]", "what was tried on each model (or on MODEL), with results",
+             run_history)
 
 /* ---- show ---------------------------------------------------------------------------------- */
 
@@ -495,13 +528,13 @@ static void show_experiment(const lqmf_store_snapshot *snap, const lqmf_store_ex
     if (*e->error) printf("  error:     %s\n", e->error);
     const lqmf_store_model *m = lqmf_store_find_model(snap, e->model_id);
     if (m)
-        printf("  model:     #%lld %s%s%s (%s, %s)\n", (long long)m->id, m->source,
-               *m->revision ? " @" : "", m->revision, *m->architecture ? m->architecture : "?",
+        printf("  model:     #%lld %s%s%s (%s, %s)\n", (long long)m->id, m->source, *m->revision ? " @" : "",
+               m->revision, *m->architecture ? m->architecture : "?",
                fmt_size(m->size_bytes, osz, sizeof osz));
     const lqmf_store_artifact *a = lqmf_store_find_artifact(snap, e->artifact_id);
     if (a) {
-        printf("  artifact:  #%lld %s\n             %s %s, %.2f bits/weight, %s", (long long)a->id,
-               a->path, a->format, a->method, a->bits_per_weight, fmt_size(a->size_bytes, sz, sizeof sz));
+        printf("  artifact:  #%lld %s\n             %s %s, %.2f bits/weight, %s", (long long)a->id, a->path,
+               a->format, a->method, a->bits_per_weight, fmt_size(a->size_bytes, sz, sizeof sz));
         if (m && m->size_bytes)
             printf(" (%.1f%% of the original)", 100.0 * (double)a->size_bytes / (double)m->size_bytes);
         printf("\n");
@@ -520,7 +553,7 @@ static void show_experiment(const lqmf_store_snapshot *snap, const lqmf_store_ex
 }
 
 static int run_show(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     int64_t id = 0;
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
@@ -531,22 +564,21 @@ static int run_show(int argc, char **argv) {
     if (!id) return usage(argv[0]);
     lqmf_status st = cli_open(&c);
     const lqmf_store_experiment *e = st == LQMF_OK ? lqmf_store_find_experiment(&c.snap, id) : NULL;
-    if (st == LQMF_OK && !e)
-        st = lqmf_error(LQMF_E_NOT_FOUND, "%s: no experiment %lld", c.db, (long long)id);
+    if (st == LQMF_OK && !e) st = lqmf_error(LQMF_E_NOT_FOUND, "%s: no experiment %lld", c.db, (long long)id);
     if (st == LQMF_OK) show_experiment(&c.snap, e);
     cli_close(&c);
     return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
 }
 
-LQMF_COMMAND(show, "show", "ID",
-             "everything recorded about one experiment", run_show)
+LQMF_COMMAND(show, "show", "ID", "everything recorded about one experiment", run_show)
 
 /* ---- export ---------------------------------------------------------------------------------- */
 
 static lqmf_status write_out(const char *path, const lqmf_buf *b) {
     if (!path) {
         return fwrite(b->data, 1, b->len, stdout) == b->len && fflush(stdout) == 0
-                   ? LQMF_OK : lqmf_error(LQMF_E_IO, "export: cannot write to standard output");
+                   ? LQMF_OK
+                   : lqmf_error(LQMF_E_IO, "export: cannot write to standard output");
     }
     lqmf_afile f;
     lqmf_status st = lqmf_afile_open(&f, path);
@@ -560,7 +592,7 @@ static lqmf_status write_out(const char *path, const lqmf_buf *b) {
 }
 
 static int run_export(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     const char *out = NULL;
     int fmt = -1;
     for (int i = 1; i < argc; i++) {
@@ -569,9 +601,12 @@ static int run_export(int argc, char **argv) {
         if (r) continue;
         if (LQMF_IS(argv[i], "--format") && i + 1 < argc) {
             i++;
-            if (!strcasecmp(argv[i], "csv")) fmt = LQMF_STORE_EXPORT_CSV;
-            else if (!strcasecmp(argv[i], "json")) fmt = LQMF_STORE_EXPORT_JSON;
-            else return usage(argv[0]);
+            if (!strcasecmp(argv[i], "csv"))
+                fmt = LQMF_STORE_EXPORT_CSV;
+            else if (!strcasecmp(argv[i], "json"))
+                fmt = LQMF_STORE_EXPORT_JSON;
+            else
+                return usage(argv[0]);
         } else if ((LQMF_IS(argv[i], "-o") || LQMF_IS(argv[i], "--output")) && i + 1 < argc) {
             out = argv[++i];
         } else {
@@ -595,20 +630,23 @@ LQMF_COMMAND(export, "export", "--format csv|json [-o FILE]",
 /* ---- forget ----------------------------------------------------------------------------------- */
 
 static int run_forget(int argc, char **argv) {
-    store_cli c = { 0 };
+    store_cli c = {0};
     int64_t id = 0;
     bool delete_files = false;
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
         if (r < 0) return 2;
         if (r || !strcasecmp(argv[i], "experiment")) continue;
-        if (LQMF_IS(argv[i], "--delete-files")) delete_files = true;
-        else if (id || !parse_id(argv[i], &id)) return usage(argv[0]);
+        if (LQMF_IS(argv[i], "--delete-files"))
+            delete_files = true;
+        else if (id || !parse_id(argv[i], &id))
+            return usage(argv[0]);
     }
     if (!id) return usage(argv[0]);
     lqmf_status st = cli_open(&c);
-    if (st == LQMF_OK && !c.s) st = lqmf_error(LQMF_E_NOT_FOUND, "%s: no experiment %lld", c.db, (long long)id);
-    lqmf_store_forgotten f = { 0 };
+    if (st == LQMF_OK && !c.s)
+        st = lqmf_error(LQMF_E_NOT_FOUND, "%s: no experiment %lld", c.db, (long long)id);
+    lqmf_store_forgotten f = {0};
     if (st == LQMF_OK) st = lqmf_store_forget(c.s, id, delete_files, &f);
     if (st == LQMF_OK) {
         printf("forgot experiment %lld and %zu evaluation%s\n", (long long)id, f.n_evaluations,

@@ -11,12 +11,18 @@ static void print_piece(const lqmf_buf *b) {
     putchar('\'');
     for (size_t i = 0; i < b->len; i++) {
         unsigned char c = b->data[i];
-        if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c == '\r') fputs("\\r", stdout);
-        else if (c == '\'' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else putchar(c);
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (c == '\'' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
     putchar('\'');
 }
@@ -25,7 +31,7 @@ static int run(const char *model, const char *text, size_t len, unsigned flags, 
     lqmf_tokenizer *t;
     lqmf_status st = lqmf_tok_open(model, &t);
     if (st) return lqmf_cli_fail(st);
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     st = lqmf_tok_encode(t, text, len, flags, &ids);
     if (st) {
         lqmf_tok_free(t);
@@ -56,14 +62,22 @@ static int tokenize_main(int argc, char **argv) {
     bool ids_only = false;
     unsigned flags = LQMF_TOK_ADD_SPECIAL | LQMF_TOK_PARSE_SPECIAL;
     for (int i = 1; i < argc; i++) {
-        if (LQMF_IS(argv[i], "--ids")) ids_only = true;
-        else if (LQMF_IS(argv[i], "--no-bos")) flags &= ~(unsigned)LQMF_TOK_ADD_SPECIAL;
-        else if (LQMF_IS(argv[i], "--no-parse-special")) flags &= ~(unsigned)LQMF_TOK_PARSE_SPECIAL;
-        else if (LQMF_IS(argv[i], "--file") && i + 1 < argc) file = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) return lqmf_cli_usage(argv[0]);
-        else if (!model) model = argv[i];
-        else if (!text) text = argv[i];
-        else return lqmf_cli_usage(argv[0]);
+        if (LQMF_IS(argv[i], "--ids"))
+            ids_only = true;
+        else if (LQMF_IS(argv[i], "--no-bos"))
+            flags &= ~(unsigned)LQMF_TOK_ADD_SPECIAL;
+        else if (LQMF_IS(argv[i], "--no-parse-special"))
+            flags &= ~(unsigned)LQMF_TOK_PARSE_SPECIAL;
+        else if (LQMF_IS(argv[i], "--file") && i + 1 < argc)
+            file = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1])
+            return lqmf_cli_usage(argv[0]);
+        else if (!model)
+            model = argv[i];
+        else if (!text)
+            text = argv[i];
+        else
+            return lqmf_cli_usage(argv[0]);
     }
     if (!model || (!text == !file)) return lqmf_cli_usage(argv[0]);
     if (!file) return run(model, text, strlen(text), flags, ids_only);
@@ -76,6 +90,5 @@ static int tokenize_main(int argc, char **argv) {
     return rc;
 }
 
-LQMF_COMMAND(tokenize, "tokenize",
-             "MODEL (TEXT | --file F) [--ids] [--no-bos] [--no-parse-special]",
+LQMF_COMMAND(tokenize, "tokenize", "MODEL (TEXT | --file F) [--ids] [--no-bos] [--no-parse-special]",
              "print token ids and pieces of a text", tokenize_main)

@@ -30,15 +30,15 @@ int lqmf_cli_usage(const char *name) {
 }
 
 static int cmp_cmd(const void *a, const void *b) {
-    return strcmp((*(const lqmf_cli_command *const *)a)->name,
-                  (*(const lqmf_cli_command *const *)b)->name);
+    return strcmp((*(const lqmf_cli_command *const *)a)->name, (*(const lqmf_cli_command *const *)b)->name);
 }
 
 static void help(FILE *out) {
     fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]\n\n");
     qsort(g_cmds, (size_t)g_ncmds, sizeof g_cmds[0], cmp_cmd);
     for (int i = 0; i < g_ncmds; i++)
-        fprintf(out, "  %-10s %-34s %s\n", g_cmds[i]->name, g_cmds[i]->args, g_cmds[i]->summary);
+        fprintf(out, "  %-10s %s\n  %-10s   %s\n", g_cmds[i]->name, g_cmds[i]->args, "",
+                g_cmds[i]->summary);
 }
 
 int main(int argc, char **argv) {

@@ -204,9 +204,9 @@ static lqmf_status tokenizer_keys(lqmf_gguf_writer *w, const lqmf_model *m) {
         }
         return LQMF_OK;
     }
-    /* TODO(tokenizer): lqmf_tok_open_model(m, &tok) + lqmf_tok_write_gguf(tok, w) for HF
-     * and llama2.c sources once src/tokenizer provides them. Until then only the special
-     * token ids are written. */
+    /* The vocabulary of HF and llama2.c sources comes from the tokenizer
+     * module (a layer beside this one): callers add it through the metadata
+     * hook (the quantizer does). Here only the special token ids. */
     if (m->hp.bos_id >= 0)
         TRY(lqmf_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)m->hp.bos_id));
     if (m->hp.eos_id >= 0)
@@ -226,7 +226,8 @@ static lqmf_status metadata(lqmf_gguf_writer *w, const lqmf_model *m, const lqmf
     if (o->source_url) TRY(lqmf_gguf_writer_set_str(w, "general.source.url", o->source_url));
     if (o->source_repo)
         TRY(lqmf_gguf_writer_set_str(w, "general.source.huggingface.repository", o->source_repo));
-    return tokenizer_keys(w, m);
+    TRY(tokenizer_keys(w, m));
+    return o->metadata ? o->metadata(o->user, m, w) : LQMF_OK;
 }
 
 /* llama3 rope scaling as llama.cpp's rope_freqs.weight: one factor per
@@ -316,7 +317,8 @@ static lqmf_status write_tensors(lqmf_gguf_writer *w, const lqmf_model *m, const
         if (st == LQMF_OK) st = lqmf_gguf_writer_write_tensor(w, first + (uint32_t)i, data, nbytes);
         scratch_free(&s);
         if (st != LQMF_OK) return lqmf_error_prefix(st, "%s", m->tensors[i].name);
-        if (o->progress) o->progress(o->user, i, m->n_tensors, &m->tensors[i]);
+        if (o->progress && !o->progress(o->user, i, m->n_tensors, &m->tensors[i]))
+            return lqmf_error(LQMF_E_INTERRUPTED, "stopped after tensor %s", m->tensors[i].name);
     }
     return LQMF_OK;
 }

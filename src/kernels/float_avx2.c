@@ -17,7 +17,8 @@ LQMF_K_QUANTIZE(f32, avx2) {
 LQMF_K_TO_FLOAT(f16, avx2) {
     const uint16_t *h = x;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
     for (; i < n; i++) y[i] = fp16_avx2(h[i]);
 }
 
@@ -26,7 +27,8 @@ LQMF_K_QUANTIZE(f16, avx2) {
     uint16_t *h = y;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) h[i] = lqmf_f32_to_fp16(x[i]);
 }
 
@@ -52,7 +54,8 @@ LQMF_K_QUANTIZE(bf16, avx2) {
     for (; i + 8 <= n; i += 8) {
         __m256 f = _mm256_loadu_ps(x + i);
         __m256i u = _mm256_castps_si256(f);
-        __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
+        __m256i r =
+            _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(u, 16), one)));
         r = _mm256_srli_epi32(r, 16);
         __m256i nan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
         r = _mm256_blendv_epi8(r, nan, _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q)));
@@ -64,17 +67,17 @@ LQMF_K_QUANTIZE(bf16, avx2) {
 }
 
 /* w . a over n floats with 4 accumulators; wide(w, i) loads 8 weights as floats. */
-#define FLOAT_DOT(wide, scalar)                                                              \
-    const float *b = a;                                                                      \
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),         \
-                      _mm256_setzero_ps() };                                                 \
-    int64_t i = 0;                                                                           \
-    for (; i + 32 <= n; i += 32)                                                             \
-        for (int k = 0; k < 4; k++)                                                          \
-            acc[k] = _mm256_fmadd_ps(wide(i + 8 * k), _mm256_loadu_ps(b + i + 8 * k), acc[k]); \
-    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(wide(i), _mm256_loadu_ps(b + i), acc[0]); \
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))); \
-    for (; i < n; i++) s += scalar(i) * b[i];                                                \
+#define FLOAT_DOT(wide, scalar)                                                                          \
+    const float *b = a;                                                                                  \
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                     \
+                      _mm256_setzero_ps() };                                                             \
+    int64_t i = 0;                                                                                       \
+    for (; i + 32 <= n; i += 32)                                                                         \
+        for (int k = 0; k < 4; k++)                                                                      \
+            acc[k] = _mm256_fmadd_ps(wide(i + 8 * k), _mm256_loadu_ps(b + i + 8 * k), acc[k]);           \
+    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(wide(i), _mm256_loadu_ps(b + i), acc[0]);        \
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));      \
+    for (; i < n; i++) s += scalar(i) * b[i];                                                            \
     return s
 
 LQMF_K_DOT(f32, avx2) {

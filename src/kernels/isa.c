@@ -1,7 +1,7 @@
 /* Runtime choice of the instruction set for the kernels. */
-#include "kernels/kernels.h"
 #include "lqmf/quant.h"
 
+#include <cpuid.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +10,24 @@ static _Atomic int g_isa = -1; /* lqmf_isa, -1 before the first choice */
 
 static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
 
-bool lqmf_k_cpu_has_avx2(void) {
+/* __builtin_cpu_supports also checks that the OS saves the AVX state; F16C
+ * (which not every compiler names there) is CPUID leaf 1, ECX bit 29. */
+static bool cpu_has_avx2(void) {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+           __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
 bool lqmf_kernel_isa_available(lqmf_isa isa) {
     switch (isa) {
     case LQMF_ISA_REF: return true;
-    case LQMF_ISA_AVX2: return lqmf_k_cpu_has_avx2();
-    default: return false; /* no AVX-512 kernels are built */
+    case LQMF_ISA_AVX2: return cpu_has_avx2();
+    case LQMF_ISA_AVX512:
+        return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
+    default: return false;
     }
 }
 
@@ -38,9 +45,9 @@ lqmf_status lqmf_kernel_select(lqmf_isa isa) {
     if ((unsigned)isa >= LQMF_ISA_COUNT)
         return lqmf_error(LQMF_E_INVALID, "instruction set %d: no such ISA", (int)isa);
     if (!lqmf_kernel_isa_available(isa))
-        return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: %s", k_names[isa],
-                          isa == LQMF_ISA_AVX512 ? "no AVX-512 kernels are built into this library"
-                                                 : "not supported by this CPU (needs AVX2, FMA and F16C)");
+        return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: not supported by this CPU (needs %s)",
+                          k_names[isa],
+                          isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
     atomic_store(&g_isa, (int)isa);
     return LQMF_OK;
 }
@@ -53,8 +60,8 @@ lqmf_status lqmf_kernel_init(void) {
             lqmf_status st = lqmf_kernel_select((lqmf_isa)i);
             return st ? lqmf_error_prefix(st, "LQMF_ISA=%s", env) : LQMF_OK;
         }
-    return lqmf_error(LQMF_E_INVALID, "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)",
-                      env);
+    return lqmf_error(LQMF_E_INVALID,
+                      "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)", env);
 }
 
 lqmf_isa lqmf_kernel_isa(void) {

@@ -31,8 +31,10 @@
 
 LQMF_K_DECLARE_ALL(ref);
 LQMF_K_DECLARE_ALL(avx2);
-
-/* True when the CPU (and OS) support the AVX2 kernels: AVX2, FMA, F16C. */
-bool lqmf_k_cpu_has_avx2(void);
+/* AVX-512 has only the dot products that beat AVX2; the rest is AVX2. */
+LQMF_K_DOT(f32, avx512);
+LQMF_K_DOT(f16, avx512);
+LQMF_K_DOT(bf16, avx512);
+LQMF_K_DOT(q6_K, avx512);
 
 #endif

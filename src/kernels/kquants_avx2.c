@@ -8,31 +8,23 @@
 #include "kernels/kernels.h"
 #include "kernels/simd_avx2.h"
 
-/* int16 scale vector for a 32-weight group made of sub-blocks s0 (weights
- * 0-15: madd lanes 0-3) and s1 (weights 16-31: lanes 4-7). */
-static inline __m256i scales_2x16(int s0, int s1) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
+/* Scale vectors by byte shuffles of a register holding eight int16 scales
+ * in both 128-bit lanes (S):
+ *   pair_scales(S, g): int16 #2g in the low lane (weights 0-15 of a 32-weight
+ *                      group, madd lanes 0-3), #2g+1 in the high lane;
+ *   one_scale(S, k):   int16 #k in every lane. */
+static inline __m256i pair_scales(__m256i S, int g) {
+    return _mm256_shuffle_epi8(S,
+                               _mm256_set_m128i(_mm_set1_epi16((short)((4 * g + 3) << 8 | (4 * g + 2))),
+                                                _mm_set1_epi16((short)((4 * g + 1) << 8 | (4 * g)))));
 }
-
-/* sum_k c[k] * bsums[k] over 16 sub-blocks of 16 (c as int16). */
-static inline int dot_bsums(const int16_t c[16], const int16_t bsums[16]) {
-    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)c),
-                                        _mm256_loadu_si256((const __m256i *)bsums)));
+static inline __m256i one_scale(__m256i S, int k) {
+    return _mm256_shuffle_epi8(S, _mm256_set1_epi16((short)((2 * k + 1) << 8 | (2 * k))));
 }
-
-static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-
-/* sum_s c[s] * (bsums[2s] + bsums[2s+1]) over 8 sub-blocks of 32 (c unsigned bytes). */
-static inline int dot_bsums32(const uint8_t c[8], const int16_t bsums[16]) {
-    __m128i pairs = _mm_hadd_epi16(load16(bsums), load16(bsums + 8)); /* |sum| <= 32*127 */
-    __m128i p = _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)c)));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(p);
+/* S for half h of sixteen int16 scales: lane h copied to both lanes. */
+static inline __m256i half_scales(__m256i sc16, int h) {
+    return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
 }
-static inline __m256i and15(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
-static inline __m256i and3(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(3)); }
 
 /* ---- Q2_K: u = (qs[32h + l] >> 2g) & 3, y = d*sc*u - dmin*mn ------------- */
 
@@ -47,8 +39,10 @@ LQMF_K_TO_FLOAT(q2_K, avx2) {
                 int s = 8 * h + 2 * g;
                 uint8_t sc0 = b[i].scales[s], sc1 = b[i].scales[s + 1];
                 float *o = y + 32 * (4 * h + g);
-                store_x16(o, _mm256_castsi256_si128(u), d * (float)(sc0 & 15), dmin * (float)(sc0 >> 4), STORE_SUB);
-                store_x16(o + 16, _mm256_extracti128_si256(u, 1), d * (float)(sc1 & 15), dmin * (float)(sc1 >> 4), STORE_SUB);
+                store_x16(o, _mm256_castsi256_si128(u), d * (float)(sc0 & 15), dmin * (float)(sc0 >> 4),
+                          STORE_SUB);
+                store_x16(o + 16, _mm256_extracti128_si256(u, 1), d * (float)(sc1 & 15),
+                          dmin * (float)(sc1 >> 4), STORE_SUB);
             }
         }
     }
@@ -60,47 +54,52 @@ LQMF_K_DOT(q2_K, avx2) {
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         __m128i raw = load16(b[i].scales), m15 = _mm_set1_epi8(15);
-        int16_t sc[16], mins[16];
-        _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepu8_epi16(_mm_and_si128(raw, m15)));
-        _mm256_storeu_si256((__m256i *)mins, _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m15)));
+        __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m15));
+        __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m15));
+        int summ = hsum_epi32(_mm256_madd_epi16(mn16, load32(q8[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i qs = load32(b[i].qs + 32 * h);
+            __m256i qs = load32(b[i].qs + 32 * h), S = half_scales(sc16, h);
+#pragma GCC unroll 4
             for (int g = 0; g < 4; g++) {
-                int k = 8 * h + 2 * g;
                 __m256i u = and3(_mm256_srli_epi16(qs, 2 * g));
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), scales_2x16(sc[k], sc[k + 1])));
+                sumi = _mm256_add_epi32(
+                    sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
             }
         }
         float d = fp16_avx2(b[i].d), dmin = fp16_avx2(b[i].dmin);
-        s += q8[i].d * (d * (float)hsum_epi32(sumi) - dmin * (float)dot_bsums(mins, q8[i].bsums));
+        s += q8[i].d * (d * (float)hsum_epi32(sumi) - dmin * (float)summ);
     }
     return s;
 }
 
 /* ---- Q3_K: u = low2 | high << 2, q = u - 4, y = d*(sc - 32)*q ------------ */
 
-/* The sixteen 6-bit scales minus 32: low nibbles in bytes 0-7, top 2 bits in bytes 8-11. */
-static inline void q3k_scales(const block_q3_K *b, int16_t sc[16]) {
-    uint32_t u[3], v[4];
+/* The sixteen 6-bit scales minus 32 as int16: low nibbles in bytes 0-7,
+ * top 2 bits in bytes 8-11 (kept in registers: no store/reload). */
+static inline __m256i q3k_scales(const block_q3_K *b) {
+    uint32_t u[3];
     memcpy(u, b->scales, 12);
-    v[0] = (u[0] & 0x0f0f0f0f) | ((u[2] << 4) & 0x30303030);      /* s 0-3: top bits 0-1 */
-    v[1] = (u[1] & 0x0f0f0f0f) | ((u[2] << 2) & 0x30303030);      /* s 4-7: bits 2-3 */
-    v[2] = ((u[0] >> 4) & 0x0f0f0f0f) | (u[2] & 0x30303030);      /* s 8-11: bits 4-5 */
-    v[3] = ((u[1] >> 4) & 0x0f0f0f0f) | ((u[2] >> 2) & 0x30303030); /* s 12-15: bits 6-7 */
-    __m256i w16 = _mm256_cvtepu8_epi16(load16(v));
-    _mm256_storeu_si256((__m256i *)sc, _mm256_sub_epi16(w16, _mm256_set1_epi16(32)));
+    __m128i v =
+        _mm_set_epi32((int)(((u[1] >> 4) & 0x0f0f0f0f) | ((u[2] >> 2) & 0x30303030)), /* s 12-15 */
+                      (int)(((u[0] >> 4) & 0x0f0f0f0f) | (u[2] & 0x30303030)),        /* s 8-11 */
+                      (int)((u[1] & 0x0f0f0f0f) | ((u[2] << 2) & 0x30303030)),        /* s 4-7 */
+                      (int)((u[0] & 0x0f0f0f0f) | ((u[2] << 4) & 0x30303030)));       /* s 0-3 */
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(v), _mm256_set1_epi16(32));
 }
 
 static inline __m256i q3k_u(__m256i qs, __m256i hm, int h, int g) {
-    return _mm256_or_si256(and3(_mm256_srli_epi16(qs, 2 * g)), bit_select(hm, 1 << (4 * h + g), 4));
+    int bit = 4 * h + g;
+    __m256i hb = bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
+    return _mm256_or_si256(and3(_mm256_srli_epi16(qs, 2 * g)), _mm256_and_si256(hb, _mm256_set1_epi8(4)));
 }
 
 LQMF_K_TO_FLOAT(q3_K, avx2) {
     const block_q3_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         int16_t sc[16];
-        q3k_scales(&b[i], sc);
+        _mm256_storeu_si256((__m256i *)sc, q3k_scales(&b[i]));
         float d = fp16_avx2(b[i].d);
         __m256i hm = load32(b[i].hmask);
         for (int h = 0; h < 2; h++) {
@@ -121,19 +120,17 @@ LQMF_K_DOT(q3_K, avx2) {
     const block_q8_K *q8 = a;
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int16_t sc[16];
-        q3k_scales(&b[i], sc);
-        __m256i hm = load32(b[i].hmask), sumi = _mm256_setzero_si256();
+        __m256i sc16 = q3k_scales(&b[i]), hm = load32(b[i].hmask), sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i qs = load32(b[i].qs + 32 * h);
-            for (int g = 0; g < 4; g++) {
-                int k = 8 * h + 2 * g;
-                __m256i u = q3k_u(qs, hm, h, g);
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u, load32(q8[i].qs + 32 * (4 * h + g)),
-                                                        scales_2x16(sc[k], sc[k + 1])));
-            }
+            __m256i qs = load32(b[i].qs + 32 * h), S = half_scales(sc16, h);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                sumi = _mm256_add_epi32(sumi, dot_u8_s8(q3k_u(qs, hm, h, g),
+                                                        load32(q8[i].qs + 32 * (4 * h + g)),
+                                                        pair_scales(S, g)));
         }
-        int total = hsum_epi32(sumi) - 4 * dot_bsums(sc, q8[i].bsums);
+        int total = hsum_epi32(sumi) - 4 * hsum_epi32(_mm256_madd_epi16(sc16, load32(q8[i].bsums)));
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)total);
     }
     return s;
@@ -141,18 +138,6 @@ LQMF_K_DOT(q3_K, avx2) {
 
 /* ---- Q4_K / Q5_K: group c of 64 weights = low nibbles (32) then high
  *      nibbles (32) of qs[32c ..], plus bit 2c / 2c+1 of qh for Q5_K ---- */
-
-/* The eight 6-bit scales and mins (see k4_scale_min), four bytes at a time. */
-static inline void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t u[3], v[4];
-    memcpy(u, q, 12);
-    v[0] = u[0] & 0x3f3f3f3f;                                        /* sc 0-3 */
-    v[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);         /* sc 4-7 */
-    v[2] = u[1] & 0x3f3f3f3f;                                        /* mn 0-3 */
-    v[3] = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);  /* mn 4-7 */
-    memcpy(sc, v, 8);
-    memcpy(mn, v + 2, 8);
-}
 
 /* Levels of group c: lo (weights 64c..64c+31) and hi (64c+32..64c+63). */
 static inline void k45_u(const uint8_t *qs, const uint8_t *qh, int c, __m256i *lo, __m256i *hi) {
@@ -168,8 +153,8 @@ static inline void k45_u(const uint8_t *qs, const uint8_t *qh, int c, __m256i *l
 
 static void k45_to_float(uint16_t dh, uint16_t dminh, const uint8_t *scales, const uint8_t *qh,
                          const uint8_t *qs, float *y) {
-    uint8_t sc[8], mn[8];
-    k4_scales(scales, sc, mn);
+    uint8_t v[16], *sc = v, *mn = v + 8;
+    _mm_storeu_si128((__m128i *)v, k4_scales(scales));
     float d = fp16_avx2(dh), dmin = fp16_avx2(dminh);
     for (int c = 0; c < 4; c++) {
         __m256i lo, hi;
@@ -181,42 +166,48 @@ static void k45_to_float(uint16_t dh, uint16_t dminh, const uint8_t *scales, con
 
 static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const uint8_t *qh,
                      const uint8_t *qs, const block_q8_K *q8) {
-    uint8_t sc[8], mn[8];
-    k4_scales(scales, sc, mn);
+    __m128i v = k4_scales(scales);
+    __m256i S = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
     __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         __m256i lo, hi;
         k45_u(qs, qh, c, &lo, &hi);
-        sumi = _mm256_add_epi32(sumi, dot_u8_s8(lo, load32(q8->qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-        sumi = _mm256_add_epi32(sumi, dot_u8_s8(hi, load32(q8->qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+        sumi = _mm256_add_epi32(sumi, dot_u8_s8(lo, load32(q8->qs + 64 * c), one_scale(S, 2 * c)));
+        sumi =
+            _mm256_add_epi32(sumi, dot_u8_s8(hi, load32(q8->qs + 64 * c + 32), one_scale(S, 2 * c + 1)));
     }
-    int summ = dot_bsums32(mn, q8->bsums);
+    int summ = dot_bsums32(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(v, v)), q8->bsums);
     return q8->d * (fp16_avx2(dh) * (float)hsum_epi32(sumi) - fp16_avx2(dminh) * (float)summ);
 }
 
 LQMF_K_TO_FLOAT(q4_K, avx2) {
     const block_q4_K *b = x;
-    for (int64_t i = 0; i < n / QK_K; i++) k45_to_float(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, y + i * QK_K);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, y + i * QK_K);
 }
 
 LQMF_K_DOT(q4_K, avx2) {
     const block_q4_K *b = w;
     const block_q8_K *q8 = a;
     float s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) s += k45_dot(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, &q8[i]);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        s += k45_dot(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, &q8[i]);
     return s;
 }
 
 LQMF_K_TO_FLOAT(q5_K, avx2) {
     const block_q5_K *b = x;
-    for (int64_t i = 0; i < n / QK_K; i++) k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, y + i * QK_K);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        k45_to_float(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, y + i * QK_K);
 }
 
 LQMF_K_DOT(q5_K, avx2) {
     const block_q5_K *b = w;
     const block_q8_K *q8 = a;
     float s = 0;
-    for (int64_t i = 0; i < n / QK_K; i++) s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, &q8[i]);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, &q8[i]);
     return s;
 }
 
@@ -230,7 +221,8 @@ static inline void q6k_u(const block_q6_K *b, int h, __m256i u[4]) {
     u[0] = _mm256_or_si256(and15(ql0), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
     u[1] = _mm256_or_si256(and15(ql1), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
     u[2] = _mm256_or_si256(and15(_mm256_srli_epi16(ql0, 4)), _mm256_and_si256(qh, m30));
-    u[3] = _mm256_or_si256(and15(_mm256_srli_epi16(ql1, 4)), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+    u[3] = _mm256_or_si256(and15(_mm256_srli_epi16(ql1, 4)),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 }
 
 LQMF_K_TO_FLOAT(q6_K, avx2) {
@@ -245,7 +237,8 @@ LQMF_K_TO_FLOAT(q6_K, avx2) {
                 int k = 8 * h + 2 * g;
                 float *o = y + 32 * (4 * h + g);
                 store_x16(o, _mm256_castsi256_si128(q), d * (float)b[i].scales[k], 0, STORE_MUL);
-                store_x16(o + 16, _mm256_extracti128_si256(q, 1), d * (float)b[i].scales[k + 1], 0, STORE_MUL);
+                store_x16(o + 16, _mm256_extracti128_si256(q, 1), d * (float)b[i].scales[k + 1], 0,
+                          STORE_MUL);
             }
         }
     }
@@ -256,19 +249,17 @@ LQMF_K_DOT(q6_K, avx2) {
     const block_q8_K *q8 = a;
     float s = 0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int16_t sc[16];
-        _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepi8_epi16(load16(b[i].scales)));
-        __m256i sumi = _mm256_setzero_si256();
+        __m256i sc16 = _mm256_cvtepi8_epi16(load16(b[i].scales)), sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i u[4];
+            __m256i u[4], S = half_scales(sc16, h);
             q6k_u(&b[i], h, u);
-            for (int g = 0; g < 4; g++) {
-                int k = 8 * h + 2 * g;
-                sumi = _mm256_add_epi32(sumi, dot_u8_s8(u[g], load32(q8[i].qs + 32 * (4 * h + g)),
-                                                        scales_2x16(sc[k], sc[k + 1])));
-            }
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                sumi = _mm256_add_epi32(
+                    sumi, dot_u8_s8(u[g], load32(q8[i].qs + 32 * (4 * h + g)), pair_scales(S, g)));
         }
-        int total = hsum_epi32(sumi) - 32 * dot_bsums(sc, q8[i].bsums);
+        int total = hsum_epi32(sumi) - 32 * hsum_epi32(_mm256_madd_epi16(sc16, load32(q8[i].bsums)));
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)total);
     }
     return s;
@@ -287,7 +278,8 @@ LQMF_K_TO_FLOAT(iq4_xs, avx2) {
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         float d = fp16_avx2(b[i].d);
         for (int s = 0; s < 8; s++)
-            store_x32(y + 32 * s, iq4_values(b[i].qs + 16 * s), d * (float)(iq4xs_scale(&b[i], s) - 32), 0, STORE_MUL);
+            store_x32(y + 32 * s, iq4_values(b[i].qs + 16 * s), d * (float)(iq4xs_scale(&b[i], s) - 32),
+                      0, STORE_MUL);
     }
 }
 
@@ -298,8 +290,9 @@ LQMF_K_DOT(iq4_xs, avx2) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         __m256i sumi = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++)
-            sumi = _mm256_add_epi32(sumi, dot_s8_s8(iq4_values(b[i].qs + 16 * k), load32(q8[i].qs + 32 * k),
-                                                    _mm256_set1_epi16((short)(iq4xs_scale(&b[i], k) - 32))));
+            sumi =
+                _mm256_add_epi32(sumi, dot_s8_s8(iq4_values(b[i].qs + 16 * k), load32(q8[i].qs + 32 * k),
+                                                 _mm256_set1_epi16((short)(iq4xs_scale(&b[i], k) - 32))));
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)hsum_epi32(sumi));
     }
     return s;
@@ -310,7 +303,8 @@ LQMF_K_DOT(iq4_xs, avx2) {
 LQMF_K_TO_FLOAT(q8_K, avx2) {
     const block_q8_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++)
-        for (int k = 0; k < 8; k++) store_x32(y + i * QK_K + 32 * k, load32(b[i].qs + 32 * k), b[i].d, 0, STORE_MUL);
+        for (int k = 0; k < 8; k++)
+            store_x32(y + i * QK_K + 32 * k, load32(b[i].qs + 32 * k), b[i].d, 0, STORE_MUL);
 }
 
 /* As the reference: d = max|x|/127 (f32), a = round-to-even(x*127/max|x|). */
@@ -319,7 +313,8 @@ LQMF_K_FROM_FLOAT(q8_K, avx2) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
         __m256 m = _mm256_setzero_ps();
-        for (int k = 0; k < 32; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+        for (int k = 0; k < 32; k++)
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -329,13 +324,16 @@ LQMF_K_FROM_FLOAT(q8_K, avx2) {
         for (int c = 0; c < 8; c++) { /* 32 weights: two bsums */
             __m256i q[4];
             for (int k = 0; k < 4; k++)
-                q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), id),
-                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                q[k] = _mm256_cvtps_epi32(
+                    _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), id),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             b[i].bsums[2 * c] = (int16_t)hsum_epi32(_mm256_add_epi32(q[0], q[1]));
             b[i].bsums[2 * c + 1] = (int16_t)hsum_epi32(_mm256_add_epi32(q[2], q[3]));
-            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            _mm256_storeu_si256((__m256i *)(b[i].qs + 32 * c),
-                                _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            __m256i p =
+                _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256(
+                (__m256i *)(b[i].qs + 32 * c),
+                _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
         }
     }
 }

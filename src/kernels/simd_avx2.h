@@ -1,12 +1,19 @@
-/* AVX2 helpers shared by the *_avx2.c kernels (include only from files
- * built with -mavx2 -mfma -mf16c). */
+/* AVX2 helpers shared by the *_avx2.c and *_avx512.c kernels (include only
+ * from files built with -mavx2 -mfma -mf16c). */
 #ifndef LQMF_KERNELS_SIMD_AVX2_H
 #define LQMF_KERNELS_SIMD_AVX2_H
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 static inline float fp16_avx2(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i load16(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+static inline __m256i and15(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
+static inline __m256i and3(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(3)); }
 
 /* Sum of the 8 lanes. */
 static inline float hsum_ps(__m256 v) {
@@ -80,6 +87,27 @@ static inline void store_x16(float *y, __m128i q, float d, float m, int mode) {
 static inline void store_x32(float *y, __m256i q, float d, float m, int mode) {
     store_x16(y, _mm256_castsi256_si128(q), d, m, mode);
     store_x16(y + 16, _mm256_extracti128_si256(q, 1), d, m, mode);
+}
+
+/* ---- k-quant scales ------------------------------------------------------ */
+
+/* sum_s c[s] * (bsums[2s] + bsums[2s+1]) over 8 sub-blocks of 32 (c: 8 int16). */
+static inline int dot_bsums32(__m128i c, const int16_t bsums[16]) {
+    __m128i pairs = _mm_hadd_epi16(load16(bsums), load16(bsums + 8)); /* |sum| <= 32*127 */
+    __m128i p = _mm_madd_epi16(pairs, c);
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(p);
+}
+/* The eight 6-bit scales (bytes 0-7) and mins (bytes 8-15), see
+ * k4_scale_min, four at a time. */
+static inline __m128i k4_scales(const uint8_t *q) {
+    uint32_t u[3];
+    memcpy(u, q, 12);
+    return _mm_set_epi32((int)(((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030)), /* mn 4-7 */
+                         (int)(u[1] & 0x3f3f3f3f),                                       /* mn 0-3 */
+                         (int)((u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030)),        /* sc 4-7 */
+                         (int)(u[0] & 0x3f3f3f3f));                                      /* sc 0-3 */
 }
 
 #endif

@@ -2,7 +2,6 @@
  * SIMD version is tested against) and the run-time choice of ISA. */
 #include "mm.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,24 +30,16 @@ static void axpy_ref(size_t n, float a, const float *x, float *y) {
 
 static const lqmf_mm_kernels g_ref = {
     .isa = "ref",
+    .id = LQMF_ISA_REF,
     .axpy = axpy_ref,
     .dot = {[LQMF_TYPE_F32] = dot_f32_ref, [LQMF_TYPE_F16] = dot_f16_ref, [LQMF_TYPE_BF16] = dot_bf16_ref},
 };
 
 const lqmf_mm_kernels *lqmf_mm_kernels_ref(void) { return &g_ref; }
 
-static const lqmf_mm_kernels *g_chosen;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void choose(void) {
-    const char *isa = getenv("LQMF_ISA");
-    const lqmf_mm_kernels *avx2 = lqmf_mm_kernels_avx2();
-    g_chosen = (isa && strcmp(isa, "ref") == 0) || !avx2 ? &g_ref : avx2;
-}
-
 const lqmf_mm_kernels *lqmf_mm_kernels_get(void) {
-    pthread_once(&g_once, choose);
-    return g_chosen;
+    const lqmf_mm_kernels *avx2 = lqmf_mm_kernels_avx2();
+    return lqmf_kernel_isa() != LQMF_ISA_REF && avx2 ? avx2 : &g_ref;
 }
 
 lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out) {
@@ -61,8 +52,14 @@ lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out) {
     case LQMF_TYPE_BF16:
         for (uint64_t i = 0; i < n; i++) out[i] = lqmf_bf16_to_f32(((const uint16_t *)t->data)[r * n + i]);
         return LQMF_OK;
-    default:
-        return lqmf_error(LQMF_E_UNSUPPORTED, "tensor %s: type %s cannot be read as f32", t->name,
-                          lqmf_type_name(t->type));
+    default: {
+        const lqmf_quant_traits *tr = lqmf_quant_traits_get(t->type);
+        uint64_t rb;
+        if (!tr || !lqmf_type_row_bytes(t->type, n, &rb))
+            return lqmf_error(LQMF_E_UNSUPPORTED, "tensor %s: type %s cannot be read as f32", t->name,
+                              lqmf_type_name(t->type));
+        tr->to_float((const uint8_t *)t->data + r * rb, out, (int64_t)n);
+        return LQMF_OK;
+    }
     }
 }

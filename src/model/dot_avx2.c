@@ -1,6 +1,7 @@
 /* AVX2 + FMA + F16C dot-product kernels for F32, F16 and BF16 weight rows
  * against f32 activations (see lqmf_dot_fn). Weights are widened to f32 in
  * registers, so results differ from the reference only by summation order. */
+#include "lqmf/quant.h"
 #include "mm.h"
 
 #if defined(__x86_64__)
@@ -122,15 +123,13 @@ static void axpy(size_t n, float a, const float *x, float *y) {
 
 static const lqmf_mm_kernels g_avx2 = {
     .isa = "avx2",
+    .id = LQMF_ISA_AVX2,
     .axpy = axpy,
     .dot = {[LQMF_TYPE_F32] = dot_f32, [LQMF_TYPE_F16] = dot_f16, [LQMF_TYPE_BF16] = dot_bf16},
 };
 
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) {
-    __builtin_cpu_init();
-    bool ok =
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return ok ? &g_avx2 : NULL;
+    return lqmf_kernel_isa_available(LQMF_ISA_AVX2) ? &g_avx2 : NULL;
 }
 #else
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) { return NULL; }

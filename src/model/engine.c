@@ -111,6 +111,8 @@ struct lqmf_engine {
     float *att;                     /* (n_threads, n_ctx) attention weights */
     float *rope;                    /* (n_batch, hd/2, 2): cos, sin of the chunk's positions */
     float *logits;                  /* n_vocab: generate's last logits */
+    void *mmq;                      /* quantized activations of one lqmf_mm call */
+    uint64_t mmq_bytes;             /* ... per job: the largest need of any weight */
     double *inv_freq;               /* (hd/2) RoPE frequencies after scaling, rad/position */
     lqmf_engine_hook hook;
     void *hook_user;
@@ -143,6 +145,13 @@ static void rope_freqs(const lqmf_hparams *hp, double *f) {
 }
 
 static lqmf_status check_hparams(const lqmf_hparams *hp) {
+    const uint64_t big = 1u << 24; /* keeps every buffer size product far from overflow */
+    if (hp->n_embd > big || hp->n_ff > big || (uint64_t)hp->n_head * hp->head_dim > big ||
+        hp->n_vocab > INT32_MAX)
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "engine: dimensions beyond 2^24 (n_embd %u, n_ff %u, n_head %u x "
+                          "head_dim %u) or n_vocab %u beyond 2^31",
+                          hp->n_embd, hp->n_ff, hp->n_head, hp->head_dim, hp->n_vocab);
     if (hp->arch == LQMF_ARCH_GPT2) {
         if ((uint64_t)hp->n_head * hp->head_dim != hp->n_embd)
             return lqmf_error(LQMF_E_UNSUPPORTED, "gpt2: n_head %u * head_dim %u != n_embd %u", hp->n_head,
@@ -172,7 +181,16 @@ static lqmf_status need_type(const lqmf_tensor *t, bool ok, const char *what) {
 }
 
 static bool row_readable(lqmf_type t) {
-    return t == LQMF_TYPE_F32 || t == LQMF_TYPE_F16 || t == LQMF_TYPE_BF16;
+    return t == LQMF_TYPE_F32 || t == LQMF_TYPE_F16 || t == LQMF_TYPE_BF16 || lqmf_quant_traits_get(t);
+}
+
+/* A matmul weight: supported, and its activation scratch counted. */
+static lqmf_status take_mat(lqmf_engine *e, const lqmf_tensor *t) {
+    lqmf_status st = need_type(t, lqmf_mm_supported(e->k, t->type), "matmul");
+    if (st != LQMF_OK) return st;
+    const uint64_t need = lqmf_mm_scratch(e->k, t->type, t->ne[0], e->n_batch);
+    e->mmq_bytes = need > e->mmq_bytes ? need : e->mmq_bytes;
+    return LQMF_OK;
 }
 
 /* Widen a 1-D tensor into *cursor, advance it; the result stays in e->vec. */
@@ -200,7 +218,7 @@ static lqmf_status bind_tensors(lqmf_engine *e) {
     e->tok_embd = lqmf_model_tensor(m, "token_embd.weight");
     e->output = hp->tied_embeddings ? e->tok_embd : lqmf_model_tensor(m, "output.weight");
     if ((st = need_type(e->tok_embd, row_readable(e->tok_embd->type), "row lookup")) ||
-        (st = need_type(e->output, e->k->dot[e->output->type] != NULL, "matmul")) ||
+        (st = take_mat(e, e->output)) ||
         (st = take_vec(e, lqmf_model_tensor(m, "output_norm.weight"), &cur, &e->out_norm)))
         return st;
     e->weight_bytes += e->tok_embd->nbytes + (hp->tied_embeddings ? 0 : e->output->nbytes);
@@ -222,7 +240,7 @@ static lqmf_status bind_tensors(lqmf_engine *e) {
                 if ((st = take_vec(e, t, &cur, &e->layers[l].v[tab[i].slot]))) return st;
                 continue;
             }
-            if ((st = need_type(t, e->k->dot[t->type] != NULL, "matmul"))) return st;
+            if ((st = take_mat(e, t))) return st;
             e->layers[l].w[tab[i].slot] = t;
             e->weight_bytes += t->nbytes;
         }
@@ -256,7 +274,8 @@ static lqmf_status alloc_state(lqmf_engine *e, uint32_t n_threads) {
     e->key_cache = calloc(kv, sizeof(float));
     e->value_cache = calloc(kv, sizeof(float));
     e->inv_freq = calloc(e->hd / 2 + 1, sizeof(double));
-    if (!e->mem || !e->key_cache || !e->value_cache || !e->inv_freq)
+    e->mmq = malloc(LQMF_MM_MAX_JOBS * e->mmq_bytes + 1);
+    if (!e->mem || !e->key_cache || !e->value_cache || !e->inv_freq || !e->mmq)
         return lqmf_error(LQMF_E_NOMEM,
                           "engine: out of memory (run state %zu floats, KV cache "
                           "2 x %zu floats)",
@@ -325,6 +344,7 @@ void lqmf_engine_free(lqmf_engine *e) {
     free(e->key_cache);
     free(e->value_cache);
     free(e->inv_freq);
+    free(e->mmq);
     free(e);
 }
 
@@ -417,7 +437,7 @@ static void matmul(lqmf_engine *e, int32_t l, const float *x, uint32_t n, uint32
         hook_in(e, l, w[i], x, n);
         jobs[i] = (lqmf_mm_job){w[i], x, y[i]};
     }
-    lqmf_mm(e->pool, e->k, jobs, n_jobs, n);
+    lqmf_mm(e->pool, e->k, jobs, n_jobs, n, e->mmq);
 }
 
 /* ---- attention -------------------------------------------------------------------- */
@@ -642,21 +662,28 @@ static float rng_sym(uint64_t *s) { /* uniform in [-1, 1) */
     return (float)(rng_next(s) >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
-/* Add a tensor {ne0, ne1} (ne1 = 1: 1-D) of type filled with base + scale * U(-1, 1). */
+/* Add a tensor {ne0, ne1} (ne1 = 1: 1-D) filled with base + scale * U(-1, 1),
+ * stored as type (quantized row by row with lqmf_quant_tensor unless F32). */
 static lqmf_status add_random(lqmf_model *m, const char *name, lqmf_type type, uint64_t ne0, uint64_t ne1,
                               float base, float scale, uint64_t *rng) {
-    uint64_t ne[2] = {ne0, ne1}, n = ne0 * ne1;
-    const size_t es = type == LQMF_TYPE_F32 ? 4 : 2;
-    uint8_t *data = malloc(n * es);
-    if (!data) return lqmf_error(LQMF_E_NOMEM, "random model: out of memory for %s", name);
-    for (uint64_t i = 0; i < n; i++) {
-        const float v = base + scale * rng_sym(rng);
-        if (type == LQMF_TYPE_F32)
-            ((float *)data)[i] = v;
-        else if (type == LQMF_TYPE_F16)
-            ((uint16_t *)data)[i] = lqmf_f32_to_fp16(v);
-        else
-            ((uint16_t *)data)[i] = lqmf_f32_to_bf16(v);
+    uint64_t ne[2] = {ne0, ne1}, rb = 0;
+    float *f = malloc(ne0 * (type == LQMF_TYPE_F32 ? ne1 : 1) * sizeof *f);
+    uint8_t *data = type == LQMF_TYPE_F32 ? (uint8_t *)f : NULL;
+    if (f && !data && lqmf_type_row_bytes(type, ne0, &rb)) data = malloc(rb * ne1);
+    if (!data) {
+        free(f);
+        return lqmf_error(LQMF_E_NOMEM, "random model: out of memory for %s", name);
+    }
+    lqmf_status st = LQMF_OK;
+    for (uint64_t r = 0; r < ne1 && st == LQMF_OK; r++) {
+        float *row = type == LQMF_TYPE_F32 ? f + r * ne0 : f;
+        for (uint64_t i = 0; i < ne0; i++) row[i] = base + scale * rng_sym(rng);
+        if (type != LQMF_TYPE_F32) st = lqmf_quant_tensor(type, row, data + r * rb, 1, (int64_t)ne0, NULL);
+    }
+    if (data != (uint8_t *)f) free(f);
+    if (st != LQMF_OK) {
+        free(data);
+        return lqmf_error_prefix(st, "random model: %s", name);
     }
     return lqmf_model_add_tensor(m, name, type, ne1 > 1 ? 2 : 1, ne, data, true);
 }
@@ -664,9 +691,10 @@ static lqmf_status add_random(lqmf_model *m, const char *name, lqmf_type type, u
 lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uint64_t seed,
                                      lqmf_model **out) {
     *out = NULL;
-    if (type != LQMF_TYPE_F32 && type != LQMF_TYPE_F16 && type != LQMF_TYPE_BF16)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "random model: type %s (F32, F16, BF16 only)",
-                          lqmf_type_name(type));
+    const lqmf_type_traits *tt = lqmf_type_get(type);
+    if (!tt || !lqmf_quant_traits_get(type))
+        return lqmf_error(LQMF_E_UNSUPPORTED, "random model: type %s has no quantizer", lqmf_type_name(type));
+    const lqmf_type vec = tt->quantized ? LQMF_TYPE_F32 : type; /* norms and biases */
     lqmf_model *m;
     lqmf_status st = lqmf_model_new(hp, &m);
     if (st != LQMF_OK) return st;
@@ -678,8 +706,8 @@ lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uin
     if (!st && gpt2) st = add_random(m, "position_embd.weight", type, d, hp->n_ctx_train, 0, 0.5f, &rng);
     if (!st && !hp->tied_embeddings)
         st = add_random(m, "output.weight", type, d, hp->n_vocab, 0, mat_d, &rng);
-    if (!st) st = add_random(m, "output_norm.weight", type, d, 1, 1, 0.1f, &rng);
-    if (!st && gpt2) st = add_random(m, "output_norm.bias", type, d, 1, 0, 0.1f, &rng);
+    if (!st) st = add_random(m, "output_norm.weight", vec, d, 1, 1, 0.1f, &rng);
+    if (!st && gpt2) st = add_random(m, "output_norm.bias", vec, d, 1, 0, 0.1f, &rng);
     size_t nt;
     const tdesc *tab = layer_table(hp, &nt);
     char name[LQMF_TENSOR_NAME_MAX];
@@ -690,7 +718,7 @@ lqmf_status lqmf_engine_random_model(const lqmf_hparams *hp, lqmf_type type, uin
             const uint64_t ne0 = dim_of(hp, tab[i].ne0), ne1 = dim_of(hp, tab[i].ne1);
             const float base = tab[i].kind == K_NORM ? 1 : 0;
             const float scale = tab[i].kind == K_MAT ? 1.0f / sqrtf((float)ne0) : 0.1f;
-            st = add_random(m, name, type, ne0, ne1, base, scale, &rng);
+            st = add_random(m, name, tab[i].kind == K_MAT ? type : vec, ne0, ne1, base, scale, &rng);
         }
     }
     if (!st) st = lqmf_model_validate(m);

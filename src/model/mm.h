@@ -4,6 +4,7 @@
 #define LQMF_MODEL_MM_H
 
 #include "lqmf/model.h"
+#include "lqmf/quant.h"
 
 /* ---- thread pool ------------------------------------------------------------
  * lqmf_pool_run calls fn(ctx, ith, nth) on nth threads (the caller is ith 0)
@@ -30,19 +31,29 @@ typedef void (*lqmf_dot_fn)(size_t n, const void *w, size_t ws, uint32_t nr, con
 /* y[i] += a * x[i] for i < n (attention's weighted sum of values). */
 typedef void (*lqmf_axpy_fn)(size_t n, float a, const float *x, float *y);
 
+/* Weight types without a tile kernel go through the quantization kernels of
+ * the same ISA (lqmf/quant.h): activations are converted to the type's
+ * vec_dot_type once per product, then one vec_dot per output. */
 typedef struct {
     const char *isa;                  /* "ref", "avx2" */
-    lqmf_dot_fn dot[LQMF_TYPE_COUNT]; /* NULL: no kernel for that weight type */
+    lqmf_isa id;                      /* the ISA of the quantization kernels to pair with */
+    lqmf_dot_fn dot[LQMF_TYPE_COUNT]; /* NULL: no tile kernel for that weight type */
     lqmf_axpy_fn axpy;
 } lqmf_mm_kernels;
 
-/* The kernels chosen once per process: LQMF_ISA=ref|avx2 forces a path,
- * otherwise the best the CPU supports. */
+/* The kernels of the active ISA (lqmf_kernel_isa: LQMF_ISA=ref|avx2 or the
+ * best the CPU supports). */
 const lqmf_mm_kernels *lqmf_mm_kernels_get(void);
 const lqmf_mm_kernels *lqmf_mm_kernels_ref(void);
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void); /* NULL when the CPU lacks AVX2/FMA/F16C */
-/* Row r of an embedding-like tensor widened to f32 (ne[0] floats). */
+/* Row r of an embedding-like tensor widened to f32 (ne[0] floats); any type
+ * with a to_float kernel. */
 lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out);
+/* Can k multiply by a weight of type t? */
+bool lqmf_mm_supported(const lqmf_mm_kernels *k, lqmf_type t);
+/* Scratch bytes lqmf_mm needs for a weight of type t with rows of n_in and
+ * n_tok tokens: the activations in the vec_dot_type (0 with a tile kernel). */
+uint64_t lqmf_mm_scratch(const lqmf_mm_kernels *k, lqmf_type t, uint64_t n_in, uint32_t n_tok);
 
 /* ---- matmul -------------------------------------------------------------------
  * y (n_tok, n_out) = x (n_tok, n_in) * W^T for W with ne = {n_in, n_out}, rows
@@ -53,8 +64,10 @@ typedef struct {
     const float *x; /* (n_tok, n_in) */
     float *y;       /* (n_tok, n_out) */
 } lqmf_mm_job;
-void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, uint32_t n_jobs,
-             uint32_t n_tok);
+/* scratch: the sum of lqmf_mm_scratch over the jobs (jobs with the same x
+ * and vec_dot_type share their converted activations). */
+void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, uint32_t n_jobs, uint32_t n_tok,
+             void *scratch);
 
 /* Tests: run an engine on the given kernels (same types supported). */
 struct lqmf_engine;

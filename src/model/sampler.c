@@ -140,7 +140,7 @@ int32_t lqmf_sampler_sample(lqmf_sampler *s, const float *logits) {
         n = p->top_k;
     }
     if (p->min_p > 0) { /* p_i >= min_p * p_max  <=>  logit_i >= log(min_p) */
-        const float cut = logf(p->min_p);
+        const float cut = logf(p->min_p < 1 ? p->min_p : 1);
         size_t kept = 0;
         for (size_t i = 0; i < n; i++)
             if (c[i].logit >= cut) c[kept++] = c[i];
@@ -152,7 +152,8 @@ int32_t lqmf_sampler_sample(lqmf_sampler *s, const float *logits) {
         qsort(c, n, sizeof *c, cmp_cand);
         double cum = 0;
         size_t kept = 0;
-        while (kept < n && cum < p->top_p * sum) cum += exp(c[kept++].logit);
+        do cum += exp(c[kept++].logit); /* the best token always stays */
+        while (kept < n && cum < p->top_p * sum);
         n = kept;
         sum = cum;
     }

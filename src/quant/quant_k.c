@@ -30,9 +30,9 @@ typedef struct {
 } kq_spec;
 
 typedef struct {
-    float d, dmin;    /* stored fp16 scales */
+    float d, dmin; /* stored fp16 scales */
     int sc[16], mn[16];
-    int8_t q[QK_K];   /* level indices of lv */
+    int8_t q[QK_K]; /* level indices of lv */
 } kq_block;
 
 enum {
@@ -51,10 +51,12 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 
 /* Levels r (values) of one sub-block for the given scale and min
  * (normalised domain); returns the weighted error. */
-static float sub_round(const kq_spec *sp, const float *restrict x, const float *restrict w, float scale, float min,
-                       float *restrict r) {
-    if (scale != 0) lqmf_round_levels(sp->sub, x, -min, 1.0f / scale, &sp->lv, r);
-    else for (int i = 0; i < sp->sub; i++) r[i] = 0; /* every level gives y = -min */
+static float sub_round(const kq_spec *sp, const float *restrict x, const float *restrict w, float scale,
+                       float min, float *restrict r) {
+    if (scale != 0)
+        lqmf_round_levels(sp->sub, x, -min, 1.0f / scale, &sp->lv, r);
+    else
+        for (int i = 0; i < sp->sub; i++) r[i] = 0; /* every level gives y = -min */
     float acc[8] = { 0 };
     for (int i = 0; i < sp->sub; i += 8)
         for (int l = 0; l < 8; l++) {
@@ -64,10 +66,10 @@ static float sub_round(const kq_spec *sp, const float *restrict x, const float *
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* Steps 3: integer scales and levels for given fp16 d, dmin (dn, dminn are
+/* Step 3: integer scales and levels for given fp16 d, dmin (dn, dminn are
  * those divided by amax); s, mf are the float sub-block scales and mins. */
-static float assign(const kq_spec *sp, const float *x, const float *w, float d, float dmin,
-                    float amax, const float *s, const float *mf, kq_block *b) {
+static float assign(const kq_spec *sp, const float *x, const float *w, float d, float dmin, float amax,
+                    const float *s, const float *mf, kq_block *b) {
     float dn = d / amax, dminn = dmin / amax, total = 0;
     int nsub = QK_K / sp->sub;
     float r[32], best_r[32];
@@ -77,9 +79,11 @@ static float assign(const kq_spec *sp, const float *x, const float *w, float d, 
         const float *xj = x + j * sp->sub, *wj = w + j * sp->sub;
         int sc0 = dn != 0 ? lqmf_round(lqmf_minf(lqmf_maxf(s[j] / dn, -1e6f), 1e6f)) : 0;
         int mn0 = sp->affine && dminn != 0 ? lqmf_round(lqmf_minf(mf[j] / dminn, 1e6f)) : 0;
+        int sc_from = clampi(sc0 - WIN, sp->sc_lo, sp->sc_hi), sc_to = clampi(sc0 + WIN, sp->sc_lo, sp->sc_hi);
+        int mn_from = clampi(mn0 - WIN, 0, sp->mn_hi), mn_to = clampi(mn0 + WIN, 0, sp->mn_hi);
         float best = INFINITY;
-        for (int sc = clampi(sc0 - WIN, sp->sc_lo, sp->sc_hi); sc <= clampi(sc0 + WIN, sp->sc_lo, sp->sc_hi); sc++)
-            for (int mn = clampi(mn0 - WIN, 0, sp->mn_hi); mn <= clampi(mn0 + WIN, 0, sp->mn_hi); mn++) {
+        for (int sc = sc_from; sc <= sc_to; sc++)
+            for (int mn = mn_from; mn <= mn_to; mn++) {
                 float e = sub_round(sp, xj, wj, dn * (float)sc, dminn * (float)mn, r);
                 if (e < best) {
                     best = e;
@@ -206,7 +210,8 @@ LQMF_Q_DECLARE(q3_K) {
         block_q3_K *o = &out[k];
         memset(o, 0, sizeof *o);
         o->d = lqmf_f32_to_fp16(b.d);
-        for (int s = 0; s < 16; s++) { /* 6-bit sc + 32: nibble s/8 of byte s%8, top bits in byte 8 + s%4 */
+        for (int s = 0; s < 16;
+             s++) { /* 6-bit sc + 32: nibble s/8 of byte s%8, top bits in byte 8 + s%4 */
             int l = b.sc[s] + 32;
             o->scales[s % 8] |= (uint8_t)((l & 15) << 4 * (s / 8));
             o->scales[8 + s % 4] |= (uint8_t)((l >> 4) << 2 * (s / 4));

@@ -57,7 +57,9 @@ static void bias_levels(const int8_t q[QK32], int bias, uint8_t u[QK32]) {
     for (int j = 0; j < QK32; j++) u[j] = (uint8_t)(q[j] + bias);
 }
 
-static const float *block_im(const float *imatrix, int64_t i) { return imatrix ? imatrix + i * QK32 : NULL; }
+static const float *block_im(const float *imatrix, int64_t i) {
+    return imatrix ? imatrix + i * QK32 : NULL;
+}
 
 LQMF_Q_DECLARE(q4_0) {
     static const lqmf_levels lv = { -8, 7, NULL };

@@ -19,8 +19,8 @@ enum {
 #define GRID_SPAN 2.0f
 
 /* A table of levels is walked as a sum of steps taken where v passes each midpoint. */
-void lqmf_round_levels(int n, const float *restrict x, float off, float iscale,
-                       const lqmf_levels *lv, float *restrict r) {
+void lqmf_round_levels(int n, const float *restrict x, float off, float iscale, const lqmf_levels *lv,
+                       float *restrict r) {
     if (!lv->val) {
         float lo = (float)lv->lo, hi = (float)lv->hi;
         for (int i = 0; i < n; i += 8)
@@ -50,7 +50,9 @@ int lqmf_level_index(const lqmf_levels *lv, float r) {
     return lv->val ? lqmf_level_nearest(lv, r) : (int)r;
 }
 
-static float sum8(const float a[8]) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
+static float sum8(const float a[8]) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
 
 /* ---- symmetric ----------------------------------------------------------- */
 
@@ -65,7 +67,7 @@ static sym_sums sym_eval(int n, const float *wx, const float *w, const float *r)
             axv[l] += wx[i + l] * r[i + l];
             avv[l] += w[i + l] * r[i + l] * r[i + l];
         }
-    return (sym_sums){ sum8(axv), sum8(avv) };
+    return (sym_sums) { sum8(axv), sum8(avv) };
 }
 
 /* Better means a larger xv^2/vv (the error is sum w x^2 minus this). */
@@ -97,7 +99,8 @@ float lqmf_fit_sym(int n, const float *x, const float *w, const lqmf_levels *lv,
         float next = (float)lqmf_level_value(lv, e ? lv->hi - 1 : lv->lo + 1);
         float spacing = fabsf(end - next), sign = (end > 0) == (vmax > 0) ? 1.0f : -1.0f;
         for (int k = 0; k < GRID_STEPS; k++) {
-            float target = fabsf(end) + spacing * (GRID_LO + GRID_SPAN * (float)k / (float)(GRID_STEPS - 1));
+            float target =
+                fabsf(end) + spacing * (GRID_LO + GRID_SPAN * (float)k / (float)(GRID_STEPS - 1));
             lqmf_round_levels(n, x, 0, sign * target / amax, lv, r);
             sym_sums s = sym_eval(n, wx, w, r);
             if (!have || sym_better(s, best)) {

@@ -41,6 +41,9 @@ void tok_ctx_free(tok_ctx *c) {
     pcre2_match_data_free(c->md);
     free(c->syms);
     free(c->heap);
+    free(c->cache);
+    lqmf_buf_free(&c->cache_keys);
+    lqmf_tok_ids_free(&c->cache_ids);
     memset(c, 0, sizeof *c);
 }
 
@@ -95,7 +98,7 @@ static bool syms_reserve(tok_ctx *c, size_t n) {
 
 static void sym_add(tok_ctx *c, int32_t *ns, int32_t id, size_t off, size_t len) {
     int32_t i = (*ns)++;
-    c->syms[i] = (tok_sym){ id, i - 1, i + 1, (uint32_t)off, (uint32_t)len };
+    c->syms[i] = (tok_sym){id, i - 1, i + 1, (uint32_t)off, (uint32_t)len};
 }
 
 static void sym_merge(tok_ctx *c, int32_t left, int32_t right, int32_t ns) {
@@ -114,25 +117,12 @@ static bool emit_symbols(tok_ctx *c, int32_t ns, lqmf_tok_ids *out) {
 
 /* ---- BPE ----------------------------------------------------------------------- */
 
-static const tok_pair *pair_find(const lqmf_tokenizer *t, int32_t l, int32_t r) {
-    if (!t->pairs || l < 0 || r < 0) return NULL;
-    uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
-    uint64_t h = key;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    for (uint32_t i = (uint32_t)h & t->pair_mask;; i = (i + 1) & t->pair_mask) {
-        if (t->pairs[i].key == key) return &t->pairs[i];
-        if (t->pairs[i].key == UINT64_MAX) return NULL;
-    }
-}
-
 static bool bpe_try_pair(const lqmf_tokenizer *t, tok_ctx *c, int32_t left, int32_t right, int32_t ns) {
     if (left < 0 || right >= ns) return true;
-    const tok_pair *p = pair_find(t, c->syms[left].id, c->syms[right].id);
+    const tok_pair *p = tok_pair_find(t, c->syms[left].id, c->syms[right].id);
     if (!p) return true;
-    tok_heap_ent e = { (uint64_t)p->rank << 32 | (uint32_t)left, left, right, c->syms[left].id,
-                       c->syms[right].id };
+    tok_heap_ent e = {(uint64_t)p->rank << 32 | (uint32_t)left, left, right, c->syms[left].id,
+                      c->syms[right].id};
     return heap_push(c, e);
 }
 
@@ -155,7 +145,8 @@ static int32_t bpe_symbols(const lqmf_tokenizer *t, tok_ctx *c, const char *w, s
             if (t->fuse_unk && ns > 0 && c->syms[ns - 1].id == t->unk &&
                 c->syms[ns - 1].off + c->syms[ns - 1].len == i)
                 c->syms[ns - 1].len += (uint32_t)len;
-            else sym_add(c, &ns, t->unk, i, len);
+            else
+                sym_add(c, &ns, t->unk, i, len);
         } /* else: no unknown token, the character is dropped */
         i += len;
     }
@@ -163,8 +154,7 @@ static int32_t bpe_symbols(const lqmf_tokenizer *t, tok_ctx *c, const char *w, s
     return ns;
 }
 
-static lqmf_status bpe_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
-                            lqmf_tok_ids *out) {
+static lqmf_status bpe_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
     if (t->ignore_merges) {
         int32_t id = tok_model_get(t, w, n);
         if (id >= 0) return tok_ids_push(out, id) ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -178,7 +168,7 @@ static lqmf_status bpe_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, 
         tok_heap_ent e = heap_pop(c);
         tok_sym *l = &c->syms[e.left], *r = &c->syms[e.right];
         if (!l->len || !r->len || l->next != e.right || l->id != e.lid || r->id != e.rid) continue;
-        const tok_pair *p = pair_find(t, e.lid, e.rid);
+        const tok_pair *p = tok_pair_find(t, e.lid, e.rid);
         sym_merge(c, e.left, e.right, ns);
         l->id = p->id;
         ok = bpe_try_pair(t, c, l->prev, e.left, ns) && bpe_try_pair(t, c, e.left, l->next, ns);
@@ -196,15 +186,15 @@ static uint32_t float_order(float f) {
     return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-static bool spm_try_pair(const lqmf_tokenizer *t, tok_ctx *c, const char *w, int32_t left,
-                         int32_t right, int32_t ns) {
+static bool spm_try_pair(const lqmf_tokenizer *t, tok_ctx *c, const char *w, int32_t left, int32_t right,
+                         int32_t ns) {
     if (left < 0 || right >= ns) return true;
     const tok_sym *l = &c->syms[left], *r = &c->syms[right];
     int32_t id = tok_model_get(t, w + l->off, l->len + r->len);
     if (id < 0) return true;
     /* highest score first: invert the order; the size is the staleness check */
-    tok_heap_ent e = { (uint64_t)(~float_order(t->score[id])) << 32 | (uint32_t)left, left, right,
-                       (int32_t)(l->len + r->len), id };
+    tok_heap_ent e = {(uint64_t)(~float_order(t->score[id])) << 32 | (uint32_t)left, left, right,
+                      (int32_t)(l->len + r->len), id};
     return heap_push(c, e);
 }
 
@@ -226,8 +216,7 @@ static bool spm_emit(const lqmf_tokenizer *t, tok_ctx *c, const char *w, int32_t
     return true;
 }
 
-static lqmf_status spm_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
-                            lqmf_tok_ids *out) {
+static lqmf_status spm_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n, lqmf_tok_ids *out) {
     if (!syms_reserve(c, n)) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {

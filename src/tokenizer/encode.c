@@ -16,21 +16,22 @@ typedef struct {
     int32_t id;
 } added_hit;
 
-static bool added_allowed(const lqmf_tokenizer *t, int32_t id, unsigned flags, const char *s,
-                          size_t n, size_t a, size_t b) {
-    const tok_added *ad = NULL;
-    for (uint32_t k = 0; k < t->n_added && !ad; k++)
-        if (t->added[k].id == id) ad = &t->added[k];
-    if (!ad || (ad->special && !(flags & LQMF_TOK_PARSE_SPECIAL))) return false;
-    if (ad->single_word && ((a > 0 && is_word((uint8_t)s[a - 1])) || (b < n && is_word((uint8_t)s[b]))))
-        return false;
-    return true;
+/* The added-token entry of id (t->added is sorted by id), NULL if none. */
+static const tok_added *added_of(const lqmf_tokenizer *t, int32_t id) {
+    uint32_t lo = 0, hi = t->n_added;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (t->added[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_added && t->added[lo].id == id ? &t->added[lo] : NULL;
 }
 
-static const tok_added *added_of(const lqmf_tokenizer *t, int32_t id) {
-    for (uint32_t k = 0; k < t->n_added; k++)
-        if (t->added[k].id == id) return &t->added[k];
-    return NULL;
+static bool added_allowed(const tok_added *ad, unsigned flags, const char *s, size_t n, size_t a, size_t b) {
+    if (!ad || (ad->special && !(flags & LQMF_TOK_PARSE_SPECIAL))) return false;
+    return !ad->single_word || !((a > 0 && is_word((uint8_t)s[a - 1])) || (b < n && is_word((uint8_t)s[b])));
 }
 
 /* Leftmost, then longest, added token at or after `from`. */
@@ -44,8 +45,8 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
             size_t len = t->added_lens[k];
             if (p + len > n) continue;
             int32_t id = tok_index_get(t, &t->added_index, s + p, len);
-            if (id < 0 || !added_allowed(t, id, flags, s, n, p, p + len)) continue;
-            const tok_added *ad = added_of(t, id);
+            const tok_added *ad = id < 0 ? NULL : added_of(t, id);
+            if (!added_allowed(ad, flags, s, n, p, p + len)) continue;
             hit->a = p;
             hit->b = p + len;
             hit->id = id;
@@ -57,16 +58,61 @@ static bool find_added(const lqmf_tokenizer *t, const char *s, size_t n, size_t 
     return false;
 }
 
-static lqmf_status encode_segment(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n,
-                                  bool at_start, lqmf_tok_ids *out) {
+/* Encode one word through the call's word cache. */
+static lqmf_status encode_word(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
+                               lqmf_tok_ids *out) {
+    if (n > TOK_CACHE_WORD || n == 0) return tok_model_encode(t, c, w, n, out);
+    if (!c->cache && !(c->cache = calloc(c->cache_slots, sizeof *c->cache)))
+        return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    uint64_t h = tok_hash_bytes(w, n);
+    uint32_t i = (uint32_t)h & (c->cache_slots - 1);
+    for (; c->cache[i].key_len; i = (i + 1) & (c->cache_slots - 1)) {
+        const tok_cache_ent *e = &c->cache[i];
+        if (e->hash != h || e->key_len != n || memcmp(c->cache_keys.data + e->key_off, w, n)) continue;
+        for (uint32_t k = 0; k < e->n_ids; k++)
+            if (!tok_ids_push(out, c->cache_ids.ids[e->ids_off + k]))
+                return lqmf_error(LQMF_E_NOMEM, "out of memory");
+        return LQMF_OK;
+    }
+    size_t first = out->n;
+    lqmf_status st = tok_model_encode(t, c, w, n, out);
+    if (st || c->cache_n >= c->cache_slots / 2 || c->cache_keys.len + n > UINT32_MAX / 2) return st;
+    tok_cache_ent e = {h, (uint32_t)c->cache_keys.len, (uint32_t)n, (uint32_t)c->cache_ids.n,
+                       (uint32_t)(out->n - first)};
+    lqmf_buf_append(&c->cache_keys, w, n);
+    bool ok = !c->cache_keys.failed;
+    for (size_t k = first; ok && k < out->n; k++) ok = tok_ids_push(&c->cache_ids, out->ids[k]);
+    if (!ok) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    c->cache[i] = e;
+    c->cache_n++;
+    return LQMF_OK;
+}
+
+/* Encode a word, cut first before each U+2581 that follows other text when
+ * no token can span such a place (t->meta_chunks): exact, and it keeps
+ * whole unsplit SentencePiece segments from becoming one huge word. */
+static lqmf_status encode_chunks(const lqmf_tokenizer *t, tok_ctx *c, const char *w, size_t n,
+                                 lqmf_tok_ids *out) {
+    if (!t->meta_chunks || t->ignore_merges) return encode_word(t, c, w, n, out);
+    size_t start = 0;
+    for (size_t i = 3; i + 3 <= n; i++) {
+        if (memcmp(w + i, "\xe2\x96\x81", 3) || !memcmp(w + i - 3, "\xe2\x96\x81", 3)) continue;
+        lqmf_status st = encode_word(t, c, w + start, i - start, out);
+        if (st) return st;
+        start = i;
+        i += 2;
+    }
+    return encode_word(t, c, w + start, n - start, out);
+}
+
+static lqmf_status encode_segment(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n, bool at_start,
+                                  lqmf_tok_ids *out) {
     if (n == 0) return LQMF_OK;
     lqmf_status st = tok_normalize(t, s, n, &c->norm);
-    if (st) return st;
-    tok_words *w;
-    st = tok_pretokenize(t, c, (const char *)c->norm.data, c->norm.len, at_start, &w);
-    const char *text = (const char *)w->text.data;
-    for (size_t i = 0; i < w->n && !st; i++)
-        st = tok_model_encode(t, c, text + w->spans[i].off, w->spans[i].len, out);
+    tok_words *w = NULL;
+    if (!st) st = tok_pretokenize(t, c, (const char *)c->norm.data, c->norm.len, at_start, &w);
+    for (size_t i = 0; !st && i < w->n; i++)
+        st = encode_chunks(t, c, (const char *)w->text.data + w->spans[i].off, w->spans[i].len, out);
     return st;
 }
 
@@ -74,12 +120,14 @@ lqmf_status lqmf_tok_encode(const lqmf_tokenizer *t, const char *text, size_t le
                             lqmf_tok_ids *out) {
     size_t bad = tok_utf8_check(text, len);
     if (bad != len)
-        return lqmf_error(LQMF_E_INVALID, "%s: text is not valid UTF-8 at byte %zu (0x%02x)", t->name,
-                          bad, (uint8_t)text[bad]);
+        return lqmf_error(LQMF_E_INVALID, "%s: text is not valid UTF-8 at byte %zu (0x%02x)", t->name, bad,
+                          (uint8_t)text[bad]);
     bool add = flags & LQMF_TOK_ADD_SPECIAL;
     for (unsigned i = 0; add && i < t->n_prefix; i++)
         if (!tok_ids_push(out, t->prefix[i])) return lqmf_error(LQMF_E_NOMEM, "out of memory");
-    tok_ctx c = { 0 };
+    tok_ctx c = {0};
+    c.cache_slots = 64; /* about one slot per 8 bytes of text, at most TOK_CACHE_MAX_SLOTS */
+    while (c.cache_slots < TOK_CACHE_MAX_SLOTS && c.cache_slots < len / 8) c.cache_slots *= 2;
     lqmf_status st = LQMF_OK;
     size_t seg = 0;
     added_hit hit;
@@ -177,17 +225,22 @@ static const char k_replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 static void stream_byte(lqmf_tok_stream *s, uint8_t b, lqmf_buf *out) {
     for (;;) {
         if (s->npend == 0) {
-            if (b < 0x80) lqmf_buf_append(out, &b, 1);
-            else if (b >= 0xc2 && b <= 0xf4) s->pend[s->npend++] = b;
-            else lqmf_buf_append(out, k_replacement, 3);
+            if (b < 0x80)
+                lqmf_buf_append(out, &b, 1);
+            else if (b >= 0xc2 && b <= 0xf4)
+                s->pend[s->npend++] = b;
+            else
+                lqmf_buf_append(out, k_replacement, 3);
             return;
         }
         if ((b & 0xc0) == 0x80) {
             s->pend[s->npend++] = b;
             size_t need = tok_utf8_len(s->pend[0]);
             if (s->npend < need) return;
-            if (tok_utf8_check((const char *)s->pend, need) == need) lqmf_buf_append(out, s->pend, need);
-            else lqmf_buf_append(out, k_replacement, 3);
+            if (tok_utf8_check((const char *)s->pend, need) == need)
+                lqmf_buf_append(out, s->pend, need);
+            else
+                lqmf_buf_append(out, k_replacement, 3);
             s->npend = 0;
             return;
         }

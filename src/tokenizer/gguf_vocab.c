@@ -73,7 +73,8 @@ static lqmf_status read_tokens(lqmf_tokenizer *t, const lqmf_gguf *g) {
         if (types) memcpy(&type, (const char *)types->v.arr.data + 4 * (size_t)id, 4);
         if (type == 0) type = LQMF_TOK_NORMAL; /* "undefined" in older files */
         if (type < LQMF_TOK_NORMAL || type > LQMF_TOK_BYTE)
-            return lqmf_error(LQMF_E_FORMAT, "%s: " K "token_type[%u] is %d (expected 1..6)", t->name, id, type);
+            return lqmf_error(LQMF_E_FORMAT, "%s: " K "token_type[%u] is %d (expected 1..6)", t->name, id,
+                              type);
         if ((st = tok_vocab_set(t, id, s.ptr, (size_t)s.len, score, (lqmf_tok_type)type))) return st;
     }
     return LQMF_OK;
@@ -109,11 +110,13 @@ static lqmf_status read_specials(lqmf_tokenizer *t, const lqmf_gguf *g, bool def
     lqmf_status st;
     bool add_bos, add_eos;
     if ((st = opt_id(t, g, K "bos_token_id", &t->bos)) || (st = opt_id(t, g, K "eos_token_id", &t->eos)) ||
-        (st = opt_id(t, g, K "unknown_token_id", &t->unk)) || (st = opt_id(t, g, K "padding_token_id", &t->pad)) ||
+        (st = opt_id(t, g, K "unknown_token_id", &t->unk)) ||
+        (st = opt_id(t, g, K "padding_token_id", &t->pad)) ||
         (st = opt_bool(g, K "add_bos_token", def_bos, &add_bos)) ||
         (st = opt_bool(g, K "add_eos_token", false, &add_eos)))
         return st;
     tok_set_add_special(t, add_bos, add_eos);
+    t->add_stated = lqmf_gguf_find_key(g, K "add_bos_token") || lqmf_gguf_find_key(g, K "add_eos_token");
     lqmf_gguf_str tmpl;
     st = lqmf_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
     if (st == LQMF_E_NOT_FOUND) {
@@ -121,29 +124,33 @@ static lqmf_status read_specials(lqmf_tokenizer *t, const lqmf_gguf *g, bool def
         return LQMF_OK;
     }
     if (st) return st;
-    if (!(t->chat_template = strndup(tmpl.ptr, (size_t)tmpl.len))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    if (!(t->chat_template = strndup(tmpl.ptr, (size_t)tmpl.len)))
+        return lqmf_error(LQMF_E_NOMEM, "out of memory");
     return LQMF_OK;
 }
 
 static lqmf_status load(lqmf_tokenizer *t, const lqmf_gguf *g) {
-    lqmf_gguf_str model, pre = { "default", 7 };
+    lqmf_gguf_str model, pre = {"default", 7};
     lqmf_status st = lqmf_gguf_get_str(g, K "model", &model);
-    if (st == LQMF_E_NOT_FOUND) return lqmf_error(LQMF_E_NOT_FOUND, "%s: no vocabulary (" K "model is absent)", t->name);
+    if (st == LQMF_E_NOT_FOUND)
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s: no vocabulary (" K "model is absent)", t->name);
     if (st) return st;
     bool spm = lqmf_gguf_str_eq(model, "llama"), bpe = lqmf_gguf_str_eq(model, "gpt2");
     if (!spm && !bpe)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: " K "model '%.*s' is not supported (gpt2 or llama)", t->name,
-                          (int)(model.len > 32 ? 32 : model.len), model.ptr);
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: " K "model '%.*s' is not supported (gpt2 or llama)",
+                          t->name, (int)(model.len > 32 ? 32 : model.len), model.ptr);
     if (lqmf_gguf_find_key(g, K "pre") && (st = lqmf_gguf_get_str(g, K "pre", &pre))) return st;
     char pre_name[64];
     snprintf(pre_name, sizeof pre_name, "%.*s", (int)(pre.len < 63 ? pre.len : 63), pre.ptr);
     t->algo = spm ? LQMF_TOK_ALGO_SPM : LQMF_TOK_ALGO_BPE;
     t->byte_level = bpe;
     t->byte_fallback = spm;
-    if ((st = read_tokens(t, g)) || (st = tok_register_added_by_type(t)) || (st = tok_vocab_finish(t))) return st;
+    if ((st = read_tokens(t, g)) || (st = tok_register_added_by_type(t)) || (st = tok_vocab_finish(t)))
+        return st;
     if (spm) {
         bool prefix;
-        if ((st = opt_bool(g, K "add_space_prefix", true, &prefix)) || (st = tok_setup_spm_pipeline(t, prefix, false)))
+        if ((st = opt_bool(g, K "add_space_prefix", true, &prefix)) ||
+            (st = tok_setup_spm_pipeline(t, prefix, false)))
             return st;
         return read_specials(t, g, true);
     }
@@ -189,8 +196,9 @@ static float *merge_scores(const lqmf_tokenizer *t) {
 }
 
 static lqmf_status put_ids(const lqmf_tokenizer *t, struct lqmf_gguf_writer *w) {
-    static const char *keys[4] = { K "bos_token_id", K "eos_token_id", K "unknown_token_id", K "padding_token_id" };
-    const int32_t ids[4] = { t->bos, t->eos, t->unk, t->pad };
+    static const char *keys[4] = {K "bos_token_id", K "eos_token_id", K "unknown_token_id",
+                                  K "padding_token_id"};
+    const int32_t ids[4] = {t->bos, t->eos, t->unk, t->pad};
     for (int k = 0; k < 4; k++) {
         lqmf_status st = ids[k] >= 0 ? lqmf_gguf_writer_set_u32(w, keys[k], (uint32_t)ids[k]) : LQMF_OK;
         if (st) return st;
@@ -201,16 +209,22 @@ static lqmf_status put_ids(const lqmf_tokenizer *t, struct lqmf_gguf_writer *w) 
 lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer *w) {
     bool gpt2 = t->algo == LQMF_TOK_ALGO_BPE && t->byte_level;
     if (t->algo == LQMF_TOK_ALGO_BPE && !t->byte_level && !t->byte_fallback)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: a BPE vocabulary that is neither byte-level nor byte "
-                          "fallback has no GGUF form", t->name);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: a BPE vocabulary that is neither byte-level nor byte "
+                          "fallback has no GGUF form",
+                          t->name);
     const char **texts = malloc((size_t)t->n * sizeof *texts);
     int32_t *types = malloc((size_t)t->n * sizeof *types);
     float *scores = gpt2 ? NULL : t->algo == LQMF_TOK_ALGO_SPM ? t->score : merge_scores(t);
     lqmf_status st = LQMF_OK;
     if (!texts || !types || (!gpt2 && !scores)) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     for (uint32_t i = 0; !st && i < t->n; i++) {
-        texts[i] = lqmf_tok_text(t, (int32_t)i, NULL);
+        size_t len;
+        texts[i] = lqmf_tok_text(t, (int32_t)i, &len);
         types[i] = t->type[i];
+        if (strlen(texts[i]) != len)
+            st = lqmf_error(LQMF_E_UNSUPPORTED,
+                            "%s: token %u holds a NUL byte, which GGUF strings here cannot", t->name, i);
     }
     if (!st) st = lqmf_gguf_writer_set_str(w, K "model", gpt2 ? "gpt2" : "llama");
     if (!st) st = lqmf_gguf_writer_set_str(w, K "pre", lqmf_tok_pre_name(t));
@@ -235,10 +249,11 @@ lqmf_status lqmf_tok_write_gguf(const lqmf_tokenizer *t, struct lqmf_gguf_writer
         lqmf_buf_free(&pool);
     }
     if (!st) st = put_ids(t, w);
-    if (!st) st = lqmf_gguf_writer_set_bool(w, K "add_bos_token", lqmf_tok_adds_bos(t));
-    if (!st) st = lqmf_gguf_writer_set_bool(w, K "add_eos_token", lqmf_tok_adds_eos(t));
+    if (!st && t->add_stated) st = lqmf_gguf_writer_set_bool(w, K "add_bos_token", lqmf_tok_adds_bos(t));
+    if (!st && t->add_stated) st = lqmf_gguf_writer_set_bool(w, K "add_eos_token", lqmf_tok_adds_eos(t));
     if (!st && !gpt2) st = lqmf_gguf_writer_set_bool(w, K "add_space_prefix", tok_adds_prefix(t));
-    if (!st && t->chat_template) st = lqmf_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
+    if (!st && t->chat_template)
+        st = lqmf_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
     if (scores != t->score) free(scores);
     free(texts);
     free(types);

@@ -23,7 +23,9 @@ static const char *type_of(const ctx *c, tj_ref o) {
 static lqmf_status want(const ctx *c, tj_ref v, tj_type type, const char *what) {
     if (tj_kind(c->d, v) == type) return LQMF_OK;
     return lqmf_error(LQMF_E_FORMAT, "%s: %s must be %s", c->t->name, what,
-                      type == TJ_OBJ ? "an object" : type == TJ_ARR ? "an array" : "a string");
+                      type == TJ_OBJ   ? "an object"
+                      : type == TJ_ARR ? "an array"
+                                       : "a string");
 }
 
 static bool absent(const ctx *c, tj_ref v) {
@@ -79,7 +81,7 @@ static lqmf_status parse_normalizer(const ctx *c, tj_ref o, int depth) {
     if (st) return st;
     if (depth > 8) return lqmf_error(LQMF_E_FORMAT, "%s: normalizers nested too deep", t->name);
     const char *ty = type_of(c, o);
-    tok_norm n = { 0 };
+    tok_norm n = {0};
     if (!strcmp(ty, "Sequence")) {
         tj_ref list = tj_get(c->d, o, "normalizers");
         if ((st = want(c, list, TJ_ARR, "normalizer.normalizers"))) return st;
@@ -95,7 +97,8 @@ static lqmf_status parse_normalizer(const ctx *c, tj_ref o, int depth) {
         n.kind = NORM_REPLACE;
         st = get_pattern(c, o, "normalizer Replace", &p, &pn, &regex);
         if (!st) st = dup_str(c, tj_get(c->d, o, "content"), "normalizer Replace.content", &n.b, &n.blen);
-        if (!st && regex) st = tok_regex_compile(p, pn, &n.re);
+        if (!st && regex && (st = tok_regex_compile(p, pn, &n.re)))
+            lqmf_error_prefix(st, "%s: normalizer Replace", t->name);
         if (!st && !regex && !(n.a = malloc(pn + 1))) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
         if (!st && !regex) memcpy(n.a, p, pn + 1), n.alen = pn;
     } else if (!strcmp(ty, "NFC")) {
@@ -123,8 +126,8 @@ static lqmf_status parse_normalizer(const ctx *c, tj_ref o, int depth) {
 /* ---- pre-tokenizers -------------------------------------------------------- */
 
 static lqmf_status parse_behavior(const ctx *c, tj_ref o, tok_split_behavior *b) {
-    static const char *names[] = { "Removed", "Isolated", "MergedWithPrevious", "MergedWithNext",
-                                   "Contiguous" };
+    static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext",
+                                  "Contiguous"};
     const char *s = tj_str(c->d, tj_get(c->d, o, "behavior"), NULL);
     *b = SPLIT_ISOLATED;
     if (!s) return LQMF_OK;
@@ -133,8 +136,10 @@ static lqmf_status parse_behavior(const ctx *c, tj_ref o, tok_split_behavior *b)
             *b = (tok_split_behavior)i;
             return LQMF_OK;
         }
-    return lqmf_error(LQMF_E_FORMAT, "%s: pre-tokenizer behavior '%s' is not one of Removed, Isolated, "
-                      "MergedWithPrevious, MergedWithNext, Contiguous", c->t->name, s);
+    return lqmf_error(LQMF_E_FORMAT,
+                      "%s: pre-tokenizer behavior '%s' is not one of Removed, Isolated, "
+                      "MergedWithPrevious, MergedWithNext, Contiguous",
+                      c->t->name, s);
 }
 
 /* Metaspace settings (shared by the pre-tokenizer and the decoder). */
@@ -152,11 +157,15 @@ static lqmf_status parse_metaspace(const ctx *c, tj_ref o, tok_pre *p) {
     p->scheme = add ? PREPEND_ALWAYS : PREPEND_NEVER;
     const char *scheme = tj_str(c->d, tj_get(c->d, o, "prepend_scheme"), NULL);
     if (scheme) {
-        if (!strcmp(scheme, "always")) p->scheme = PREPEND_ALWAYS;
-        else if (!strcmp(scheme, "first")) p->scheme = PREPEND_FIRST;
-        else if (!strcmp(scheme, "never")) p->scheme = PREPEND_NEVER;
-        else return lqmf_error(LQMF_E_FORMAT, "%s: Metaspace.prepend_scheme '%s' is not always/first/never",
-                               c->t->name, scheme);
+        if (!strcmp(scheme, "always"))
+            p->scheme = PREPEND_ALWAYS;
+        else if (!strcmp(scheme, "first"))
+            p->scheme = PREPEND_FIRST;
+        else if (!strcmp(scheme, "never"))
+            p->scheme = PREPEND_NEVER;
+        else
+            return lqmf_error(LQMF_E_FORMAT, "%s: Metaspace.prepend_scheme '%s' is not always/first/never",
+                              c->t->name, scheme);
     }
     return get_bool(c, o, "split", true, &p->split, "Metaspace");
 }
@@ -170,11 +179,12 @@ static lqmf_status split_pre(const ctx *c, tj_ref o) {
     if ((st = get_pattern(c, o, "pre_tokenizer Split", &p, &pn, &regex)) || (st = parse_behavior(c, o, &b)) ||
         (st = get_bool(c, o, "invert", false, &invert, "Split")))
         return st;
-    tok_pre q = { .kind = PRE_SPLIT, .behavior = b, .invert = invert };
+    tok_pre q = {.kind = PRE_SPLIT, .behavior = b, .invert = invert};
     if (!(q.pattern = malloc(pn + 1))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     memcpy(q.pattern, p, pn + 1);
     if (regex) {
-        st = tok_regex_compile(p, pn, &q.re);
+        if ((st = tok_regex_compile(p, pn, &q.re)))
+            lqmf_error_prefix(st, "%s: pre_tokenizer Split", c->t->name);
     } else { /* a literal string */
         int err;
         PCRE2_SIZE off;
@@ -203,13 +213,13 @@ static lqmf_status parse_pre(const ctx *c, tj_ref o, int depth) {
         bool prefix, regex;
         st = get_bool(c, o, "add_prefix_space", true, &prefix, "ByteLevel");
         if (!st) st = get_bool(c, o, "use_regex", true, &regex, "ByteLevel");
-        if (!st && prefix) st = tok_pre_add(t, &(tok_pre){ .kind = PRE_PREFIX });
+        if (!st && prefix) st = tok_pre_add(t, &(tok_pre){.kind = PRE_PREFIX});
         if (!st && regex) st = tok_pre_add_split(t, tok_re_gpt2, SPLIT_ISOLATED, false);
         return st;
     }
     if (!strcmp(ty, "Split")) return split_pre(c, o);
     if (!strcmp(ty, "Metaspace")) {
-        tok_pre q = { .kind = PRE_METASPACE };
+        tok_pre q = {.kind = PRE_METASPACE};
         st = parse_metaspace(c, o, &q);
         return st ? st : tok_pre_add(t, &q);
     }
@@ -241,11 +251,14 @@ static bool has_byte_level(const ctx *c, tj_ref o, const char *list_key, int dep
 
 static lqmf_status set_replace(lqmf_tokenizer *t, const char *from, size_t fn, const char *to, size_t tn) {
     tok_decoder *d = &t->dec;
-    if (d->from_len && (d->from_len != fn || memcmp(d->from, from, fn) || d->to_len != tn || memcmp(d->to, to, tn)))
+    if (d->from_len &&
+        (d->from_len != fn || memcmp(d->from, from, fn) || d->to_len != tn || memcmp(d->to, to, tn)))
         return lqmf_error(LQMF_E_UNSUPPORTED, "%s: decoder with two different Replace steps", t->name);
     if (fn == 0 || fn >= sizeof d->from || tn >= sizeof d->to)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: decoder Replace of '%.*s' by '%.*s' (one character "
-                          "each is supported)", t->name, (int)fn, from, (int)tn, to);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: decoder Replace of '%.*s' by '%.*s' (one character "
+                          "each is supported)",
+                          t->name, (int)fn, from, (int)tn, to);
     memcpy(d->from, from, fn);
     memcpy(d->to, to, tn);
     d->from_len = (uint8_t)fn;
@@ -277,7 +290,8 @@ static lqmf_status parse_decoder(const ctx *c, tj_ref o, int depth) {
         bool regex;
         if ((st = get_pattern(c, o, "decoder Replace", &p, &pn, &regex))) return st;
         if (regex || !(to = tj_str(c->d, tj_get(c->d, o, "content"), &tn)))
-            return lqmf_error(LQMF_E_UNSUPPORTED, "%s: decoder Replace needs a String pattern and content", t->name);
+            return lqmf_error(LQMF_E_UNSUPPORTED, "%s: decoder Replace needs a String pattern and content",
+                              t->name);
         return set_replace(t, p, pn, to, tn);
     }
     if (!strcmp(ty, "Strip")) {
@@ -291,7 +305,7 @@ static lqmf_status parse_decoder(const ctx *c, tj_ref o, int depth) {
         return LQMF_OK;
     }
     if (!strcmp(ty, "Metaspace")) {
-        tok_pre q = { 0 };
+        tok_pre q = {0};
         if ((st = parse_metaspace(c, o, &q))) return st;
         if (q.scheme != PREPEND_NEVER) t->dec.strip_start = 1;
         return set_replace(t, q.rep, q.rep_len, " ", 1);
@@ -306,7 +320,8 @@ static lqmf_status add_special(lqmf_tokenizer *t, bool before, int64_t id) {
         return lqmf_error(LQMF_E_FORMAT, "%s: post_processor names token id %lld outside the vocabulary",
                           t->name, (long long)id);
     uint8_t *n = before ? &t->n_prefix : &t->n_suffix;
-    if (*n >= 4) return lqmf_error(LQMF_E_UNSUPPORTED, "%s: more than 4 special tokens around the text", t->name);
+    if (*n >= 4)
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: more than 4 special tokens around the text", t->name);
     (before ? t->prefix : t->suffix)[(*n)++] = (int32_t)id;
     return LQMF_OK;
 }
@@ -316,6 +331,7 @@ static lqmf_status parse_template(const ctx *c, tj_ref o) {
     tj_ref single = tj_get(c->d, o, "single"), specials = tj_get(c->d, o, "special_tokens");
     lqmf_status st = want(c, single, TJ_ARR, "post_processor.single");
     if (st) return st;
+    t->add_stated = true;
     bool before = true;
     TJ_EACH(c->d, single, e) {
         if (tj_get(c->d, e, "Sequence") != TJ_MISSING) {
@@ -324,15 +340,19 @@ static lqmf_status parse_template(const ctx *c, tj_ref o) {
         }
         const char *name = tj_str(c->d, tj_get(c->d, tj_get(c->d, e, "SpecialToken"), "id"), NULL);
         if (!name)
-            return lqmf_error(LQMF_E_FORMAT, "%s: post_processor.single has an item that is neither "
-                              "Sequence nor SpecialToken", t->name);
+            return lqmf_error(LQMF_E_FORMAT,
+                              "%s: post_processor.single has an item that is neither "
+                              "Sequence nor SpecialToken",
+                              t->name);
         tj_ref ids = tj_get(c->d, tj_get(c->d, specials, name), "ids");
         if (tj_kind(c->d, ids) != TJ_ARR)
-            return lqmf_error(LQMF_E_FORMAT, "%s: post_processor special token '%s' has no ids", t->name, name);
+            return lqmf_error(LQMF_E_FORMAT, "%s: post_processor special token '%s' has no ids", t->name,
+                              name);
         TJ_EACH(c->d, ids, id) {
             int64_t v;
             if (!tj_int(c->d, id, &v))
-                return lqmf_error(LQMF_E_FORMAT, "%s: post_processor ids of '%s' must be integers", t->name, name);
+                return lqmf_error(LQMF_E_FORMAT, "%s: post_processor ids of '%s' must be integers", t->name,
+                                  name);
             if ((st = add_special(t, before, v))) return st;
         }
     }
@@ -374,8 +394,8 @@ static lqmf_status parse_post(const ctx *c, tj_ref o, int depth) {
 static lqmf_status parse_id(const ctx *c, tj_ref v, const char *what, const char *key, uint32_t *id) {
     int64_t x;
     if (!tj_int(c->d, v, &x) || x < 0 || x >= TOK_MAX_VOCAB)
-        return lqmf_error(LQMF_E_FORMAT, "%s: %s '%s' has an id that is not an integer in 0..%u",
-                          c->t->name, what, key, TOK_MAX_VOCAB - 1);
+        return lqmf_error(LQMF_E_FORMAT, "%s: %s '%s' has an id that is not an integer in 0..%u", c->t->name,
+                          what, key, TOK_MAX_VOCAB - 1);
     *id = (uint32_t)x;
     return LQMF_OK;
 }
@@ -391,7 +411,8 @@ static lqmf_status load_added(const ctx *c, tj_ref added) {
         bool special, lstrip, rstrip, single;
         const char *w = "added_tokens";
         uint32_t id;
-        if ((st = get_bool(c, v, "special", false, &special, w)) || (st = get_bool(c, v, "lstrip", false, &lstrip, w)) ||
+        if ((st = get_bool(c, v, "special", false, &special, w)) ||
+            (st = get_bool(c, v, "lstrip", false, &lstrip, w)) ||
             (st = get_bool(c, v, "rstrip", false, &rstrip, w)) ||
             (st = get_bool(c, v, "single_word", false, &single, w)) ||
             (st = parse_id(c, tj_get(c->d, v, "id"), "added token", content, &id)))
@@ -417,6 +438,11 @@ static lqmf_status load_vocab(const ctx *c, tj_ref vocab, tj_ref added) {
         if ((st = parse_id(c, tj_get(c->d, v, "id"), "added token", "?", &id))) return st;
         if (id + 1 > n) n = id + 1;
     }
+    uint64_t entries = (uint64_t)tj_size(c->d, vocab) + tj_size(c->d, added);
+    if (n > 2 * entries + 1024) /* holes are filled with [PAD] tokens; keep them few */
+        return lqmf_error(LQMF_E_FORMAT,
+                          "%s: token ids reach %u for %llu tokens (ids must be nearly contiguous)", t->name,
+                          n - 1, (unsigned long long)entries);
     if ((st = tok_vocab_alloc(t, n))) return st;
     TJ_EACH(c->d, vocab, k) {
         size_t kn;
@@ -425,7 +451,8 @@ static lqmf_status load_vocab(const ctx *c, tj_ref vocab, tj_ref added) {
         if (t->type[id])
             return lqmf_error(LQMF_E_FORMAT, "%s: model.vocab gives id %u to two tokens (one is '%s')",
                               t->name, id, key);
-        lqmf_tok_type ty = t->byte_fallback && tok_parse_byte_token(key, kn) >= 0 ? LQMF_TOK_BYTE : LQMF_TOK_NORMAL;
+        lqmf_tok_type ty =
+            t->byte_fallback && tok_parse_byte_token(key, kn) >= 0 ? LQMF_TOK_BYTE : LQMF_TOK_NORMAL;
         if ((st = tok_vocab_set(t, id, key, kn, 0.0f, ty))) return st;
     }
     if ((st = load_added(c, added)) || (st = tok_vocab_finish(t))) return st;
@@ -435,7 +462,8 @@ static lqmf_status load_vocab(const ctx *c, tj_ref vocab, tj_ref added) {
         const char *key = tj_str(c->d, k, &kn);
         parse_id(c, k + 1, "", "", &id);
         int32_t found = tok_find_text(t, key, kn);
-        if (found >= 0 && found != (int32_t)id && t->type[id] == LQMF_TOK_NORMAL && t->type[found] == LQMF_TOK_NORMAL)
+        if (found >= 0 && found != (int32_t)id && t->type[id] == LQMF_TOK_NORMAL &&
+            t->type[found] == LQMF_TOK_NORMAL)
             return lqmf_error(LQMF_E_FORMAT, "%s: model.vocab has token '%s' twice (ids %d and %u)", t->name,
                               key, found, id);
     }
@@ -473,8 +501,8 @@ static lqmf_status load_merges(const ctx *c, tj_ref merges) {
         const char *a, *b;
         size_t an, bn;
         if (!merge_sides(c, m, &a, &an, &b, &bn)) {
-            st = lqmf_error(LQMF_E_FORMAT, "%s: model.merges[%u] is not two tokens (\"a b\" or [\"a\", \"b\"])",
-                            t->name, i);
+            st = lqmf_error(LQMF_E_FORMAT,
+                            "%s: model.merges[%u] is not two tokens (\"a b\" or [\"a\", \"b\"])", t->name, i);
             break;
         }
         if ((st = tok_merges_add_text(t, a, an, b, bn, "model.merges", i, &joined))) break;
@@ -501,7 +529,7 @@ static lqmf_status load_model(const ctx *c, tj_ref root) {
         (st = get_bool(c, model, "ignore_merges", false, &t->ignore_merges, "model")) ||
         (st = get_bool(c, model, "fuse_unk", false, &t->fuse_unk, "model")))
         return st;
-    static const char *affixes[] = { "continuing_subword_prefix", "end_of_word_suffix" };
+    static const char *affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int k = 0; k < 2; k++) {
         tj_ref v = tj_get(c->d, model, affixes[k]);
         size_t n = 0;
@@ -523,7 +551,8 @@ static lqmf_status load_model(const ctx *c, tj_ref root) {
 
 /* ---- tokenizer_config.json ------------------------------------------------- */
 
-/* A special token entry: "text" or {"content": "text"}; unchanged when absent. */
+/* A special token entry: "text" or {"content": "text"}; unchanged when absent
+ * or not in the vocabulary. */
 static lqmf_status config_token(const ctx *c, tj_ref cfg, const char *key, int32_t *id) {
     tj_ref v = tj_get(c->d, cfg, key);
     if (tj_kind(c->d, v) == TJ_OBJ) v = tj_get(c->d, v, "content");
@@ -532,8 +561,7 @@ static lqmf_status config_token(const ctx *c, tj_ref cfg, const char *key, int32
     const char *s = tj_str(c->d, v, &n);
     if (!s) return lqmf_error(LQMF_E_FORMAT, "%s: %s must be a string", c->t->name, key);
     int32_t found = tok_find_text(c->t, s, n);
-    if (found < 0) return lqmf_error(LQMF_E_FORMAT, "%s: %s '%s' is not in the vocabulary", c->t->name, key, s);
-    *id = found;
+    if (found >= 0) *id = found; /* a name outside the vocabulary (transformers would add it) is ignored */
     return LQMF_OK;
 }
 
@@ -567,10 +595,12 @@ static lqmf_status apply_config(lqmf_tokenizer *t, const char *text, size_t len)
     tj_doc d;
     lqmf_status st = tj_parse(text, len, t->name, &d);
     if (st) return st;
-    ctx c = { t, &d };
+    ctx c = {t, &d};
     bool add_bos = lqmf_tok_adds_bos(t), add_eos = lqmf_tok_adds_eos(t), seen = false;
-    if ((st = want(&c, 0, TJ_OBJ, "tokenizer_config.json")) || (st = config_token(&c, 0, "bos_token", &t->bos)) ||
-        (st = config_token(&c, 0, "eos_token", &t->eos)) || (st = config_token(&c, 0, "unk_token", &t->unk)) ||
+    if ((st = want(&c, 0, TJ_OBJ, "tokenizer_config.json")) ||
+        (st = config_token(&c, 0, "bos_token", &t->bos)) ||
+        (st = config_token(&c, 0, "eos_token", &t->eos)) ||
+        (st = config_token(&c, 0, "unk_token", &t->unk)) ||
         (st = config_token(&c, 0, "pad_token", &t->pad)) ||
         (st = config_template(&c, tj_get(&d, 0, "chat_template"))) ||
         (st = config_add_flag(&c, 0, "add_bos_token", &add_bos, &seen)) ||
@@ -594,7 +624,7 @@ lqmf_status tok_apply_config(lqmf_tokenizer *t, const char *text, size_t len, co
 /* ---- entry point -------------------------------------------------------------- */
 
 static lqmf_status load_json(lqmf_tokenizer *t, const tj_doc *d) {
-    ctx c = { t, d };
+    ctx c = {t, d};
     lqmf_status st = want(&c, 0, TJ_OBJ, "the top level");
     if (!st) st = load_model(&c, 0);
     if (!st) st = parse_normalizer(&c, tj_get(d, 0, "normalizer"), 0);
@@ -607,8 +637,8 @@ static lqmf_status load_json(lqmf_tokenizer *t, const tj_doc *d) {
     return LQMF_OK;
 }
 
-lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json,
-                                  size_t config_len, const char *name, lqmf_tokenizer **out) {
+lqmf_status lqmf_tok_load_hf_json(const char *json, size_t len, const char *config_json, size_t config_len,
+                                  const char *name, lqmf_tokenizer **out) {
     *out = NULL;
     lqmf_tokenizer *t;
     lqmf_status st = tok_new(name, &t);

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#define J_MAX_DEPTH 64         /* expression / statement nesting */
+#define J_MAX_DEPTH 64           /* expression / statement nesting */
 #define J_MAX_OUTPUT (64u << 20) /* bytes of rendered text */
-#define J_MAX_STEPS 10000000u  /* loop iterations + output calls */
+#define J_MAX_STEPS 10000000u    /* loop iterations + output calls */
 
 /* ---- arena ------------------------------------------------------------------- */
 
@@ -65,7 +65,9 @@ static void arena_free(arena *a) {
 
 /* ---- values -------------------------------------------------------------------- */
 
-typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_DICT } vtype;
+/* V_FUNC: a global function used as a value (only "is defined" and
+ * truthiness make sense of it). */
+typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_DICT, V_FUNC } vtype;
 
 typedef struct jlist jlist;
 typedef struct jdict jdict;
@@ -94,13 +96,13 @@ struct jdict {
     size_t n, cap;
 };
 
-static const jval UNDEF = { V_UNDEF, { 0 } };
-static const jval NONE = { V_NONE, { 0 } };
+static const jval UNDEF = {V_UNDEF, {0}};
+static const jval NONE = {V_NONE, {0}};
 
-static jval vbool(bool b) { return (jval){ V_BOOL, { .b = b } }; }
-static jval vint(int64_t i) { return (jval){ V_INT, { .i = i } }; }
+static jval vbool(bool b) { return (jval){V_BOOL, {.b = b}}; }
+static jval vint(int64_t i) { return (jval){V_INT, {.i = i}}; }
 static jval vstr(const char *p, size_t n) {
-    jval v = { V_STR, { 0 } };
+    jval v = {V_STR, {0}};
     v.u.s.p = p;
     v.u.s.n = n;
     return v;
@@ -132,7 +134,8 @@ static int line_of(const jinja *j, size_t off) {
     return line;
 }
 
-static bool jerr(jinja *j, lqmf_status st, size_t off, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool jerr(jinja *j, lqmf_status st, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static bool jerr(jinja *j, lqmf_status st, size_t off, const char *fmt, ...) {
     if (j->st) return false;
     char msg[512];
@@ -199,13 +202,13 @@ static bool dict_set(jinja *j, jdict *d, const char *k, size_t kn, jval v) {
 }
 
 static jval new_list(jinja *j) {
-    jval v = { V_LIST, { 0 } };
+    jval v = {V_LIST, {0}};
     if (!(v.u.l = aalloc(&j->a, sizeof *v.u.l))) oom(j);
     return v;
 }
 
 static jval new_dict(jinja *j) {
-    jval v = { V_DICT, { 0 } };
+    jval v = {V_DICT, {0}};
     if (!(v.u.d = aalloc(&j->a, sizeof *v.u.d))) oom(j);
     return v;
 }
@@ -217,6 +220,7 @@ static bool truthy(jval v) {
     case V_STR: return v.u.s.n != 0;
     case V_LIST: return v.u.l->n != 0;
     case V_DICT: return v.u.d->n != 0;
+    case V_FUNC: return true;
     default: return false;
     }
 }
@@ -244,26 +248,39 @@ static void write_json_str(lqmf_buf *b, const char *s, size_t n) {
     lqmf_buf_append(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') lqmf_buf_printf(b, "\\%c", c);
-        else if (c == '\n') lqmf_buf_append(b, "\\n", 2);
-        else if (c == '\t') lqmf_buf_append(b, "\\t", 2);
-        else if (c == '\r') lqmf_buf_append(b, "\\r", 2);
-        else if (c < 0x20) lqmf_buf_printf(b, "\\u%04x", c);
-        else lqmf_buf_append(b, s + i, 1);
+        if (c == '"' || c == '\\')
+            lqmf_buf_printf(b, "\\%c", c);
+        else if (c == '\n')
+            lqmf_buf_append(b, "\\n", 2);
+        else if (c == '\t')
+            lqmf_buf_append(b, "\\t", 2);
+        else if (c == '\r')
+            lqmf_buf_append(b, "\\r", 2);
+        else if (c < 0x20)
+            lqmf_buf_printf(b, "\\u%04x", c);
+        else
+            lqmf_buf_append(b, s + i, 1);
     }
     lqmf_buf_append(b, "\"", 1);
 }
 
 static void write_val(lqmf_buf *b, jval v, bool repr, bool json) {
     switch (v.t) {
-    case V_UNDEF: if (json) lqmf_buf_append(b, "null", 4); break;
+    case V_UNDEF:
+        if (json) lqmf_buf_append(b, "null", 4);
+        break;
     case V_NONE: lqmf_buf_printf(b, "%s", json ? "null" : "None"); break;
-    case V_BOOL: lqmf_buf_printf(b, "%s", json ? (v.u.b ? "true" : "false") : (v.u.b ? "True" : "False")); break;
+    case V_BOOL:
+        lqmf_buf_printf(b, "%s", json ? (v.u.b ? "true" : "false") : (v.u.b ? "True" : "False"));
+        break;
     case V_INT: lqmf_buf_printf(b, "%lld", (long long)v.u.i); break;
     case V_STR:
-        if (json) write_json_str(b, v.u.s.p, v.u.s.n);
-        else if (repr) lqmf_buf_printf(b, "'%.*s'", (int)v.u.s.n, v.u.s.p);
-        else lqmf_buf_append(b, v.u.s.p, v.u.s.n);
+        if (json)
+            write_json_str(b, v.u.s.p, v.u.s.n);
+        else if (repr)
+            lqmf_buf_printf(b, "'%.*s'", (int)v.u.s.n, v.u.s.p);
+        else
+            lqmf_buf_append(b, v.u.s.p, v.u.s.n);
         break;
     case V_LIST:
         lqmf_buf_append(b, "[", 1);
@@ -283,6 +300,7 @@ static void write_val(lqmf_buf *b, jval v, bool repr, bool json) {
         }
         lqmf_buf_append(b, "}", 1);
         break;
+    case V_FUNC: break;
     }
 }
 
@@ -314,7 +332,7 @@ typedef enum { C_TEXT, C_VAR, C_BLOCK, C_COMMENT } ckind;
 
 typedef struct {
     ckind kind;
-    size_t off, len; /* inside the delimiters for tags */
+    size_t off, len;            /* inside the delimiters for tags */
     bool trim_left, trim_right; /* '-' on the tag's inner side */
     bool plus;                  /* '+' : no lstrip_blocks */
 } chunk;
@@ -342,8 +360,10 @@ static const char *tag_end(const char *p, const char *close) {
     char q = 0;
     for (; *p; p++) {
         if (q) {
-            if (*p == '\\' && p[1]) p++;
-            else if (*p == q) q = 0;
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == q)
+                q = 0;
         } else if (*p == '\'' || *p == '"') {
             q = *p;
         } else if (p[0] == close[0] && p[1] == close[1]) {
@@ -356,22 +376,27 @@ static const char *tag_end(const char *p, const char *close) {
 static bool split_chunks(jinja *j, chunks *cs) {
     const char *s = j->src, *p = s;
     size_t total = strlen(s);
-    if (total && s[total - 1] == '\n') total -= total > 1 && s[total - 2] == '\r' ? 2 : 1; /* keep_trailing_newline off */
+    if (total && s[total - 1] == '\n')
+        total -= total > 1 && s[total - 2] == '\r' ? 2 : 1; /* keep_trailing_newline off */
     while ((size_t)(p - s) < total) {
         const char *open = strchr(p, '{');
         while (open && open[1] != '{' && open[1] != '%' && open[1] != '#') open = strchr(open + 1, '{');
         if (!open || (size_t)(open - s) >= total)
-            return chunk_push(j, cs, (chunk){ C_TEXT, (size_t)(p - s), total - (size_t)(p - s), false, false, false });
-        if (open > p && !chunk_push(j, cs, (chunk){ C_TEXT, (size_t)(p - s), (size_t)(open - p), false, false, false }))
+            return chunk_push(j, cs,
+                              (chunk){C_TEXT, (size_t)(p - s), total - (size_t)(p - s), false, false, false});
+        if (open > p &&
+            !chunk_push(j, cs, (chunk){C_TEXT, (size_t)(p - s), (size_t)(open - p), false, false, false}))
             return false;
         char kind = open[1];
         const char *close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
         const char *in = open + 2;
         const char *end = kind == '#' ? strstr(in, "#}") : tag_end(in, close);
         if (!end) return jerr(j, LQMF_E_FORMAT, (size_t)(open - s), "tag is not closed with '%s'", close);
-        chunk c = { kind == '{' ? C_VAR : kind == '%' ? C_BLOCK : C_COMMENT, 0, 0, false, false, false };
-        if (*in == '-') c.trim_left = true, in++;
-        else if (*in == '+') c.plus = true, in++;
+        chunk c = {kind == '{' ? C_VAR : kind == '%' ? C_BLOCK : C_COMMENT, 0, 0, false, false, false};
+        if (*in == '-')
+            c.trim_left = true, in++;
+        else if (*in == '+')
+            c.plus = true, in++;
         const char *stop = end;
         if (stop > in && stop[-1] == '-') c.trim_right = true, stop--;
         c.off = (size_t)(in - s);
@@ -386,15 +411,18 @@ static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c ==
 
 /* Whitespace control on text chunk i: returns the kept [a, b). */
 static void text_bounds(const jinja *j, const chunks *cs, size_t i, size_t *a, size_t *b) {
-    const chunk *c = &cs->c[i], *prev = i ? &cs->c[i - 1] : NULL, *next = i + 1 < cs->n ? &cs->c[i + 1] : NULL;
+    const chunk *c = &cs->c[i], *prev = i ? &cs->c[i - 1] : NULL,
+                *next = i + 1 < cs->n ? &cs->c[i + 1] : NULL;
     const char *s = j->src;
     *a = c->off;
     *b = c->off + c->len;
     if (prev && prev->trim_right) {
         while (*a < *b && is_blank(s[*a])) (*a)++;
     } else if (prev && prev->kind != C_VAR) { /* trim_blocks: one newline after a block */
-        if (*a < *b && s[*a] == '\n') (*a)++;
-        else if (*a + 1 < *b && s[*a] == '\r' && s[*a + 1] == '\n') *a += 2;
+        if (*a < *b && s[*a] == '\n')
+            (*a)++;
+        else if (*a + 1 < *b && s[*a] == '\r' && s[*a + 1] == '\n')
+            *a += 2;
     }
     if (next && next->trim_left) {
         while (*b > *a && is_blank(s[*b - 1])) (*b)--;
@@ -413,7 +441,7 @@ typedef struct {
     ttype t;
     size_t off; /* in the template */
     const char *p;
-    size_t n;   /* T_STR: decoded string in the arena */
+    size_t n; /* T_STR: decoded string in the arena */
     int64_t i;
 } token;
 
@@ -465,7 +493,7 @@ static bool tokenize_tag(jinja *j, size_t off, size_t len, lexer *lx) {
             cap *= 2;
         }
         token *t = &lx->tk[lx->n];
-        *t = (token){ T_END, k, s + k, 0, 0 };
+        *t = (token){T_END, k, s + k, 0, 0};
         if (k >= end) {
             lx->n++;
             return true;
@@ -473,7 +501,9 @@ static bool tokenize_tag(jinja *j, size_t off, size_t len, lexer *lx) {
         char c = s[k];
         if (c == '_' || ((c | 32) >= 'a' && (c | 32) <= 'z')) {
             size_t a = k;
-            while (k < end && (s[k] == '_' || ((s[k] | 32) >= 'a' && (s[k] | 32) <= 'z') || (s[k] >= '0' && s[k] <= '9'))) k++;
+            while (k < end && (s[k] == '_' || ((s[k] | 32) >= 'a' && (s[k] | 32) <= 'z') ||
+                               (s[k] >= '0' && s[k] <= '9')))
+                k++;
             t->t = T_NAME, t->n = k - a;
         } else if (c >= '0' && c <= '9') {
             int64_t v = 0;
@@ -487,7 +517,7 @@ static bool tokenize_tag(jinja *j, size_t off, size_t len, lexer *lx) {
         } else if (c == '\'' || c == '"') {
             if (!lex_string(j, s, &k, end, t)) return false;
         } else {
-            static const char *two[] = { "==", "!=", "<=", ">=", "//", "**" };
+            static const char *two[] = {"==", "!=", "<=", ">=", "//", "**"};
             t->t = T_OP, t->n = 1;
             for (int q = 0; q < 6; q++)
                 if (k + 1 < end && s[k] == two[q][0] && s[k + 1] == two[q][1]) t->n = 2;
@@ -519,15 +549,30 @@ static bool accept_name(lexer *lx, const char *name) {
 static bool expect_op(lexer *lx, const char *op) {
     if (accept_op(lx, op)) return true;
     token *t = peek(lx);
-    return jerr(lx->j, LQMF_E_FORMAT, t->off, "expected '%s' but found '%.*s'", op, (int)(t->t == T_END ? 3 : t->n),
-                t->t == T_END ? "end" : t->p);
+    return jerr(lx->j, LQMF_E_FORMAT, t->off, "expected '%s' but found '%.*s'", op,
+                (int)(t->t == T_END ? 3 : t->n), t->t == T_END ? "end" : t->p);
 }
 
 /* ---- expressions -------------------------------------------------------------------- */
 
 typedef enum {
-    E_LIT, E_NAME, E_LIST, E_DICT, E_ATTR, E_INDEX, E_SLICE, E_CALL, E_METHOD, E_FILTER, E_TEST,
-    E_NOT, E_NEG, E_AND, E_OR, E_BIN, E_COND
+    E_LIT,
+    E_NAME,
+    E_LIST,
+    E_DICT,
+    E_ATTR,
+    E_INDEX,
+    E_SLICE,
+    E_CALL,
+    E_METHOD,
+    E_FILTER,
+    E_TEST,
+    E_NOT,
+    E_NEG,
+    E_AND,
+    E_OR,
+    E_BIN,
+    E_COND
 } ekind;
 
 struct expr {
@@ -536,11 +581,11 @@ struct expr {
     jval lit;
     const char *name; /* E_NAME, E_ATTR, E_METHOD, E_FILTER, E_TEST, E_BIN (operator), E_CALL */
     size_t name_n;
-    expr *a, *b, *c;  /* operands */
-    expr **args;      /* call / filter / method / list / dict (key, value pairs) */
-    const char **kw;  /* keyword names for args (NULL entries: positional) */
+    expr *a, *b, *c; /* operands */
+    expr **args;     /* call / filter / method / list / dict (key, value pairs) */
+    const char **kw; /* keyword names for args (NULL entries: positional) */
     size_t n_args;
-    bool negate;      /* E_TEST: is not; E_BIN "in": not in */
+    bool negate; /* E_TEST: is not; E_BIN "in": not in */
 };
 
 static expr *parse_expr(lexer *lx, int depth);
@@ -594,10 +639,14 @@ static expr *parse_primary(lexer *lx, int depth) {
     if (t->t == T_NAME) {
         lx->pos++;
         if (!(e = mk(lx, E_LIT, t->off))) return NULL;
-        if (is_name(t, "true") || is_name(t, "True")) e->lit = vbool(true);
-        else if (is_name(t, "false") || is_name(t, "False")) e->lit = vbool(false);
-        else if (is_name(t, "none") || is_name(t, "None")) e->lit = NONE;
-        else e->k = E_NAME, e->name = t->p, e->name_n = t->n;
+        if (is_name(t, "true") || is_name(t, "True"))
+            e->lit = vbool(true);
+        else if (is_name(t, "false") || is_name(t, "False"))
+            e->lit = vbool(false);
+        else if (is_name(t, "none") || is_name(t, "None"))
+            e->lit = NONE;
+        else
+            e->k = E_NAME, e->name = t->p, e->name_n = t->n;
         return e;
     }
     if (accept_op(lx, "(")) {
@@ -662,7 +711,7 @@ static expr *parse_postfix(lexer *lx, int depth) {
             if (x->k == E_METHOD && (lx->pos++, !parse_args(lx, x, depth))) return NULL;
             e = x;
         } else if (accept_op(lx, "[")) {
-            expr *x = mk(lx, E_INDEX, t->off), *parts[3] = { 0 };
+            expr *x = mk(lx, E_INDEX, t->off), *parts[3] = {0};
             if (!x) return NULL;
             int k = 0;
             bool slice = false;
@@ -683,7 +732,8 @@ static expr *parse_postfix(lexer *lx, int depth) {
             e = x;
         } else if (accept_op(lx, "(")) {
             if (e->k != E_NAME)
-                return jerr(lx->j, LQMF_E_UNSUPPORTED, t->off, "unsupported construct: calling a non-name"), NULL;
+                return jerr(lx->j, LQMF_E_UNSUPPORTED, t->off, "unsupported construct: calling a non-name"),
+                       NULL;
             e->k = E_CALL;
             if (!parse_args(lx, e, depth)) return NULL;
         } else {
@@ -746,7 +796,11 @@ static expr *parse_mul(lexer *lx, int depth) {
     expr *e = parse_unary(lx, depth);
     for (;;) {
         token *t = peek(lx);
-        const char *op = is_op(t, "*") ? "*" : is_op(t, "//") ? "//" : is_op(t, "/") ? "/" : is_op(t, "%") ? "%" : NULL;
+        const char *op = is_op(t, "*")    ? "*"
+                         : is_op(t, "//") ? "//"
+                         : is_op(t, "/")  ? "/"
+                         : is_op(t, "%")  ? "%"
+                                          : NULL;
         if (!e || !op) return e;
         lx->pos++;
         e = binary(lx, e, parse_unary(lx, depth + 1), op, t->off);
@@ -778,7 +832,7 @@ static expr *parse_compare(lexer *lx, int depth) {
     expr *e = parse_add(lx, depth);
     for (;;) {
         token *t = peek(lx);
-        static const char *ops[] = { "==", "!=", "<=", ">=", "<", ">" };
+        static const char *ops[] = {"==", "!=", "<=", ">=", "<", ">"};
         const char *op = NULL;
         for (int k = 0; k < 6 && !op; k++)
             if (is_op(t, ops[k])) op = ops[k];
@@ -826,7 +880,8 @@ static expr *parse_or(lexer *lx, int depth) {
 }
 
 static expr *parse_expr(lexer *lx, int depth) {
-    if (depth > J_MAX_DEPTH) return jerr(lx->j, LQMF_E_FORMAT, peek(lx)->off, "expression nested too deep"), NULL;
+    if (depth > J_MAX_DEPTH)
+        return jerr(lx->j, LQMF_E_FORMAT, peek(lx)->off, "expression nested too deep"), NULL;
     expr *e = parse_or(lx, depth);
     token *t = peek(lx);
     if (e && accept_name(lx, "if")) { /* a if cond else b */
@@ -849,9 +904,9 @@ struct node {
     node *next;
     const char *text; /* N_TEXT */
     size_t text_n;
-    expr *e;           /* N_OUT value, N_IF condition, N_FOR iterable, N_SET value */
-    expr *filter;      /* N_FOR "if" filter */
-    node *body, *alt;  /* N_IF then / else (an elif is an N_IF in alt); N_FOR body / else */
+    expr *e;            /* N_OUT value, N_IF condition, N_FOR iterable, N_SET value */
+    expr *filter;       /* N_FOR "if" filter */
+    node *body, *alt;   /* N_IF then / else (an elif is an N_IF in alt); N_FOR body / else */
     const char *var[2]; /* N_FOR targets; N_SET name [and attribute] */
     size_t var_n[2];
     int n_vars;
@@ -863,7 +918,8 @@ typedef struct {
     size_t i; /* next chunk */
 } tparser;
 
-static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *which, lexer *end_lx, int depth);
+static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *which, lexer *end_lx,
+                        int depth);
 
 /* The tag's first word; lexes the whole tag into lx. */
 static bool tag_word(tparser *tp, const chunk *c, lexer *lx, const char **w, size_t *wn) {
@@ -891,7 +947,7 @@ static node *mknode(tparser *tp, nkind k, size_t off) {
 }
 
 static node *parse_if(tparser *tp, lexer *lx, size_t off, int depth) {
-    static const char *const ends[] = { "elif", "else", "endif" };
+    static const char *const ends[] = {"elif", "else", "endif"};
     node *n = mknode(tp, N_IF, off);
     if (!n || !(n->e = parse_expr(lx, 0)) || !at_end(lx)) return NULL;
     int which;
@@ -901,7 +957,7 @@ static node *parse_if(tparser *tp, lexer *lx, size_t off, int depth) {
         if (!(n->alt = parse_if(tp, &end_lx, end_lx.tk[0].off, depth + 1))) return NULL;
     } else if (which == 1) {
         if (!at_end(&end_lx)) return NULL;
-        static const char *const fin[] = { "endif" };
+        static const char *const fin[] = {"endif"};
         if (!(n->alt = parse_body(tp, fin, 1, &which, &end_lx, depth + 1)) && tp->j->st) return NULL;
     }
     return n;
@@ -910,7 +966,8 @@ static node *parse_if(tparser *tp, lexer *lx, size_t off, int depth) {
 static bool parse_target(tparser *tp, lexer *lx, node *n) {
     do {
         token *t = peek(lx);
-        if (t->t != T_NAME || n->n_vars == 2) return jerr(tp->j, LQMF_E_FORMAT, t->off, "expected a loop variable name");
+        if (t->t != T_NAME || n->n_vars == 2)
+            return jerr(tp->j, LQMF_E_FORMAT, t->off, "expected a loop variable name");
         n->var[n->n_vars] = t->p;
         n->var_n[n->n_vars++] = t->n;
         lx->pos++;
@@ -919,7 +976,7 @@ static bool parse_target(tparser *tp, lexer *lx, node *n) {
 }
 
 static node *parse_for(tparser *tp, lexer *lx, size_t off, int depth) {
-    static const char *const ends[] = { "else", "endfor" };
+    static const char *const ends[] = {"else", "endfor"};
     node *n = mknode(tp, N_FOR, off);
     if (!n || !parse_target(tp, lx, n)) return NULL;
     if (!accept_name(lx, "in")) return jerr(tp->j, LQMF_E_FORMAT, off, "expected 'in' in for"), NULL;
@@ -932,7 +989,7 @@ static node *parse_for(tparser *tp, lexer *lx, size_t off, int depth) {
     lexer end_lx;
     if (!(n->body = parse_body(tp, ends, 2, &which, &end_lx, depth + 1)) && tp->j->st) return NULL;
     if (which == 0) {
-        static const char *const fin[] = { "endfor" };
+        static const char *const fin[] = {"endfor"};
         if (!at_end(&end_lx) || (!(n->alt = parse_body(tp, fin, 1, &which, &end_lx, depth + 1)) && tp->j->st))
             return NULL;
     }
@@ -962,7 +1019,8 @@ static node *parse_set(tparser *tp, lexer *lx, size_t off) {
 
 /* Parse nodes until one of the end words (then *which is its index and end_lx
  * holds the tokens after it) or the end of the template (ends == NULL). */
-static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *which, lexer *end_lx, int depth) {
+static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *which, lexer *end_lx,
+                        int depth) {
     jinja *j = tp->j;
     node *head = NULL, **tail = &head;
     if (depth > J_MAX_DEPTH) return jerr(j, LQMF_E_FORMAT, 0, "blocks nested too deep"), NULL;
@@ -980,7 +1038,8 @@ static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *w
         } else if (c->kind == C_VAR) {
             lexer lx;
             if (!tokenize_tag(j, c->off, c->len, &lx)) return NULL;
-            if ((n = mknode(tp, N_OUT, c->off)) && (!(n->e = parse_expr(&lx, 0)) || !at_end(&lx))) return NULL;
+            if ((n = mknode(tp, N_OUT, c->off)) && (!(n->e = parse_expr(&lx, 0)) || !at_end(&lx)))
+                return NULL;
         } else {
             lexer lx;
             const char *w = "";
@@ -993,18 +1052,23 @@ static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *w
                     return head;
                 }
 #define WORD(s) (wn == sizeof(s) - 1 && memcmp(w, s, wn) == 0)
-            if (WORD("if")) n = parse_if(tp, &lx, c->off, depth);
-            else if (WORD("for")) n = parse_for(tp, &lx, c->off, depth);
-            else if (WORD("set")) n = parse_set(tp, &lx, c->off);
+            if (WORD("if"))
+                n = parse_if(tp, &lx, c->off, depth);
+            else if (WORD("for"))
+                n = parse_for(tp, &lx, c->off, depth);
+            else if (WORD("set"))
+                n = parse_set(tp, &lx, c->off);
             else if (WORD("break") || WORD("continue")) {
                 if (!at_end(&lx)) return NULL;
                 n = mknode(tp, WORD("break") ? N_BREAK : N_CONTINUE, c->off);
             } else if (WORD("generation") || WORD("endgeneration")) {
                 continue; /* transformers' assistant-mask markers: no output */
             } else if (WORD("elif") || WORD("else") || WORD("endif") || WORD("endfor")) {
-                return jerr(j, LQMF_E_FORMAT, c->off, "'%.*s' without a matching opening tag", (int)wn, w), NULL;
+                return jerr(j, LQMF_E_FORMAT, c->off, "'%.*s' without a matching opening tag", (int)wn, w),
+                       NULL;
             } else {
-                return jerr(j, LQMF_E_UNSUPPORTED, c->off, "unsupported construct: {%% %.*s %%}", (int)wn, w), NULL;
+                return jerr(j, LQMF_E_UNSUPPORTED, c->off, "unsupported construct: {%% %.*s %%}", (int)wn, w),
+                       NULL;
             }
 #undef WORD
         }
@@ -1012,7 +1076,10 @@ static node *parse_body(tparser *tp, const char *const *ends, int n_ends, int *w
         *tail = n;
         tail = &n->next;
     }
-    if (ends) return jerr(j, LQMF_E_FORMAT, j->src[0] ? strlen(j->src) - 1 : 0, "missing {%% %s %%}", ends[n_ends - 1]), NULL;
+    if (ends)
+        return jerr(j, LQMF_E_FORMAT, j->src[0] ? strlen(j->src) - 1 : 0, "missing {%% %s %%}",
+                    ends[n_ends - 1]),
+               NULL;
     return head;
 }
 
@@ -1025,10 +1092,15 @@ static jval lookup(jinja *j, const char *name, size_t n) {
         jval *v = dict_find(j->frames[f].vars, name, n);
         if (v) return *v;
     }
+    static const char *const funcs[] = {"raise_exception", "namespace", "range", "strftime_now", "dict"};
+    for (size_t k = 0; k < sizeof funcs / sizeof funcs[0]; k++)
+        if (strlen(funcs[k]) == n && !memcmp(funcs[k], name, n)) return (jval){V_FUNC, {0}};
     return UNDEF;
 }
 
-static bool name_is(const expr *e, const char *s) { return e->name_n == strlen(s) && !memcmp(e->name, s, e->name_n); }
+static bool name_is(const expr *e, const char *s) {
+    return e->name_n == strlen(s) && !memcmp(e->name, s, e->name_n);
+}
 
 static jval getattr(jval obj, const char *name, size_t n) {
     if (obj.t == V_DICT) {
@@ -1040,7 +1112,8 @@ static jval getattr(jval obj, const char *name, size_t n) {
 
 static bool need(jinja *j, const expr *e, jval v, vtype t, const char *what) {
     if (v.t == t) return true;
-    static const char *names[] = { "undefined", "none", "a boolean", "an integer", "a string", "a list", "a dict" };
+    static const char *names[] = {"undefined", "none",   "a boolean", "an integer",
+                                  "a string",  "a list", "a dict",    "a function"};
     return jerr(j, LQMF_E_INVALID, e->off, "%s needs %s, got %s", what, names[t], names[v.t]);
 }
 
@@ -1051,7 +1124,8 @@ static jval subscript(jinja *j, const expr *e, jval obj, jval key) {
     }
     if (obj.t != V_LIST && obj.t != V_STR) return UNDEF;
     if (key.t != V_INT) return jerr(j, LQMF_E_INVALID, e->off, "index must be an integer"), UNDEF;
-    int64_t n = obj.t == V_LIST ? (int64_t)obj.u.l->n : (int64_t)obj.u.s.n, i = key.u.i < 0 ? key.u.i + n : key.u.i;
+    int64_t n = obj.t == V_LIST ? (int64_t)obj.u.l->n : (int64_t)obj.u.s.n,
+            i = key.u.i < 0 ? key.u.i + n : key.u.i;
     if (i < 0 || i >= n) return UNDEF;
     return obj.t == V_LIST ? obj.u.l->v[i] : vstr(obj.u.s.p + i, 1);
 }
@@ -1059,8 +1133,8 @@ static jval subscript(jinja *j, const expr *e, jval obj, jval key) {
 static jval slice(jinja *j, const expr *e, jval obj) {
     int64_t n = obj.t == V_LIST ? (int64_t)obj.u.l->n : obj.t == V_STR ? (int64_t)obj.u.s.n : -1;
     if (n < 0) return jerr(j, LQMF_E_INVALID, e->off, "only lists and strings can be sliced"), UNDEF;
-    jval vs[3] = { UNDEF, UNDEF, UNDEF };
-    const expr *parts[3] = { e->b, e->c, e->args[0] };
+    jval vs[3] = {UNDEF, UNDEF, UNDEF};
+    const expr *parts[3] = {e->b, e->c, e->args[0]};
     for (int k = 0; k < 3; k++)
         if (parts[k] && (vs[k] = eval(j, parts[k])).t != V_INT && vs[k].t != V_NONE)
             return jerr(j, LQMF_E_INVALID, e->off, "slice bounds must be integers"), UNDEF;
@@ -1070,16 +1144,20 @@ static jval slice(jinja *j, const expr *e, jval obj) {
     for (int k = 0; k < 2; k++) {
         if (vs[k].t != V_INT) continue;
         int64_t x = vs[k].u.i < 0 ? vs[k].u.i + n : vs[k].u.i;
-        if (step > 0) x = x < 0 ? 0 : x > n ? n : x;
-        else x = x < -1 ? -1 : x > n - 1 ? n - 1 : x;
+        if (step > 0)
+            x = x < 0 ? 0 : x > n ? n : x;
+        else
+            x = x < -1 ? -1 : x > n - 1 ? n - 1 : x;
         *(k ? &hi : &lo) = x;
     }
     jval out = obj.t == V_LIST ? new_list(j) : vstr("", 0);
     lqmf_buf b;
     lqmf_buf_init(&b);
     for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) {
-        if (obj.t == V_LIST) list_push(j, out.u.l, obj.u.l->v[i]);
-        else lqmf_buf_append(&b, obj.u.s.p + i, 1);
+        if (obj.t == V_LIST)
+            list_push(j, out.u.l, obj.u.l->v[i]);
+        else
+            lqmf_buf_append(&b, obj.u.s.p + i, 1);
     }
     if (obj.t == V_STR) {
         char *s = astrdup(j, b.data ? (const char *)b.data : "", b.len);
@@ -1103,7 +1181,8 @@ static jval change_case(jinja *j, jval s, int mode) { /* 0 lower, 1 upper, 2 cap
     if (!p) return vstr("", 0);
     bool start = true;
     for (size_t i = 0; i < s.u.s.n; i++) {
-        char c = p[i], lo = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c), up = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+        char c = p[i], lo = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c),
+             up = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
         p[i] = mode == 1 ? up : mode == 0 ? lo : mode == 2 ? (i == 0 ? up : lo) : (start ? up : lo);
         start = !((c | 32) >= 'a' && (c | 32) <= 'z') && !(c >= '0' && c <= '9');
     }
@@ -1214,7 +1293,8 @@ static jval call_method(jinja *j, const expr *e) {
         return NONE;
     }
 #undef M
-    jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: method %.*s() on this value", (int)e->name_n, e->name);
+    jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: method %.*s() on this value", (int)e->name_n,
+         e->name);
     return UNDEF;
 }
 
@@ -1227,7 +1307,8 @@ static jval call_global(jinja *j, const expr *e) {
     if (name_is(e, "namespace") || name_is(e, "dict")) {
         jval d = new_dict(j);
         for (size_t k = 0; d.u.d && k < e->n_args; k++) {
-            if (!e->kw[k]) return jerr(j, LQMF_E_INVALID, e->off, "namespace() takes keyword arguments"), UNDEF;
+            if (!e->kw[k])
+                return jerr(j, LQMF_E_INVALID, e->off, "namespace() takes keyword arguments"), UNDEF;
             dict_set(j, d.u.d, e->kw[k], strlen(e->kw[k]), eval(j, e->args[k]));
         }
         return d;
@@ -1237,8 +1318,10 @@ static jval call_global(jinja *j, const expr *e) {
         int64_t lo = 0, hi, step = c.t == V_INT ? c.u.i : 1;
         if (a.t != V_INT || (e->n_args > 1 && b.t != V_INT) || step == 0)
             return jerr(j, LQMF_E_INVALID, e->off, "range() needs integer arguments"), UNDEF;
-        if (e->n_args > 1) lo = a.u.i, hi = b.u.i;
-        else hi = a.u.i;
+        if (e->n_args > 1)
+            lo = a.u.i, hi = b.u.i;
+        else
+            hi = a.u.i;
         jval out = new_list(j);
         for (int64_t i = lo; out.u.l && (step > 0 ? i < hi : i > hi); i += step) {
             if (++j->steps > J_MAX_STEPS) return jerr(j, LQMF_E_INVALID, e->off, "range too long"), UNDEF;
@@ -1263,8 +1346,14 @@ static jval call_global(jinja *j, const expr *e) {
 }
 
 static int64_t length_of(jval v) {
-    return v.t == V_STR ? (int64_t)v.u.s.n : v.t == V_LIST ? (int64_t)v.u.l->n : v.t == V_DICT ? (int64_t)v.u.d->n : 0;
+    return v.t == V_STR    ? (int64_t)v.u.s.n
+           : v.t == V_LIST ? (int64_t)v.u.l->n
+           : v.t == V_DICT ? (int64_t)v.u.d->n
+                           : 0;
 }
+
+static jval select_items(jinja *j, const expr *e, jval v, bool attr, bool keep);
+static jval map_items(jinja *j, const expr *e, jval v);
 
 static jval apply_filter(jinja *j, const expr *e) {
     jval v = eval(j, e->a);
@@ -1273,7 +1362,12 @@ static jval apply_filter(jinja *j, const expr *e) {
     if (F("trim")) return need(j, e, v, V_STR, "trim") ? strip_str(j, v, NULL, true, true) : UNDEF;
     if (F("length") || F("count")) return vint(length_of(v));
     if (F("upper") || F("lower") || F("capitalize") || F("title"))
-        return need(j, e, v, V_STR, "case filter") ? change_case(j, v, F("lower") ? 0 : F("upper") ? 1 : F("capitalize") ? 2 : 3) : UNDEF;
+        return need(j, e, v, V_STR, "case filter") ? change_case(j, v,
+                                                                 F("lower")        ? 0
+                                                                 : F("upper")      ? 1
+                                                                 : F("capitalize") ? 2
+                                                                                   : 3)
+                                                   : UNDEF;
     if (F("string")) return to_str(j, v);
     if (F("safe") || (F("list") && v.t == V_LIST)) return v;
     if (F("list") && v.t == V_DICT) return dict_view(j, v, 0);
@@ -1291,12 +1385,14 @@ static jval apply_filter(jinja *j, const expr *e) {
     if (F("first") || F("last")) {
         int64_t n = length_of(v);
         if (!n || (v.t != V_LIST && v.t != V_STR))
-            return jerr(j, LQMF_E_INVALID, e->off, "%s of an empty or non-sequence value", F("first") ? "first" : "last"), UNDEF;
+            return jerr(j, LQMF_E_INVALID, e->off, "%s of an empty or non-sequence value",
+                        F("first") ? "first" : "last"),
+                   UNDEF;
         return subscript(j, e, v, vint(F("first") ? 0 : n - 1));
     }
     if (F("reverse")) {
-        expr rev = { .k = E_SLICE, .off = e->off };
-        expr minus1 = { .k = E_LIT, .lit = vint(-1) }, *step = &minus1;
+        expr rev = {.k = E_SLICE, .off = e->off};
+        expr minus1 = {.k = E_LIT, .lit = vint(-1)}, *step = &minus1;
         rev.args = &step;
         return slice(j, &rev, v);
     }
@@ -1311,10 +1407,14 @@ static jval apply_filter(jinja *j, const expr *e) {
     }
     if (F("replace")) {
         jval a = arg(j, e, 0, NULL), b = arg(j, e, 1, NULL);
-        if (!need(j, e, v, V_STR, "replace") || !need(j, e, a, V_STR, "replace") || !need(j, e, b, V_STR, "replace"))
+        if (!need(j, e, v, V_STR, "replace") || !need(j, e, a, V_STR, "replace") ||
+            !need(j, e, b, V_STR, "replace"))
             return UNDEF;
         return replace_str(j, v, a, b);
     }
+    if (F("select") || F("reject") || F("selectattr") || F("rejectattr"))
+        return select_items(j, e, v, F("selectattr") || F("rejectattr"), F("select") || F("selectattr"));
+    if (F("map")) return map_items(j, e, v);
     if (F("tojson")) {
         lqmf_buf b;
         lqmf_buf_init(&b);
@@ -1329,27 +1429,83 @@ static jval apply_filter(jinja *j, const expr *e) {
     return UNDEF;
 }
 
+/* Test `name` (n bytes) on v with argument arg (UNDEF when none): 1 true,
+ * 0 false, -1 for a test this interpreter does not know. */
+static int run_test(const char *name, size_t n, jval v, jval arg) {
+    static const char *const names[] = {"defined",  "undefined", "none", "string",  "number",
+                                        "integer",  "boolean",   "true", "false",   "mapping",
+                                        "sequence", "iterable",  "even", "odd",     "eq",
+                                        "equalto",  "sameas",    "ne",   "callable"};
+    int k = 0, count = (int)(sizeof names / sizeof names[0]);
+    while (k < count && (strlen(names[k]) != n || memcmp(names[k], name, n))) k++;
+    switch (k) {
+    case 0: return v.t != V_UNDEF;
+    case 1: return v.t == V_UNDEF;
+    case 2: return v.t == V_NONE;
+    case 3: return v.t == V_STR;
+    case 4:
+    case 5: return v.t == V_INT;
+    case 6: return v.t == V_BOOL;
+    case 7: return v.t == V_BOOL && v.u.b;
+    case 8: return v.t == V_BOOL && !v.u.b;
+    case 9: return v.t == V_DICT;
+    case 10: return v.t == V_LIST || v.t == V_STR;
+    case 11: return v.t == V_LIST || v.t == V_STR || v.t == V_DICT;
+    case 12:
+    case 13: return v.t == V_INT && (v.u.i % 2 == 0) == (k == 12);
+    case 14:
+    case 15:
+    case 16: return equal(v, arg);
+    case 17: return !equal(v, arg);
+    case 18: return v.t == V_FUNC;
+    default: return -1;
+    }
+}
+
 static jval apply_test(jinja *j, const expr *e) {
-    jval v = eval(j, e->a);
+    jval v = eval(j, e->a), a = e->n_args ? arg(j, e, 0, NULL) : UNDEF;
     if (j->st) return UNDEF;
-    bool r;
-#define T(s) name_is(e, s)
-    if (T("defined")) r = v.t != V_UNDEF;
-    else if (T("undefined")) r = v.t == V_UNDEF;
-    else if (T("none")) r = v.t == V_NONE;
-    else if (T("string")) r = v.t == V_STR;
-    else if (T("number") || T("integer")) r = v.t == V_INT;
-    else if (T("boolean")) r = v.t == V_BOOL;
-    else if (T("true")) r = v.t == V_BOOL && v.u.b;
-    else if (T("false")) r = v.t == V_BOOL && !v.u.b;
-    else if (T("mapping")) r = v.t == V_DICT;
-    else if (T("sequence") || T("iterable")) r = v.t == V_LIST || v.t == V_STR || (T("iterable") && v.t == V_DICT);
-    else if (T("even") || T("odd")) r = v.t == V_INT && (v.u.i % 2 == 0) == T("even");
-    else if (T("eq") || T("equalto") || T("sameas")) r = equal(v, arg(j, e, 0, NULL));
-    else if (T("ne")) r = !equal(v, arg(j, e, 0, NULL));
-    else return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: test '%.*s'", (int)e->name_n, e->name), UNDEF;
-#undef T
-    return vbool(r != e->negate);
+    int r = run_test(e->name, e->name_n, v, a);
+    if (r < 0)
+        return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: test '%.*s'", (int)e->name_n,
+                    e->name),
+               UNDEF;
+    return vbool((r == 1) != e->negate);
+}
+
+/* select / reject (a test on each item) and selectattr / rejectattr (a test
+ * on an attribute of each item): the items of list v that pass (keep) or fail. */
+static jval select_items(jinja *j, const expr *e, jval v, bool attr, bool keep) {
+    if (v.t != V_LIST)
+        return jerr(j, LQMF_E_INVALID, e->off, "%.*s needs a list", (int)e->name_n, e->name), UNDEF;
+    jval name = attr ? arg(j, e, 0, NULL) : UNDEF, test = arg(j, e, attr ? 1 : 0, NULL);
+    jval targ = arg(j, e, attr ? 2 : 1, NULL), out = new_list(j);
+    if (attr && name.t != V_STR)
+        return jerr(j, LQMF_E_INVALID, e->off, "selectattr needs an attribute name"), UNDEF;
+    if (test.t != V_UNDEF && test.t != V_STR)
+        return jerr(j, LQMF_E_INVALID, e->off, "a test name must be a string"), UNDEF;
+    for (size_t i = 0; out.u.l && i < v.u.l->n; i++) {
+        jval x = attr ? getattr(v.u.l->v[i], name.u.s.p, name.u.s.n) : v.u.l->v[i];
+        int r = test.t == V_STR ? run_test(test.u.s.p, test.u.s.n, x, targ) : truthy(x);
+        if (r < 0)
+            return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: test '%.*s'", (int)test.u.s.n,
+                        test.u.s.p),
+                   UNDEF;
+        if ((r == 1) == keep) list_push(j, out.u.l, v.u.l->v[i]);
+    }
+    return out;
+}
+
+/* map(attribute='x'): that attribute of every item. */
+static jval map_items(jinja *j, const expr *e, jval v) {
+    jval name = arg(j, e, 99, "attribute"), out = new_list(j);
+    if (v.t != V_LIST || name.t != V_STR)
+        return jerr(j, LQMF_E_UNSUPPORTED, e->off,
+                    "unsupported construct: map other than map(attribute=...)"),
+               UNDEF;
+    for (size_t i = 0; out.u.l && i < v.u.l->n; i++)
+        list_push(j, out.u.l, getattr(v.u.l->v[i], name.u.s.p, name.u.s.n));
+    return out;
 }
 
 static jval arith(jinja *j, const expr *e, jval a, jval b) {
@@ -1365,7 +1521,8 @@ static jval arith(jinja *j, const expr *e, jval a, jval b) {
     if (!strcmp(op, "*") && a.t == V_STR && b.t == V_INT) {
         jval out = vstr("", 0);
         for (int64_t i = 0; i < b.u.i && !j->st; i++) {
-            if (++j->steps > J_MAX_STEPS) return jerr(j, LQMF_E_INVALID, e->off, "string repetition too long"), UNDEF;
+            if (++j->steps > J_MAX_STEPS)
+                return jerr(j, LQMF_E_INVALID, e->off, "string repetition too long"), UNDEF;
             out = concat(j, out, a);
         }
         return out;
@@ -1373,14 +1530,20 @@ static jval arith(jinja *j, const expr *e, jval a, jval b) {
     if (a.t == V_BOOL) a = vint(a.u.b);
     if (b.t == V_BOOL) b = vint(b.u.b);
     if (a.t != V_INT || b.t != V_INT)
-        return jerr(j, LQMF_E_INVALID, e->off, "operator '%s' needs two integers (or strings for +)", op), UNDEF;
+        return jerr(j, LQMF_E_INVALID, e->off, "operator '%s' needs two integers (or strings for +)", op),
+               UNDEF;
     int64_t x = a.u.i, y = b.u.i, r;
-    if (!strcmp(op, "+")) r = (int64_t)((uint64_t)x + (uint64_t)y);
-    else if (!strcmp(op, "-")) r = (int64_t)((uint64_t)x - (uint64_t)y);
-    else if (!strcmp(op, "*")) r = (int64_t)((uint64_t)x * (uint64_t)y);
+    if (!strcmp(op, "+"))
+        r = (int64_t)((uint64_t)x + (uint64_t)y);
+    else if (!strcmp(op, "-"))
+        r = (int64_t)((uint64_t)x - (uint64_t)y);
+    else if (!strcmp(op, "*"))
+        r = (int64_t)((uint64_t)x * (uint64_t)y);
     else {
-        if (y == 0 || (x == INT64_MIN && y == -1)) return jerr(j, LQMF_E_INVALID, e->off, "division by zero"), UNDEF;
-        if (!strcmp(op, "/")) return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: true division '/'"), UNDEF;
+        if (y == 0 || (x == INT64_MIN && y == -1))
+            return jerr(j, LQMF_E_INVALID, e->off, "division by zero"), UNDEF;
+        if (!strcmp(op, "/"))
+            return jerr(j, LQMF_E_UNSUPPORTED, e->off, "unsupported construct: true division '/'"), UNDEF;
         int64_t q = x / y, m = x % y;
         if (m && ((m < 0) != (y < 0))) q--, m += y; /* Python floors */
         r = !strcmp(op, "%") ? m : q;
@@ -1398,18 +1561,21 @@ static jval compare(jinja *j, const expr *e, jval a, jval b) {
             r = a.u.s.n == 0 || memmem(b.u.s.p, b.u.s.n, a.u.s.p, a.u.s.n) != NULL;
         else if (b.t == V_LIST)
             for (size_t i = 0; i < b.u.l->n && !r; i++) r = equal(a, b.u.l->v[i]);
-        else if (b.t == V_DICT && a.t == V_STR) r = dict_find(b.u.d, a.u.s.p, a.u.s.n) != NULL;
+        else if (b.t == V_DICT && a.t == V_STR)
+            r = dict_find(b.u.d, a.u.s.p, a.u.s.n) != NULL;
         else if (b.t != V_UNDEF && b.t != V_NONE)
             return jerr(j, LQMF_E_INVALID, e->off, "'in' needs a string, list or dict on the right"), UNDEF;
         return vbool(r != e->negate);
     }
     int c;
-    if (a.t == V_INT && b.t == V_INT) c = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
+    if (a.t == V_INT && b.t == V_INT)
+        c = a.u.i < b.u.i ? -1 : a.u.i > b.u.i;
     else if (a.t == V_STR && b.t == V_STR) {
         size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
         c = memcmp(a.u.s.p, b.u.s.p, n);
         if (!c) c = a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
-    } else return jerr(j, LQMF_E_INVALID, e->off, "'%s' needs two integers or two strings", op), UNDEF;
+    } else
+        return jerr(j, LQMF_E_INVALID, e->off, "'%s' needs two integers or two strings", op), UNDEF;
     return vbool(!strcmp(op, "<") ? c < 0 : !strcmp(op, ">") ? c > 0 : !strcmp(op, "<=") ? c <= 0 : c >= 0);
 }
 
@@ -1434,12 +1600,14 @@ static jval eval(jinja *j, const expr *e) {
     case E_ATTR: {
         jval obj = eval(j, e->a);
         if (obj.t == V_UNDEF && !j->st)
-            return jerr(j, LQMF_E_INVALID, e->off, "'%.*s' of an undefined value", (int)e->name_n, e->name), UNDEF;
+            return jerr(j, LQMF_E_INVALID, e->off, "'%.*s' of an undefined value", (int)e->name_n, e->name),
+                   UNDEF;
         return getattr(obj, e->name, e->name_n);
     }
     case E_INDEX: {
         jval obj = eval(j, e->a), key = eval(j, e->b);
-        if (obj.t == V_UNDEF && !j->st) return jerr(j, LQMF_E_INVALID, e->off, "subscript of an undefined value"), UNDEF;
+        if (obj.t == V_UNDEF && !j->st)
+            return jerr(j, LQMF_E_INVALID, e->off, "subscript of an undefined value"), UNDEF;
         return j->st ? UNDEF : subscript(j, e, obj, key);
     }
     case E_SLICE: {
@@ -1467,7 +1635,8 @@ static jval eval(jinja *j, const expr *e) {
     case E_BIN: {
         jval a = eval(j, e->a), b = eval(j, e->b);
         if (j->st) return UNDEF;
-        bool cmp = e->name[0] == '=' || e->name[0] == '!' || e->name[0] == '<' || e->name[0] == '>' || !strcmp(e->name, "in");
+        bool cmp = e->name[0] == '=' || e->name[0] == '!' || e->name[0] == '<' || e->name[0] == '>' ||
+                   !strcmp(e->name, "in");
         return cmp ? compare(j, e, a, b) : arith(j, e, a, b);
     }
     case E_COND: return truthy(eval(j, e->b)) ? eval(j, e->a) : e->c ? eval(j, e->c) : UNDEF;
@@ -1476,7 +1645,8 @@ static jval eval(jinja *j, const expr *e) {
 }
 
 static bool emit(jinja *j, const void *p, size_t n, size_t off) {
-    if (j->out.len + n > J_MAX_OUTPUT) return jerr(j, LQMF_E_INVALID, off, "output larger than %u bytes", J_MAX_OUTPUT);
+    if (j->out.len + n > J_MAX_OUTPUT)
+        return jerr(j, LQMF_E_INVALID, off, "output larger than %u bytes", J_MAX_OUTPUT);
     if (!lqmf_buf_append(&j->out, p, n)) return oom(j);
     return true;
 }
@@ -1491,10 +1661,21 @@ static bool push_frame(jinja *j, size_t off) {
 
 static bool exec(jinja *j, const node *n);
 
+/* Bind a loop item to the loop's one or two names in the top frame. */
+static bool bind_targets(jinja *j, const node *n, jval item) {
+    jdict *vars = j->frames[j->n_frames - 1].vars;
+    if (n->n_vars == 1) return dict_set(j, vars, n->var[0], n->var_n[0], item);
+    if (item.t != V_LIST || item.u.l->n != 2)
+        return jerr(j, LQMF_E_INVALID, n->off, "cannot unpack a loop item into two names");
+    return dict_set(j, vars, n->var[0], n->var_n[0], item.u.l->v[0]) &&
+           dict_set(j, vars, n->var[1], n->var_n[1], item.u.l->v[1]);
+}
+
 static bool exec_for(jinja *j, const node *n) {
     jval it = eval(j, n->e);
     if (j->st) return false;
-    if (it.t == V_DICT) it = dict_view(j, it, 0);
+    if (it.t == V_DICT)
+        it = dict_view(j, it, 0);
     else if (it.t == V_STR) {
         jval chars = new_list(j);
         for (size_t i = 0; chars.u.l && i < it.u.s.n;) {
@@ -1517,7 +1698,7 @@ static bool exec_for(jinja *j, const node *n) {
         if (!items.u.l) return false;
         for (size_t i = 0; i < it.u.l->n; i++) {
             if (!push_frame(j, n->off)) return false;
-            if (n->n_vars == 1) dict_set(j, j->frames[j->n_frames - 1].vars, n->var[0], n->var_n[0], it.u.l->v[i]);
+            if (!bind_targets(j, n, it.u.l->v[i])) return false;
             bool keep = truthy(eval(j, n->filter));
             j->n_frames--;
             if (j->st) return false;
@@ -1528,16 +1709,8 @@ static bool exec_for(jinja *j, const node *n) {
     for (size_t i = 0; i < len; i++) {
         if (++j->steps > J_MAX_STEPS) return jerr(j, LQMF_E_INVALID, n->off, "too many loop iterations");
         if (!push_frame(j, n->off)) return false;
+        if (!bind_targets(j, n, items.u.l->v[i])) return false;
         jdict *vars = j->frames[j->n_frames - 1].vars;
-        jval item = items.u.l->v[i];
-        if (n->n_vars == 2) {
-            if (item.t != V_LIST || item.u.l->n != 2)
-                return jerr(j, LQMF_E_INVALID, n->off, "cannot unpack a loop item into two names");
-            dict_set(j, vars, n->var[0], n->var_n[0], item.u.l->v[0]);
-            dict_set(j, vars, n->var[1], n->var_n[1], item.u.l->v[1]);
-        } else {
-            dict_set(j, vars, n->var[0], n->var_n[0], item);
-        }
         jval loop = new_dict(j);
         if (!loop.u.d) return false;
         dict_set(j, loop.u.d, "index", 5, vint((int64_t)i + 1));
@@ -1589,7 +1762,8 @@ static bool exec(jinja *j, const node *n) {
             if (j->st) return false;
             if (n->n_vars == 2) {
                 jval ns = lookup(j, n->var[0], n->var_n[0]);
-                if (ns.t != V_DICT) return jerr(j, LQMF_E_INVALID, n->off, "set of an attribute needs a namespace");
+                if (ns.t != V_DICT)
+                    return jerr(j, LQMF_E_INVALID, n->off, "set of an attribute needs a namespace");
                 if (!dict_set(j, ns.u.d, n->var[1], n->var_n[1], v)) return false;
             } else if (!dict_set(j, j->frames[j->n_frames - 1].vars, n->var[0], n->var_n[0], v)) {
                 return false;
@@ -1597,9 +1771,7 @@ static bool exec(jinja *j, const node *n) {
             break;
         }
         case N_BREAK:
-        case N_CONTINUE:
-            j->loop_ctl = n->k == N_BREAK ? 1 : 2;
-            return true;
+        case N_CONTINUE: j->loop_ctl = n->k == N_BREAK ? 1 : 2; return true;
         }
     }
     return !j->st;
@@ -1613,8 +1785,8 @@ static bool set_global(jinja *j, const char *name, jval v) {
 
 static jval cstr(const char *s) { return s ? vstr(s, strlen(s)) : vstr("", 0); }
 
-static bool setup_globals(jinja *j, const lqmf_chat_msg *msgs, size_t n_msgs, const char *bos, const char *eos,
-                          bool add_generation_prompt) {
+static bool setup_globals(jinja *j, const lqmf_chat_msg *msgs, size_t n_msgs, const char *bos,
+                          const char *eos, bool add_generation_prompt) {
     if (!push_frame(j, 0)) return false;
     jval list = new_list(j);
     if (!list.u.l) return false;
@@ -1626,16 +1798,16 @@ static bool setup_globals(jinja *j, const lqmf_chat_msg *msgs, size_t n_msgs, co
     }
     return set_global(j, "messages", list) && set_global(j, "bos_token", cstr(bos)) &&
            set_global(j, "eos_token", cstr(eos)) &&
-           set_global(j, "add_generation_prompt", vbool(add_generation_prompt)) && set_global(j, "tools", NONE) &&
-           set_global(j, "documents", NONE);
+           set_global(j, "add_generation_prompt", vbool(add_generation_prompt)) &&
+           set_global(j, "tools", NONE) && set_global(j, "documents", NONE);
 }
 
 lqmf_status tok_jinja_render(const char *tmpl, const lqmf_chat_msg *msgs, size_t n_msgs, const char *bos,
                              const char *eos, bool add_generation_prompt, char **out) {
     *out = NULL;
-    jinja j = { .src = tmpl };
+    jinja j = {.src = tmpl};
     lqmf_buf_init(&j.out);
-    tparser tp = { &j, { 0 }, 0 };
+    tparser tp = {&j, {0}, 0};
     int which;
     bool ok = split_chunks(&j, &tp.cs);
     node *root = ok ? parse_body(&tp, NULL, 0, &which, NULL, 0) : NULL;

@@ -9,7 +9,8 @@
 #include <string.h>
 
 static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len, uint32_t n_vocab) {
-    if (len < 4) return lqmf_error(LQMF_E_FORMAT, "%s: %zu bytes is too short for tokenizer.bin", t->name, len);
+    if (len < 4)
+        return lqmf_error(LQMF_E_FORMAT, "%s: %zu bytes is too short for tokenizer.bin", t->name, len);
     int32_t max_len;
     memcpy(&max_len, data, 4);
     if (max_len <= 0 || max_len > (int32_t)TOK_MAX_TOKEN_BYTES)
@@ -19,17 +20,20 @@ static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len, uint
     size_t at = 4;
     while (at < len && (n_vocab == 0 || n < n_vocab)) {
         int32_t tl;
-        if (len - at < 8) return lqmf_error(LQMF_E_FORMAT, "%s: token %u is cut short at byte %zu", t->name, n, at);
+        if (len - at < 8)
+            return lqmf_error(LQMF_E_FORMAT, "%s: token %u is cut short at byte %zu", t->name, n, at);
         memcpy(&tl, data + at + 4, 4);
         if (tl < 0 || tl > max_len || (size_t)tl > len - at - 8)
-            return lqmf_error(LQMF_E_FORMAT, "%s: token %u has length %d (max_token_length %d, %zu bytes left)",
-                              t->name, n, tl, max_len, len - at - 8);
+            return lqmf_error(LQMF_E_FORMAT,
+                              "%s: token %u has length %d (max_token_length %d, %zu bytes left)", t->name, n,
+                              tl, max_len, len - at - 8);
         at += 8 + (size_t)tl;
         if (++n > TOK_MAX_VOCAB) break;
     }
     if (n_vocab && n < n_vocab)
         return lqmf_error(LQMF_E_FORMAT, "%s: %u tokens, the model expects %u", t->name, n, n_vocab);
-    if (n < 3) return lqmf_error(LQMF_E_FORMAT, "%s: %u tokens, expected at least <unk>, <s>, </s>", t->name, n);
+    if (n < 3)
+        return lqmf_error(LQMF_E_FORMAT, "%s: %u tokens, expected at least <unk>, <s>, </s>", t->name, n);
     lqmf_status st = tok_vocab_alloc(t, n);
     if (st) return st;
     t->algo = LQMF_TOK_ALGO_SPM;
@@ -44,7 +48,7 @@ static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len, uint
         memcpy(&tl, data + at + 4, 4);
         const char *s = (const char *)data + at + 8;
         at += 8 + (size_t)tl;
-        static const char *special[3] = { "<unk>", "<s>", "</s>" };
+        static const char *special[3] = {"<unk>", "<s>", "</s>"};
         if (id < 3) {
             lqmf_tok_type ty = id == 0 ? LQMF_TOK_UNKNOWN : LQMF_TOK_CONTROL;
             st = tok_vocab_set(t, id, special[id], strlen(special[id]), score, ty);
@@ -56,8 +60,10 @@ static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len, uint
         }
         piece.len = 0;
         for (int32_t k = 0; k < tl; k++) {
-            if (s[k] == ' ') lqmf_buf_append(&piece, "\xe2\x96\x81", 3);
-            else lqmf_buf_append(&piece, s + k, 1);
+            if (s[k] == ' ')
+                lqmf_buf_append(&piece, "\xe2\x96\x81", 3);
+            else
+                lqmf_buf_append(&piece, s + k, 1);
         }
         lqmf_tok_type ty = tok_parse_byte_token(s, (size_t)tl) >= 0 ? LQMF_TOK_BYTE : LQMF_TOK_NORMAL;
         st = piece.failed ? lqmf_error(LQMF_E_NOMEM, "out of memory")

@@ -56,21 +56,20 @@ static void replace_literal(const tok_norm *nm, const char *s, size_t n, lqmf_bu
     lqmf_buf_append(out, s + last, n - last);
 }
 
-static lqmf_status replace_regex(const lqmf_tokenizer *t, const tok_norm *nm, const char *s,
-                                 size_t n, lqmf_buf *out) {
+static lqmf_status replace_regex(const lqmf_tokenizer *t, const tok_norm *nm, const char *s, size_t n,
+                                 lqmf_buf *out) {
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     if (!md) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
     size_t pos = 0, last = 0;
     while (pos <= n) {
-        int rc = pcre2_match(nm->re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
+        size_t a, b;
+        int rc = tok_regex_match(nm->re, s, n, pos, md, &a, &b);
+        if (rc == 0) break;
         if (rc < 0) {
             pcre2_match_data_free(md);
-            return lqmf_error(LQMF_E_INVALID, "%s: Replace normalizer regex failed (pcre2 error %d)",
-                              t->name, rc);
+            return lqmf_error(LQMF_E_INVALID, "%s: Replace normalizer regex failed (pcre2 error %d)", t->name,
+                              rc);
         }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t a = ov[0], b = ov[1];
         if (b == a) { /* empty match: step over one character */
             if (a >= n) break;
             pos = a + tok_utf8_len((uint8_t)s[a]);
@@ -92,8 +91,8 @@ static lqmf_status unicode_form(const lqmf_tokenizer *t, tok_norm_kind k, const 
     opt |= k == NORM_NFC || k == NORM_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE;
     if (k == NORM_NFKC || k == NORM_NFKD) opt |= UTF8PROC_COMPAT;
     utf8proc_uint8_t *res = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res,
-                                      (utf8proc_option_t)opt);
+    utf8proc_ssize_t r =
+        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res, (utf8proc_option_t)opt);
     if (r < 0) {
         free(res);
         return lqmf_error(LQMF_E_INVALID, "%s: Unicode normalization failed: %s", t->name,
@@ -167,17 +166,10 @@ static lqmf_status apply_one(const lqmf_tokenizer *t, const tok_norm *nm, const 
     case NORM_NFC:
     case NORM_NFD:
     case NORM_NFKC:
-    case NORM_NFKD:
-        return unicode_form(t, nm->kind, s, n, out);
-    case NORM_LOWERCASE:
-        lowercase(s, n, out);
-        return LQMF_OK;
-    case NORM_STRIP:
-        strip(nm, s, n, out);
-        return LQMF_OK;
-    case NORM_SPM_WS:
-        spm_whitespace(s, n, out);
-        return LQMF_OK;
+    case NORM_NFKD: return unicode_form(t, nm->kind, s, n, out);
+    case NORM_LOWERCASE: lowercase(s, n, out); return LQMF_OK;
+    case NORM_STRIP: strip(nm, s, n, out); return LQMF_OK;
+    case NORM_SPM_WS: spm_whitespace(s, n, out); return LQMF_OK;
     }
     return LQMF_OK;
 }

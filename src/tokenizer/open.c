@@ -23,8 +23,10 @@ static bool ends_with(const char *s, const char *suffix) {
 /* "<dir of path>/<name>" into buf. */
 static void sibling(const char *path, const char *name, char *buf, size_t cap) {
     const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(buf, cap, "%s", name);
-    else snprintf(buf, cap, "%.*s/%s", (int)(slash - path), path, name);
+    if (!slash)
+        snprintf(buf, cap, "%s", name);
+    else
+        snprintf(buf, cap, "%.*s/%s", (int)(slash - path), path, name);
 }
 
 /* Apply the tokenizer_config.json beside path to *out, if there is one;
@@ -76,7 +78,17 @@ static lqmf_status open_folder(const char *dir, lqmf_tokenizer **out) {
     if (is_file(p)) return open_json(p, out);
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     if (is_file(p)) return open_spm(p, out);
-    return lqmf_error(LQMF_E_NOT_FOUND, "%s: no tokenizer.json or tokenizer.model in this folder", dir);
+    static const char *const gpt2[2][2] = {{"vocab.json", "merges.txt"}, {"encoder.json", "vocab.bpe"}};
+    for (int k = 0; k < 2; k++) {
+        char m[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, gpt2[k][0]);
+        snprintf(m, sizeof m, "%s/%s", dir, gpt2[k][1]);
+        if (is_file(p) && is_file(m)) return with_config(p, tok_load_gpt2_files(p, m, out), out);
+    }
+    return lqmf_error(LQMF_E_NOT_FOUND,
+                      "%s: no tokenizer.json, tokenizer.model, vocab.json + merges.txt or "
+                      "encoder.json + vocab.bpe in this folder",
+                      dir);
 }
 
 lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out) {
@@ -85,7 +97,7 @@ lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out) {
     if (stat(path, &sb) != 0)
         return lqmf_error(errno == ENOENT ? LQMF_E_NOT_FOUND : LQMF_E_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) return open_folder(path, out);
-    uint8_t head[8] = { 0 };
+    uint8_t head[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return lqmf_error(LQMF_E_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t got = fread(head, 1, sizeof head, f);
@@ -104,7 +116,8 @@ lqmf_status lqmf_tok_open(const char *path, lqmf_tokenizer **out) {
 lqmf_status lqmf_tok_open_model(const lqmf_model *m, lqmf_tokenizer **out) {
     *out = NULL;
     if (m->tok_source == LQMF_TOK_NONE || !m->tok_path)
-        return lqmf_error(LQMF_E_NOT_FOUND, "%s: the model has no tokenizer file", m->path ? m->path : "model");
+        return lqmf_error(LQMF_E_NOT_FOUND, "%s: the model has no tokenizer file",
+                          m->path ? m->path : "model");
     lqmf_status st;
     switch (m->tok_source) {
     case LQMF_TOK_HF_JSON: st = open_json(m->tok_path, out); break;

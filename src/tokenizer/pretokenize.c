@@ -3,6 +3,7 @@
  * plus the llama.cpp pre-tokenizer names (tokenizer.ggml.pre). */
 #include "tok_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +29,7 @@ static const char re_deepseek_letters[] =
     "\ua76f\ua771-\ua787\ua78b-\ua78e\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a"
     "\uff41-\uff5a\U00010400-\U0001044f\U000104b0-\U000104d3\U000104d8-\U000104fb\U00010c80-"
     "\U00010cb2\U00010cc0-\U00010cf2\U000118a0-\U000118df\U0001e900-\U0001e943]+";
-static const char re_deepseek_punct[] =
-    "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+";
+static const char re_deepseek_punct[] = "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+";
 static const char re_cjk[] = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
 
 /* A llama.cpp pre-tokenizer: its names and the regexes applied in turn
@@ -37,23 +37,22 @@ static const char re_cjk[] = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
 typedef struct {
     const char *names[8]; /* first = the name written to GGUF */
     const char *re[6];
-    bool llama3;          /* llama.cpp also sets ignore_merges and BOS for these */
+    bool llama3; /* llama.cpp also sets ignore_merges and BOS for these */
 } pre_def;
 
 static const pre_def g_pre_defs[] = {
-    { { "gpt-2", "mpt", "olmo", "jais" }, { tok_re_gpt2 } , false },
-    { { "llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3", "pixtral" }, { re_llama3 }, true },
-    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, { re_qwen2 } , false },
-    { { "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b" },
-      { "\\p{N}", tok_re_gpt2 } , false },
-    { { "deepseek-llm" },
-      { "[\\r\\n]", re_deepseek_letters, re_deepseek_punct, "\\s+$", re_cjk, "\\p{N}+" } , false },
-    { { "deepseek-coder" },
-      { "[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", re_cjk, "\\p{N}" } , false },
-    { { "falcon" },
-      { "[\\p{P}\\$\\+<=>\\^~\\|`]+", tok_re_gpt2, "[0-9][0-9][0-9]" } , false },
-    { { "default" },
-      { "[\\p{P}\\$\\+<=>\\^~\\|]+", tok_re_gpt2, "\\p{N}+", "[0-9][0-9][0-9]" } , false },
+    {{"gpt-2", "mpt", "olmo", "jais"}, {tok_re_gpt2}, false},
+    {{"llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3", "pixtral"}, {re_llama3}, true},
+    {{"qwen2", "stablelm2", "deepseek-r1-qwen", "megrez"}, {re_qwen2}, false},
+    {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
+     {"\\p{N}", tok_re_gpt2},
+     false},
+    {{"deepseek-llm"},
+     {"[\\r\\n]", re_deepseek_letters, re_deepseek_punct, "\\s+$", re_cjk, "\\p{N}+"},
+     false},
+    {{"deepseek-coder"}, {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", re_cjk, "\\p{N}"}, false},
+    {{"falcon"}, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", tok_re_gpt2, "[0-9][0-9][0-9]"}, false},
+    {{"default"}, {"[\\p{P}\\$\\+<=>\\^~\\|]+", tok_re_gpt2, "\\p{N}+", "[0-9][0-9][0-9]"}, false},
 };
 
 lqmf_status tok_regex_compile(const char *pattern, size_t len, pcre2_code **out) {
@@ -69,6 +68,30 @@ lqmf_status tok_regex_compile(const char *pattern, size_t len, pcre2_code **out)
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional: the interpreter is the fallback */
     *out = re;
     return LQMF_OK;
+}
+
+/* One match context for every call (read-only once made): a match limit
+ * keeps a pathological pattern from running away on long text. */
+static pcre2_match_context *g_mctx;
+static pthread_once_t g_mctx_once = PTHREAD_ONCE_INIT;
+static void mctx_init(void) {
+    g_mctx = pcre2_match_context_create(NULL);
+    if (g_mctx) pcre2_set_match_limit(g_mctx, 1000000);
+}
+
+int tok_regex_match(const pcre2_code *re, const char *s, size_t n, size_t pos, pcre2_match_data *md,
+                    size_t *a, size_t *b) {
+    pthread_once(&g_mctx_once, mctx_init);
+    uint32_t opts = PCRE2_NO_UTF_CHECK;
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts, md, g_mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts | PCRE2_NO_JIT, md, g_mctx);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return rc;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *a = ov[0];
+    *b = ov[1];
+    return 1;
 }
 
 void tok_pre_clear(tok_pre *p) {
@@ -87,9 +110,8 @@ lqmf_status tok_pre_add(lqmf_tokenizer *t, const tok_pre *p) {
     return LQMF_OK;
 }
 
-lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_behavior b,
-                              bool invert) {
-    tok_pre p = { .kind = PRE_SPLIT, .behavior = b, .invert = invert };
+lqmf_status tok_pre_add_split(lqmf_tokenizer *t, const char *pattern, tok_split_behavior b, bool invert) {
+    tok_pre p = {.kind = PRE_SPLIT, .behavior = b, .invert = invert};
     if (!(p.pattern = strdup(pattern))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
     lqmf_status st = tok_regex_compile(pattern, strlen(pattern), &p.re);
     if (!st) st = tok_pre_add(t, &p);
@@ -146,7 +168,7 @@ static bool words_push(tok_words *w, size_t off, size_t len) {
         w->spans = s;
         w->cap = cap;
     }
-    w->spans[w->n++] = (tok_span){ (uint32_t)off, (uint32_t)len };
+    w->spans[w->n++] = (tok_span){(uint32_t)off, (uint32_t)len};
     return true;
 }
 
@@ -170,26 +192,20 @@ static bool pieces_push(pieces *ps, size_t a, size_t b, bool match) {
         ps->p = p;
         ps->cap = cap;
     }
-    ps->p[ps->n++] = (piece){ a, b, match };
+    ps->p[ps->n++] = (piece){a, b, match};
     return true;
 }
 
-static lqmf_status find_matches(const lqmf_tokenizer *t, tok_ctx *c, const pcre2_code *re,
-                                const char *s, size_t n, pieces *ps) {
+static lqmf_status find_matches(const lqmf_tokenizer *t, tok_ctx *c, const pcre2_code *re, const char *s,
+                                size_t n, pieces *ps) {
     size_t pos = 0, prev = 0;
-    uint32_t opts = PCRE2_NO_UTF_CHECK;
     while (pos < n) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, opts, c->md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !(opts & PCRE2_NO_JIT)) {
-            opts |= PCRE2_NO_JIT;
-            continue;
-        }
+        size_t a, b;
+        int rc = tok_regex_match(re, s, n, pos, c->md, &a, &b);
+        if (rc == 0) break;
         if (rc < 0)
-            return lqmf_error(LQMF_E_INVALID, "%s: pre-tokenizer regex failed (pcre2 error %d)",
-                              t->name, rc);
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
-        size_t a = ov[0], b = ov[1];
+            return lqmf_error(LQMF_E_INVALID, "%s: pre-tokenizer regex failed (pcre2 error %d%s)", t->name,
+                              rc, rc == PCRE2_ERROR_MATCHLIMIT ? ": match limit" : "");
         if (b <= a) { /* empty match: step over one character */
             pos = a + tok_utf8_len((uint8_t)s[a]);
             continue;
@@ -203,8 +219,8 @@ static lqmf_status find_matches(const lqmf_tokenizer *t, tok_ctx *c, const pcre2
 }
 
 /* Occurrences of a literal (Metaspace's replacement) as match pieces. */
-static lqmf_status find_literal(const lqmf_tokenizer *t, const char *lit, size_t ln, const char *s,
-                                size_t n, pieces *ps) {
+static lqmf_status find_literal(const lqmf_tokenizer *t, const char *lit, size_t ln, const char *s, size_t n,
+                                pieces *ps) {
     size_t prev = 0;
     for (size_t i = 0; i + ln <= n;) {
         if (memcmp(s + i, lit, ln) == 0) {
@@ -232,8 +248,10 @@ static bool emit_pieces(pieces *ps, tok_split_behavior bh, bool invert, size_t b
         size_t n = 0;
         for (size_t i = ps->n; i-- > 0;) {
             piece q = ps->p[i];
-            if (q.match && !prev_match && n > 0) ps->p[ps->n - n].a = q.a; /* extend the kept one */
-            else ps->p[ps->n - ++n] = q;
+            if (q.match && !prev_match && n > 0)
+                ps->p[ps->n - n].a = q.a; /* extend the kept one */
+            else
+                ps->p[ps->n - ++n] = q;
             prev_match = q.match;
         }
         for (size_t i = ps->n - n; i < ps->n; i++)
@@ -264,7 +282,7 @@ static lqmf_status split_step(const lqmf_tokenizer *t, tok_ctx *c, const tok_pre
     out->text = in->text;
     in->text = tmp;
     out->n = 0;
-    pieces ps = { 0 };
+    pieces ps = {0};
     lqmf_status st = LQMF_OK;
     const char *text = (const char *)out->text.data;
     for (size_t i = 0; i < in->n && !st; i++) {
@@ -281,8 +299,8 @@ static lqmf_status split_step(const lqmf_tokenizer *t, tok_ctx *c, const tok_pre
 
 /* Rewrite each word into out's own text: ByteLevel's prefix space, or
  * Metaspace's replacement and prepend. */
-static lqmf_status rewrite_step(const lqmf_tokenizer *t, const tok_pre *p, bool at_start,
-                                const tok_words *in, tok_words *out) {
+static lqmf_status rewrite_step(const lqmf_tokenizer *t, const tok_pre *p, bool at_start, const tok_words *in,
+                                tok_words *out) {
     out->text.len = 0;
     out->n = 0;
     const char *text = (const char *)in->text.data;
@@ -293,12 +311,15 @@ static lqmf_status rewrite_step(const lqmf_tokenizer *t, const tok_pre *p, bool 
             if (n && w[0] != ' ') lqmf_buf_append(&out->text, " ", 1);
             lqmf_buf_append(&out->text, w, n);
         } else {
-            bool starts_rep = n >= 1 && (w[0] == ' ' || (n >= p->rep_len && memcmp(w, p->rep, p->rep_len) == 0));
+            bool starts_rep =
+                n >= 1 && (w[0] == ' ' || (n >= p->rep_len && memcmp(w, p->rep, p->rep_len) == 0));
             bool prepend = p->scheme == PREPEND_ALWAYS || (p->scheme == PREPEND_FIRST && i == 0 && at_start);
             if (prepend && !starts_rep) lqmf_buf_append(&out->text, p->rep, p->rep_len);
             for (size_t k = 0; k < n; k++) {
-                if (w[k] == ' ') lqmf_buf_append(&out->text, p->rep, p->rep_len);
-                else lqmf_buf_append(&out->text, w + k, 1);
+                if (w[k] == ' ')
+                    lqmf_buf_append(&out->text, p->rep, p->rep_len);
+                else
+                    lqmf_buf_append(&out->text, w + k, 1);
             }
         }
         if (!words_push(out, start, out->text.len - start)) out->text.failed = true;
@@ -307,8 +328,8 @@ static lqmf_status rewrite_step(const lqmf_tokenizer *t, const tok_pre *p, bool 
     return LQMF_OK;
 }
 
-lqmf_status tok_pretokenize(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n,
-                            bool at_start, tok_words **out) {
+lqmf_status tok_pretokenize(const lqmf_tokenizer *t, tok_ctx *c, const char *s, size_t n, bool at_start,
+                            tok_words **out) {
     tok_words *cur = &c->w[0], *nxt = &c->w[1];
     cur->text.len = 0;
     cur->n = 0;

@@ -37,8 +37,8 @@ static bool pb_varint(pb *r, uint64_t *v) {
 /* Next field: number, wire type, and for LEN fields the payload view. */
 typedef struct {
     uint32_t num, wire;
-    uint64_t u;   /* VARINT, I64, I32 value */
-    pb sub;       /* LEN payload */
+    uint64_t u; /* VARINT, I64, I32 value */
+    pb sub;     /* LEN payload */
 } pb_field;
 
 static bool pb_next(pb *r, pb_field *f) {
@@ -47,8 +47,7 @@ static bool pb_next(pb *r, pb_field *f) {
     f->num = (uint32_t)(key >> 3);
     f->wire = (uint32_t)(key & 7);
     switch (f->wire) {
-    case 0:
-        return pb_varint(r, &f->u);
+    case 0: return pb_varint(r, &f->u);
     case 1:
         if (r->end - r->p < 8) return false;
         memcpy(&f->u, r->p, 8);
@@ -65,12 +64,11 @@ static bool pb_next(pb *r, pb_field *f) {
     case 2: {
         uint64_t n;
         if (!pb_varint(r, &n) || n > (uint64_t)(r->end - r->p)) return false;
-        f->sub = (pb){ r->p, r->p + n };
+        f->sub = (pb){r->p, r->p + n};
         r->p += n;
         return true;
     }
-    default:
-        return false; /* groups are not used by this format */
+    default: return false; /* groups are not used by this format */
     }
 }
 
@@ -97,8 +95,14 @@ static lqmf_status bad(const lqmf_tokenizer *t, const char *what) {
 }
 
 static lqmf_status read_specs(const lqmf_tokenizer *t, pb r, spm_spec *s, uint32_t *n_pieces) {
-    *s = (spm_spec){ .model_type = 1, .unk = 0, .bos = 1, .eos = 2, .pad = -1,
-                     .dummy_prefix = true, .remove_ws = true, .escape_ws = true };
+    *s = (spm_spec){.model_type = 1,
+                    .unk = 0,
+                    .bos = 1,
+                    .eos = 2,
+                    .pad = -1,
+                    .dummy_prefix = true,
+                    .remove_ws = true,
+                    .escape_ws = true};
     *n_pieces = 0;
     pb_field f;
     while (r.p < r.end) {
@@ -124,7 +128,8 @@ static lqmf_status read_specs(const lqmf_tokenizer *t, pb r, spm_spec *s, uint32
             pb_field g;
             while (f.sub.p < f.sub.end) {
                 if (!pb_next(&f.sub, &g)) return bad(t, "malformed normalizer_spec");
-                if (g.num == 1 && g.wire == 2) s->norm_name = g.sub.p, s->norm_name_len = (size_t)(g.sub.end - g.sub.p);
+                if (g.num == 1 && g.wire == 2)
+                    s->norm_name = g.sub.p, s->norm_name_len = (size_t)(g.sub.end - g.sub.p);
                 if (g.wire != 0) continue;
                 if (g.num == 3) s->dummy_prefix = g.u != 0;
                 if (g.num == 4) s->remove_ws = g.u != 0;
@@ -167,8 +172,8 @@ static lqmf_status read_pieces(lqmf_tokenizer *t, pb r) {
 lqmf_status tok_setup_spm_pipeline(lqmf_tokenizer *t, bool add_prefix, bool remove_extra_ws) {
     static const char meta[] = "\xe2\x96\x81"; /* U+2581 */
     lqmf_status st = LQMF_OK;
-    if (remove_extra_ws) st = tok_norm_add(t, &(tok_norm){ .kind = NORM_SPM_WS });
-    tok_norm pre = { .kind = NORM_PREPEND }, rep = { .kind = NORM_REPLACE };
+    if (remove_extra_ws) st = tok_norm_add(t, &(tok_norm){.kind = NORM_SPM_WS});
+    tok_norm pre = {.kind = NORM_PREPEND}, rep = {.kind = NORM_REPLACE};
     if (!st && add_prefix) {
         if (!(pre.a = strdup(meta))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
         pre.alen = 3;
@@ -210,16 +215,19 @@ static int32_t spec_id(const lqmf_tokenizer *t, int64_t v) {
 static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len) {
     spm_spec s;
     uint32_t n;
-    pb r = { data, data + len };
+    pb r = {data, data + len};
     lqmf_status st = read_specs(t, r, &s, &n);
     if (st) return st;
     if (n == 0) return bad(t, "no pieces");
     if (s.model_type != 2)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: SentencePiece model type %llu is not supported (BPE = 2 only)",
-                          t->name, (unsigned long long)s.model_type);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: SentencePiece model type %llu is not supported (BPE = 2 only)", t->name,
+                          (unsigned long long)s.model_type);
     if (s.suffix_ws || !s.escape_ws)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: SentencePiece whitespace options (suffix or unescaped) "
-                          "are not supported", t->name);
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: SentencePiece whitespace options (suffix or unescaped) "
+                          "are not supported",
+                          t->name);
     t->algo = LQMF_TOK_ALGO_SPM;
     t->byte_fallback = s.byte_fallback;
     if ((st = tok_vocab_alloc(t, n)) || (st = read_pieces(t, r))) return st;
@@ -229,7 +237,7 @@ static lqmf_status load(lqmf_tokenizer *t, const uint8_t *data, size_t len) {
     t->eos = spec_id(t, s.eos);
     t->pad = spec_id(t, s.pad);
     bool identity = !s.norm_name || (s.norm_name_len == 8 && !memcmp(s.norm_name, "identity", 8));
-    if (!identity && (st = tok_norm_add(t, &(tok_norm){ .kind = NORM_NFKC }))) return st;
+    if (!identity && (st = tok_norm_add(t, &(tok_norm){.kind = NORM_NFKC}))) return st;
     if ((st = tok_setup_spm_pipeline(t, s.dummy_prefix, s.remove_ws))) return st;
     tok_set_add_special(t, true, false);
     return LQMF_OK;

@@ -45,7 +45,7 @@ static bool push(parser *p, tj_type type, size_t off, size_t len, uint32_t *at) 
         p->cap = cap;
     }
     *at = p->count++;
-    p->nodes[*at] = (tj_node){ (uint8_t)type, (uint32_t)off, (uint32_t)len, *at + 1 };
+    p->nodes[*at] = (tj_node){(uint8_t)type, (uint32_t)off, (uint32_t)len, *at + 1};
     return true;
 }
 
@@ -148,8 +148,10 @@ static bool digits(parser *p) {
 static bool number(parser *p, uint32_t *at) {
     size_t start = p->i;
     if (p->s[p->i] == '-') p->i++;
-    if (p->i < p->n && p->s[p->i] == '0') p->i++;
-    else if (!digits(p)) return fail(p, "bad number");
+    if (p->i < p->n && p->s[p->i] == '0')
+        p->i++;
+    else if (!digits(p))
+        return fail(p, "bad number");
     if (p->i < p->n && p->s[p->i] == '.') {
         p->i++;
         if (!digits(p)) return fail(p, "bad number fraction");
@@ -230,7 +232,7 @@ static bool value(parser *p, int depth) {
 lqmf_status tj_parse(const char *text, size_t len, const char *name, tj_doc *doc) {
     memset(doc, 0, sizeof *doc);
     if (len >= UINT32_MAX - 1) return lqmf_error(LQMF_E_FORMAT, "%s: %zu bytes is too large", name, len);
-    parser p = { .n = len, .name = name };
+    parser p = {.n = len, .name = name};
     if (!(p.s = malloc(len + 1))) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", name);
     memcpy(p.s, text, len);
     p.s[len] = 0;
@@ -242,8 +244,10 @@ lqmf_status tj_parse(const char *text, size_t len, const char *name, tj_doc *doc
     if (!ok) {
         size_t line = 1, col = 1;
         for (size_t k = 0; k < p.err_at && k < len; k++) {
-            if (text[k] == '\n') line++, col = 1;
-            else col++;
+            if (text[k] == '\n')
+                line++, col = 1;
+            else
+                col++;
         }
         free(p.s);
         free(p.nodes);

@@ -17,10 +17,10 @@
 typedef enum { TJ_NONE = 0, TJ_NULL, TJ_FALSE, TJ_TRUE, TJ_NUM, TJ_STR, TJ_ARR, TJ_OBJ } tj_type;
 
 typedef struct {
-    uint8_t type;  /* tj_type */
-    uint32_t off;  /* TJ_STR: unescaped bytes in buf; TJ_NUM: its text in buf */
-    uint32_t len;  /* bytes (TJ_STR, TJ_NUM); children (TJ_ARR) or pairs (TJ_OBJ) */
-    uint32_t end;  /* index of the first node after this subtree */
+    uint8_t type; /* tj_type */
+    uint32_t off; /* TJ_STR: unescaped bytes in buf; TJ_NUM: its text in buf */
+    uint32_t len; /* bytes (TJ_STR, TJ_NUM); children (TJ_ARR) or pairs (TJ_OBJ) */
+    uint32_t end; /* index of the first node after this subtree */
 } tj_node;
 
 typedef struct {
@@ -56,9 +56,9 @@ static inline uint32_t tj_size(const tj_doc *d, tj_ref r) {
 static inline tj_ref tj_first(const tj_doc *d, tj_ref r) { return tj_size(d, r) ? r + 1 : TJ_MISSING; }
 static inline tj_ref tj_after(const tj_doc *d, tj_ref r) { return d->nodes[r].end; }
 /* Iterate array elements / object keys of r. */
-#define TJ_EACH(d, r, it)                                                                  \
-    for (tj_ref it = tj_first(d, r), it##_end_ = tj_size(d, r) ? (d)->nodes[r].end : 0;     \
-         it != TJ_MISSING && it < it##_end_;                                               \
+#define TJ_EACH(d, r, it)                                                                                    \
+    for (tj_ref it = tj_first(d, r), it##_end_ = tj_size(d, r) ? (d)->nodes[r].end : 0;                      \
+         it != TJ_MISSING && it < it##_end_;                                                                 \
          it = tj_kind(d, r) == TJ_OBJ ? tj_after(d, it + 1) : tj_after(d, it))
 
 #endif

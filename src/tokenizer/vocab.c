@@ -2,13 +2,14 @@
  * tokens, the GPT-2 byte map, and the public accessors. */
 #include "tok_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- hashing ------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
+uint64_t tok_hash_bytes(const char *s, size_t n) {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
     while (n >= 8) {
         uint64_t w;
@@ -45,7 +46,7 @@ static const char *key_of(const lqmf_tokenizer *t, const tok_index *ix, uint32_t
 
 int32_t tok_index_get(const lqmf_tokenizer *t, const tok_index *ix, const char *s, size_t n) {
     if (!ix->slots) return -1;
-    uint64_t h = hash_bytes(s, n), tag = h >> 32 << 32;
+    uint64_t h = tok_hash_bytes(s, n), tag = h >> 32 << 32;
     for (uint32_t i = (uint32_t)h & ix->mask;; i = (i + 1) & ix->mask) {
         uint64_t v = ix->slots[i];
         if (!v) return -1;
@@ -69,7 +70,7 @@ static lqmf_status index_build(const lqmf_tokenizer *t, tok_index *ix, bool by_t
         uint32_t id = ids ? (uint32_t)ids[k] : k, len;
         const char *s = key_of(t, ix, id, &len);
         if (tok_index_get(t, ix, s, len) >= 0) continue;
-        uint64_t h = hash_bytes(s, len);
+        uint64_t h = tok_hash_bytes(s, len);
         uint32_t i = (uint32_t)h & ix->mask;
         while (ix->slots[i]) i = (i + 1) & ix->mask;
         ix->slots[i] = (h >> 32 << 32) | (id + 1);
@@ -90,10 +91,14 @@ size_t tok_utf8_check(const char *str, size_t n) {
         }
         size_t len;
         uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return i;
+        if ((c & 0xe0) == 0xc0)
+            len = 2, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+            len = 3, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+            len = 4, cp = c & 0x07, min = 0x10000;
+        else
+            return i;
         if (i + len > n) return i;
         for (size_t k = 1; k < len; k++) {
             if ((s[i + k] & 0xc0) != 0x80) return i;
@@ -108,8 +113,10 @@ size_t tok_utf8_check(const char *str, size_t n) {
 void tok_utf8_put(lqmf_buf *b, uint32_t cp) {
     char u[4];
     size_t n;
-    if (cp < 0x80) u[0] = (char)cp, n = 1;
-    else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
+    if (cp < 0x80)
+        u[0] = (char)cp, n = 1;
+    else if (cp < 0x800)
+        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
     else if (cp < 0x10000)
         u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
         u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
@@ -134,15 +141,16 @@ uint32_t tok_byte_to_cp(uint8_t b) {
 }
 
 /* Inverse map for code points below 256 + 68; -1 outside. */
+static int16_t g_cp_byte[324];
+static pthread_once_t g_cp_byte_once = PTHREAD_ONCE_INIT;
+static void cp_byte_init(void) {
+    for (unsigned i = 0; i < 324; i++) g_cp_byte[i] = -1;
+    for (unsigned b = 0; b < 256; b++) g_cp_byte[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
+}
+
 static int cp_to_byte(uint32_t cp) {
-    static int16_t table[324];
-    static bool ready;
-    if (!ready) { /* idempotent: concurrent first calls write the same values */
-        for (unsigned i = 0; i < 324; i++) table[i] = -1;
-        for (unsigned b = 0; b < 256; b++) table[tok_byte_to_cp((uint8_t)b)] = (int16_t)b;
-        __atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-    }
-    return cp < 324 ? table[cp] : -1;
+    pthread_once(&g_cp_byte_once, cp_byte_init);
+    return cp < 324 ? g_cp_byte[cp] : -1;
 }
 
 bool tok_bytelevel_decode(const char *text, size_t n, lqmf_buf *out) {
@@ -202,12 +210,12 @@ static bool pool_add(lqmf_tokenizer *t, const char *s, size_t n, uint32_t *off) 
     return lqmf_buf_append(&t->pool, s, n) && lqmf_buf_append(&t->pool, "", 1);
 }
 
-lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen,
-                          float score, lqmf_tok_type type) {
+lqmf_status tok_vocab_set(lqmf_tokenizer *t, uint32_t id, const char *text, size_t tlen, float score,
+                          lqmf_tok_type type) {
     if (id >= t->n) return lqmf_error(LQMF_E_FORMAT, "%s: token id %u out of range", t->name, id);
     if (tlen > TOK_MAX_TOKEN_BYTES)
-        return lqmf_error(LQMF_E_FORMAT, "%s: token %u is %zu bytes long (limit %u)", t->name, id,
-                          tlen, TOK_MAX_TOKEN_BYTES);
+        return lqmf_error(LQMF_E_FORMAT, "%s: token %u is %zu bytes long (limit %u)", t->name, id, tlen,
+                          TOK_MAX_TOKEN_BYTES);
     if (!pool_add(t, text, tlen, &t->toff[id]))
         return lqmf_error(LQMF_E_NOMEM, "%s: out of memory for token strings", t->name);
     t->tlen[id] = (uint32_t)tlen;
@@ -234,8 +242,10 @@ int tok_parse_byte_token(const char *s, size_t n) {
     int v = 0;
     for (int k = 3; k < 5; k++) {
         char c = s[k];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -246,14 +256,13 @@ lqmf_status tok_add_added(lqmf_tokenizer *t, int32_t id, bool special, bool lstr
                           bool single_word) {
     if (id < 0 || (uint32_t)id >= t->n)
         return lqmf_error(LQMF_E_FORMAT, "%s: added token id %d out of range", t->name, id);
-    if (t->blen[id] == 0)
-        return lqmf_error(LQMF_E_FORMAT, "%s: added token %d is empty", t->name, id);
+    if (t->blen[id] == 0) return lqmf_error(LQMF_E_FORMAT, "%s: added token %d is empty", t->name, id);
     for (uint32_t i = 0; i < t->n_added; i++)
         if (t->added[i].id == id) return LQMF_OK;
     tok_added *a = realloc(t->added, (t->n_added + 1) * sizeof *a);
     if (!a) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
     t->added = a;
-    a[t->n_added++] = (tok_added){ id, special, lstrip, rstrip, single_word };
+    a[t->n_added++] = (tok_added){id, special, lstrip, rstrip, single_word};
     return LQMF_OK;
 }
 
@@ -262,7 +271,13 @@ static int cmp_u32_desc(const void *a, const void *b) {
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static int cmp_added(const void *a, const void *b) {
+    int32_t x = ((const tok_added *)a)->id, y = ((const tok_added *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 static lqmf_status build_added_matcher(lqmf_tokenizer *t) {
+    if (t->n_added) qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
     memset(t->added_first, 0, sizeof t->added_first);
     free(t->added_lens);
     t->added_lens = calloc(t->n_added + 1, sizeof *t->added_lens);
@@ -289,6 +304,18 @@ static lqmf_status build_added_matcher(lqmf_tokenizer *t) {
     return st;
 }
 
+/* Do the U+2581 characters of every usable token form a leading run? */
+static bool meta_only_leading(const lqmf_tokenizer *t) {
+    for (uint32_t id = 0; id < t->n; id++) {
+        if (!tok_model_usable(t, (int32_t)id)) continue;
+        const char *p = (const char *)t->pool.data + t->boff[id];
+        size_t n = t->blen[id], i = 0;
+        while (i + 3 <= n && !memcmp(p + i, "\xe2\x96\x81", 3)) i += 3;
+        if (i < n && memmem(p + i, n - i, "\xe2\x96\x81", 3)) return false;
+    }
+    return true;
+}
+
 lqmf_status tok_vocab_finish(lqmf_tokenizer *t) {
     for (uint32_t id = 0; id < t->n; id++) {
         if (t->type[id]) continue;
@@ -298,6 +325,7 @@ lqmf_status tok_vocab_finish(lqmf_tokenizer *t) {
         if (st) return st;
     }
     if (t->pool.failed) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", t->name);
+    t->meta_chunks = !t->byte_level && meta_only_leading(t);
     lqmf_status st = index_build(t, &t->index, false, NULL, t->n);
     if (!st && t->byte_level) st = index_build(t, &t->text_index, true, NULL, t->n);
     if (st) return st;
@@ -339,12 +367,21 @@ lqmf_status tok_merges_add(lqmf_tokenizer *t, int32_t left, int32_t right, int32
         if (t->pairs[i].key == key) return LQMF_OK; /* repeated merge: the first rank wins */
         i = (i + 1) & t->pair_mask;
     }
-    t->pairs[i] = (tok_pair){ key, t->n_merges, merged };
+    t->pairs[i] = (tok_pair){key, t->n_merges, merged};
     t->merge_list[3 * t->n_merges] = left;
     t->merge_list[3 * t->n_merges + 1] = right;
     t->merge_list[3 * t->n_merges + 2] = merged;
     t->n_merges++;
     return LQMF_OK;
+}
+
+const tok_pair *tok_pair_find(const lqmf_tokenizer *t, int32_t left, int32_t right) {
+    if (!t->pairs || left < 0 || right < 0) return NULL;
+    uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+    for (uint32_t i = (uint32_t)hash_pair(key) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+        if (t->pairs[i].key == key) return &t->pairs[i];
+        if (t->pairs[i].key == UINT64_MAX) return NULL;
+    }
 }
 
 lqmf_status tok_merges_add_text(lqmf_tokenizer *t, const char *a, size_t an, const char *b, size_t bn,
@@ -420,6 +457,7 @@ bool lqmf_tok_adds_eos(const lqmf_tokenizer *t) {
 }
 
 void tok_set_add_special(lqmf_tokenizer *t, bool add_bos, bool add_eos) {
+    t->add_stated = true;
     t->n_prefix = t->n_suffix = 0;
     if (add_bos && t->bos >= 0) t->prefix[t->n_prefix++] = t->bos;
     if (add_eos && t->eos >= 0) t->suffix[t->n_suffix++] = t->eos;

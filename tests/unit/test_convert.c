@@ -289,11 +289,12 @@ static lqmf_status test_q8(void *user, const lqmf_tensor *t, lqmf_type type, con
     return LQMF_OK;
 }
 
-static void count_progress(void *user, size_t i, size_t n, const lqmf_tensor *t) {
+static bool count_progress(void *user, size_t i, size_t n, const lqmf_tensor *t) {
     hook_state *s = user;
     (void)t;
     if (i != s->last || i >= n) s->saw_wrong_order = true;
     s->last = i + 1;
+    return true;
 }
 
 TEST(convert_quantizer_hook) {

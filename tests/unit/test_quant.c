@@ -34,9 +34,13 @@ static double h2d(const uint8_t *p) {
     double v = e ? ldexp(1024 + m, (int)e - 25) : ldexp(m, -24);
     return h >> 15 ? -v : v;
 }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
-static const int kv_iq4[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+static const int kv_iq4[16] = {
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113
+};
 
 /* The weight types under test, with the offsets of their fp16 scale fields. */
 typedef struct {
@@ -44,10 +48,10 @@ typedef struct {
     int fp16_at[2], nfp16;
 } qtype;
 static const qtype k_qtypes[] = {
-    { LQMF_TYPE_Q8_0, { 0 }, 1 },   { LQMF_TYPE_Q4_0, { 0 }, 1 },    { LQMF_TYPE_Q4_1, { 0, 2 }, 2 },
-    { LQMF_TYPE_Q5_0, { 0 }, 1 },   { LQMF_TYPE_Q5_1, { 0, 2 }, 2 }, { LQMF_TYPE_IQ4_NL, { 0 }, 1 },
-    { LQMF_TYPE_Q2_K, { 80, 82 }, 2 }, { LQMF_TYPE_Q3_K, { 108 }, 1 }, { LQMF_TYPE_Q4_K, { 0, 2 }, 2 },
-    { LQMF_TYPE_Q5_K, { 0, 2 }, 2 }, { LQMF_TYPE_Q6_K, { 208 }, 1 }, { LQMF_TYPE_IQ4_XS, { 0 }, 1 },
+    { LQMF_TYPE_Q8_0, { 0 }, 1 },      { LQMF_TYPE_Q4_0, { 0 }, 1 },    { LQMF_TYPE_Q4_1, { 0, 2 }, 2 },
+    { LQMF_TYPE_Q5_0, { 0 }, 1 },      { LQMF_TYPE_Q5_1, { 0, 2 }, 2 }, { LQMF_TYPE_IQ4_NL, { 0 }, 1 },
+    { LQMF_TYPE_Q2_K, { 80, 82 }, 2 }, { LQMF_TYPE_Q3_K, { 108 }, 1 },  { LQMF_TYPE_Q4_K, { 0, 2 }, 2 },
+    { LQMF_TYPE_Q5_K, { 0, 2 }, 2 },   { LQMF_TYPE_Q6_K, { 208 }, 1 },  { LQMF_TYPE_IQ4_XS, { 0 }, 1 },
 };
 #define N_QTYPES (int)(sizeof k_qtypes / sizeof k_qtypes[0])
 
@@ -64,7 +68,8 @@ static void random_blocks(const qtype *q, uint8_t *p, int64_t nblocks) {
     for (int64_t b = 0; b < nblocks; b++, p += ts) {
         for (uint32_t i = 0; i < ts; i++) p[i] = (uint8_t)rng_u64();
         for (int k = 0; k < q->nfp16; k++) {
-            float v = (float)ldexp(1 + rng_unit(), (int)(rng_u64() % 10) - 8) * (rng_u64() & 1 ? -1.0f : 1.0f);
+            float v =
+                (float)ldexp(1 + rng_unit(), (int)(rng_u64() % 10) - 8) * (rng_u64() & 1 ? -1.0f : 1.0f);
             uint16_t h = lqmf_f32_to_fp16(v);
             memcpy(p + q->fp16_at[k], &h, 2);
         }
@@ -83,7 +88,8 @@ static void dec_legacy(lqmf_type t, const uint8_t *b, double *y) {
         return;
     case LQMF_TYPE_Q4_0: qs = b + 2; break;
     case LQMF_TYPE_IQ4_NL:
-        for (int j = 0; j < 16; j++) y[j] = d * kv_iq4[b[2 + j] & 15], y[j + 16] = d * kv_iq4[b[2 + j] >> 4];
+        for (int j = 0; j < 16; j++)
+            y[j] = d * kv_iq4[b[2 + j] & 15], y[j + 16] = d * kv_iq4[b[2 + j] >> 4];
         return;
     case LQMF_TYPE_Q4_1: m = h2d(b + 2), qs = b + 4; break;
     case LQMF_TYPE_Q5_0: qh = le32(b + 2), qs = b + 6; break;
@@ -93,8 +99,8 @@ static void dec_legacy(lqmf_type t, const uint8_t *b, double *y) {
         int x0 = qs[j] & 15, x1 = qs[j] >> 4;
         if (t == LQMF_TYPE_Q4_0) x0 -= 8, x1 -= 8;
         if (t == LQMF_TYPE_Q5_0 || t == LQMF_TYPE_Q5_1) {
-            x0 |= ((qh >> j) << 4) & 0x10;     /* xh_0 */
-            x1 |= (qh >> (j + 12)) & 0x10;     /* xh_1 */
+            x0 |= ((qh >> j) << 4) & 0x10; /* xh_0 */
+            x1 |= (qh >> (j + 12)) & 0x10; /* xh_1 */
             if (t == LQMF_TYPE_Q5_0) x0 -= 16, x1 -= 16;
         }
         y[j] = d * x0 + m;
@@ -151,7 +157,8 @@ static void dec_q45_K(lqmf_type t, const uint8_t *b, double *y) {
         scale_min_k4(is, scales, &sc1, &m1);
         scale_min_k4(is + 1, scales, &sc2, &m2);
         for (int l = 0; l < 32; l++) {
-            int h1 = t == LQMF_TYPE_Q5_K && (qh[l] & u1) ? 16 : 0, h2 = t == LQMF_TYPE_Q5_K && (qh[l] & u2) ? 16 : 0;
+            int h1 = t == LQMF_TYPE_Q5_K && (qh[l] & u1) ? 16 : 0,
+                h2 = t == LQMF_TYPE_Q5_K && (qh[l] & u2) ? 16 : 0;
             y[j + l] = d * sc1 * ((q[l] & 0xF) + h1) - dmin * m1;
             y[j + l + 32] = d * sc2 * ((q[l] >> 4) + h2) - dmin * m2;
         }
@@ -209,7 +216,8 @@ TEST(quant_traits_table) {
         CHECK(lqmf_quant_traits_isa(tr->vec_dot_type, LQMF_ISA_REF)->from_float != NULL);
     }
     lqmf_type floats[] = { LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16 };
-    for (int k = 0; k < 3; k++) CHECK(lqmf_quant_traits_isa(floats[k], LQMF_ISA_REF)->vec_dot_type == LQMF_TYPE_F32);
+    for (int k = 0; k < 3; k++)
+        CHECK(lqmf_quant_traits_isa(floats[k], LQMF_ISA_REF)->vec_dot_type == LQMF_TYPE_F32);
     CHECK(lqmf_quant_traits_isa(LQMF_TYPE_IQ2_XXS, LQMF_ISA_REF) == NULL);
     CHECK(lqmf_quant_traits_isa(LQMF_TYPE_Q8_K, LQMF_ISA_REF)->vec_dot == NULL);
 }
@@ -279,7 +287,8 @@ TEST(quant_dequant_matches_spec) {
             for (int isa = 0; isa < nisa; isa++)
                 for (uint32_t i = 0; i < bsize(t); i++)
                     CHECKF(fabs(y[isa][i] - want[i]) <= 1e-6 * (fabs(want[i]) + 1e-3),
-                           "%s rep %d y[%u] = %.9g, spec %.9g", lqmf_type_name(t), rep, i, (double)y[isa][i], want[i]);
+                           "%s rep %d y[%u] = %.9g, spec %.9g", lqmf_type_name(t), rep, i,
+                           (double)y[isa][i], want[i]);
             if (lqmf_test_failed()) return;
         }
     }
@@ -308,10 +317,10 @@ static const struct {
     lqmf_type t;
     double bound;
 } k_rmse_bounds[] = {
-    { LQMF_TYPE_Q8_0, 0.00536 }, { LQMF_TYPE_Q6_K, 0.01775 }, { LQMF_TYPE_Q5_1, 0.0378 },
-    { LQMF_TYPE_Q5_K, 0.0361 },  { LQMF_TYPE_Q5_0, 0.0427 },  { LQMF_TYPE_Q4_1, 0.0784 },
+    { LQMF_TYPE_Q8_0, 0.00536 }, { LQMF_TYPE_Q6_K, 0.01775 },  { LQMF_TYPE_Q5_1, 0.0378 },
+    { LQMF_TYPE_Q5_K, 0.0361 },  { LQMF_TYPE_Q5_0, 0.0427 },   { LQMF_TYPE_Q4_1, 0.0784 },
     { LQMF_TYPE_Q4_K, 0.0714 },  { LQMF_TYPE_IQ4_NL, 0.0761 }, { LQMF_TYPE_IQ4_XS, 0.0767 },
-    { LQMF_TYPE_Q4_0, 0.0860 },  { LQMF_TYPE_Q3_K, 0.1507 },  { LQMF_TYPE_Q2_K, 0.2962 },
+    { LQMF_TYPE_Q4_0, 0.0860 },  { LQMF_TYPE_Q3_K, 0.1507 },   { LQMF_TYPE_Q2_K, 0.2962 },
 };
 
 TEST(quant_roundtrip_rmse_gaussian) {
@@ -323,13 +332,15 @@ TEST(quant_roundtrip_rmse_gaussian) {
     for (size_t k = 0; k < sizeof k_rmse_bounds / sizeof k_rmse_bounds[0]; k++) {
         lqmf_type t = k_rmse_bounds[k].t;
         r[t] = roundtrip_rmse(t, x, N, NULL);
-        CHECKF(r[t] < k_rmse_bounds[k].bound, "%s RMSE %.5f >= %.5f", lqmf_type_name(t), r[t], k_rmse_bounds[k].bound);
+        CHECKF(r[t] < k_rmse_bounds[k].bound, "%s RMSE %.5f >= %.5f", lqmf_type_name(t), r[t],
+               k_rmse_bounds[k].bound);
     }
     /* more bits, less error */
-    lqmf_type order[] = { LQMF_TYPE_Q8_0, LQMF_TYPE_Q6_K, LQMF_TYPE_Q5_K, LQMF_TYPE_Q4_K, LQMF_TYPE_Q3_K, LQMF_TYPE_Q2_K };
+    lqmf_type order[] = { LQMF_TYPE_Q8_0, LQMF_TYPE_Q6_K, LQMF_TYPE_Q5_K,
+                          LQMF_TYPE_Q4_K, LQMF_TYPE_Q3_K, LQMF_TYPE_Q2_K };
     for (int k = 0; k + 1 < 6; k++)
-        CHECKF(r[order[k]] < r[order[k + 1]], "RMSE %s %.5f >= %s %.5f", lqmf_type_name(order[k]), r[order[k]],
-               lqmf_type_name(order[k + 1]), r[order[k + 1]]);
+        CHECKF(r[order[k]] < r[order[k + 1]], "RMSE %s %.5f >= %s %.5f", lqmf_type_name(order[k]),
+               r[order[k]], lqmf_type_name(order[k + 1]), r[order[k + 1]]);
     /* float types: F32 exact, F16 / BF16 within half an ulp */
     CHECK(roundtrip_rmse(LQMF_TYPE_F32, x, N, NULL) == 0);
     CHECK(roundtrip_rmse(LQMF_TYPE_F16, x, N, NULL) < 3e-4);
@@ -356,9 +367,10 @@ TEST(quant_imatrix_lowers_weighted_error) {
         for (int i = 0; i < N; i++) plain += im[i] * (double)(y[i] - x[i]) * (y[i] - x[i]);
         free(q);
         double with = roundtrip_rmse(t, x, N, im);
-        CHECKF(with * with * N < 0.9 * plain, "%s weighted error %.4g vs %.4g without imatrix", lqmf_type_name(t),
-               with * with * N, plain);
-        CHECK(fabs(roundtrip_rmse(t, x, N, ones) - roundtrip_rmse(t, x, N, NULL)) < 1e-12); /* flat = none */
+        CHECKF(with * with * N < 0.9 * plain, "%s weighted error %.4g vs %.4g without imatrix",
+               lqmf_type_name(t), with * with * N, plain);
+        CHECK(fabs(roundtrip_rmse(t, x, N, ones) - roundtrip_rmse(t, x, N, NULL)) <
+              1e-12); /* flat = none */
     }
 }
 
@@ -418,11 +430,16 @@ TEST(quant_edge_values) {
             float xs[N];
             for (int i = 0; i < N; i++) xs[i] = x[i] * scales[s];
             double r = roundtrip_rmse(t, xs, N, NULL) / scales[s];
-            if (s < 2) CHECKF(r < 1.05 * base, "%s sigma %g: relative RMSE %.5f vs %.5f", name, (double)scales[s], r, base);
+            if (s < 2)
+                CHECKF(r < 1.05 * base, "%s sigma %g: relative RMSE %.5f vs %.5f", name,
+                       (double)scales[s], r, base);
             roundtrip(t, xs, y, N);
-            for (int i = 0; i < N; i++) CHECKF(isfinite(y[i]), "%s sigma %g: y[%d] = %g", name, (double)scales[s], i, (double)y[i]);
+            for (int i = 0; i < N; i++)
+                CHECKF(isfinite(y[i]), "%s sigma %g: y[%d] = %g", name, (double)scales[s], i,
+                       (double)y[i]);
             if (s == 2)
-                for (int i = 0; i < N; i++) CHECKF(y[i] == 0, "%s tiny: y[%d] = %g", name, i, (double)y[i]);
+                for (int i = 0; i < N; i++)
+                    CHECKF(y[i] == 0, "%s tiny: y[%d] = %g", name, i, (double)y[i]);
         }
         if (lqmf_test_failed()) return;
     }
@@ -432,7 +449,8 @@ TEST(quant_rejects_bad_input) {
     float x[512] = { 0 }, im[512];
     uint8_t q[1024];
     for (int i = 0; i < 512; i++) im[i] = 1;
-    CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_K, x, q, 1, 128, NULL), LQMF_E_INVALID, "multiple of the block size 256");
+    CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_K, x, q, 1, 128, NULL), LQMF_E_INVALID,
+              "multiple of the block size 256");
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q8_0, x, q, 1, 48, NULL), LQMF_E_INVALID, "48 weights");
     CHECK_ERR(lqmf_quant_dequantize(LQMF_TYPE_Q6_K, q, x, 100), LQMF_E_INVALID, "block size 256");
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_IQ2_XXS, x, q, 1, 256, NULL), LQMF_E_UNSUPPORTED, "IQ2_XXS");
@@ -440,7 +458,9 @@ TEST(quant_rejects_bad_input) {
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL), LQMF_E_INVALID, "column 77");
     x[77] = INFINITY;
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL), LQMF_E_INVALID, "not finite");
-    x[77] = 70000;
+    x[77] = 65519; /* rounds to 65504 */
+    CHECK_OK(lqmf_quant_tensor(LQMF_TYPE_F16, x, q, 1, 256, NULL));
+    x[77] = 65520;
     CHECK_ERR(lqmf_quant_tensor(LQMF_TYPE_F16, x, q, 1, 256, NULL), LQMF_E_INVALID, "F16 range");
     CHECK_OK(lqmf_quant_tensor(LQMF_TYPE_Q4_0, x, q, 1, 256, NULL));
     im[3] = -1;
@@ -465,7 +485,8 @@ static double abs_dot(const float *w, const float *a, int64_t n) {
 static void check_kernels(const qtype *q, lqmf_isa isa) {
     enum { N = 4096 };
     lqmf_type t = q->t;
-    const lqmf_quant_traits *ref = lqmf_quant_traits_isa(t, LQMF_ISA_REF), *simd = lqmf_quant_traits_isa(t, isa);
+    const lqmf_quant_traits *ref = lqmf_quant_traits_isa(t, LQMF_ISA_REF),
+                            *simd = lqmf_quant_traits_isa(t, isa);
     const lqmf_quant_traits *vref = lqmf_quant_traits_isa(ref->vec_dot_type, LQMF_ISA_REF);
     static float x[N], yr[N], ys[N], act[N], ad[N];
     size_t wb = row_bytes(t, N);
@@ -480,8 +501,8 @@ static void check_kernels(const qtype *q, lqmf_isa isa) {
         }
         ref->to_float(wq, yr, n);
         simd->to_float(wq, ys, n);
-        CHECKF(memcmp(yr, ys, sizeof(float) * (size_t)n) == 0, "%s %s to_float differs", lqmf_type_name(t),
-               lqmf_kernel_isa_name(isa));
+        CHECKF(memcmp(yr, ys, sizeof(float) * (size_t)n) == 0, "%s %s to_float differs",
+               lqmf_type_name(t), lqmf_kernel_isa_name(isa));
         fill_gauss(act, n, 1.0f);
         vref->from_float(act, aq, n);
         vref->to_float(aq, ad, n);
@@ -489,7 +510,8 @@ static void check_kernels(const qtype *q, lqmf_isa isa) {
         for (int64_t i = 0; i < n; i++) want += (double)yr[i] * ad[i];
         double tol = DOT_TOL * abs_dot(yr, ad, n) + 1e-30;
         float r = ref->vec_dot(n, wq, aq), s = simd->vec_dot(n, wq, aq);
-        CHECKF(fabs(r - want) <= tol, "%s ref vec_dot %.9g, dequantized dot %.9g", lqmf_type_name(t), (double)r, want);
+        CHECKF(fabs(r - want) <= tol, "%s ref vec_dot %.9g, dequantized dot %.9g", lqmf_type_name(t),
+               (double)r, want);
         CHECKF(fabs(s - r) <= tol, "%s %s vec_dot %.9g, ref %.9g (tol %.3g)", lqmf_type_name(t),
                lqmf_kernel_isa_name(isa), (double)s, (double)r, tol);
     }
@@ -513,17 +535,20 @@ static void check_isa(lqmf_isa isa) {
         x[i] = (float)ldexp(rng_gauss(), (int)(rng_u64() % 44) - 28);
     lqmf_type floats[] = { LQMF_TYPE_F32, LQMF_TYPE_F16, LQMF_TYPE_BF16 };
     for (int k = 0; k < 3; k++) {
-        const lqmf_quant_traits *r = lqmf_quant_traits_isa(floats[k], LQMF_ISA_REF), *s = lqmf_quant_traits_isa(floats[k], isa);
+        const lqmf_quant_traits *r = lqmf_quant_traits_isa(floats[k], LQMF_ISA_REF),
+                                *s = lqmf_quant_traits_isa(floats[k], isa);
         r->quantize(x, br, N, NULL);
         s->quantize(x, bs, N, NULL);
         CHECKF(memcmp(br, bs, row_bytes(floats[k], N)) == 0, "%s quantize", lqmf_type_name(floats[k]));
         r->to_float(br, yr, N);
         s->to_float(br, ys, N);
         for (int i = 0; i < N; i++) /* infinities from F16 overflow compare equal too */
-            CHECKF(yr[i] == ys[i], "%s to_float[%d] %g vs %g", lqmf_type_name(floats[k]), i, (double)yr[i], (double)ys[i]);
+            CHECKF(yr[i] == ys[i], "%s to_float[%d] %g vs %g", lqmf_type_name(floats[k]), i,
+                   (double)yr[i], (double)ys[i]);
         float dr = r->vec_dot(992, br, x), ds = s->vec_dot(992, br, x);
         if (floats[k] != LQMF_TYPE_F16) /* (F16 holds infinities here) */
-            CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "%s vec_dot %g vs %g", lqmf_type_name(floats[k]), (double)dr, (double)ds);
+            CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "%s vec_dot %g vs %g",
+                   lqmf_type_name(floats[k]), (double)dr, (double)ds);
     }
     fill_gauss(x, 768, 3.0f);
     lqmf_type acts[] = { LQMF_TYPE_Q8_0, LQMF_TYPE_Q8_K };
@@ -540,6 +565,11 @@ static void check_isa(lqmf_isa isa) {
 TEST(quant_avx2_matches_ref) {
     if (!lqmf_kernel_isa_available(LQMF_ISA_AVX2)) SKIP("this CPU lacks AVX2/FMA/F16C");
     check_isa(LQMF_ISA_AVX2);
+}
+
+TEST(quant_avx512_matches_ref) {
+    if (!lqmf_kernel_isa_available(LQMF_ISA_AVX512)) SKIP("this CPU lacks AVX-512 F/BW/DQ/VL");
+    check_isa(LQMF_ISA_AVX512);
 }
 
 /* ---- instruction set selection ----------------------------------------- */
@@ -562,12 +592,16 @@ TEST(quant_isa_env) {
             CHECK(lqmf_quant_traits_isa(LQMF_TYPE_Q4_K, (lqmf_isa)i) == NULL);
         }
     CHECK_STR(lqmf_kernel_isa_name(LQMF_ISA_AVX2), "avx2");
-    if (old) setenv("LQMF_ISA", saved, 1);
-    else unsetenv("LQMF_ISA");
+    /* no variable: the best ISA */
+    unsetenv("LQMF_ISA");
     CHECK_OK(lqmf_kernel_init());
     int best = LQMF_ISA_COUNT - 1;
     while (!lqmf_kernel_isa_available((lqmf_isa)best)) best--;
-    if (!old) CHECK(lqmf_kernel_isa() == (lqmf_isa)best); /* no variable: the best ISA */
+    CHECK(lqmf_kernel_isa() == (lqmf_isa)best);
+    if (old) { /* leave the run's own choice in place (a bad value keeps the best) */
+        setenv("LQMF_ISA", saved, 1);
+        lqmf_kernel_init();
+    }
 }
 
 /* Quantizers are the same code on every ISA: identical bytes. */

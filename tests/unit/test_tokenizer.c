@@ -4,6 +4,7 @@
  * reference outputs (sentencepiece). Plus round trips and decoding. */
 #include "../test.h"
 #include "lqmf/gguf.h"
+#include "lqmf/model.h"
 #include "lqmf/tokenizer.h"
 
 #include <jansson.h>
@@ -12,10 +13,10 @@
 /* ---- llama.cpp vocab test files -------------------------------------------- */
 
 typedef struct {
-    char *inp;        /* whole .inp file, cut into NUL-terminated cases */
-    char **text;      /* n cases */
+    char *inp;   /* whole .inp file, cut into NUL-terminated cases */
+    char **text; /* n cases */
     size_t *len;
-    char **expect;    /* lines of the .out file (space-separated ids) */
+    char **expect; /* lines of the .out file (space-separated ids) */
     char *out;
     size_t n;
 } vocab_cases;
@@ -61,7 +62,8 @@ static bool cases_load(const char *inp_path, const char *out_path, vocab_cases *
 static void ids_str(const lqmf_tok_ids *ids, char *buf, size_t cap) {
     size_t at = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < ids->n && at + 16 < cap; i++) at += (size_t)snprintf(buf + at, cap - at, " %d", ids->ids[i]);
+    for (size_t i = 0; i < ids->n && at + 16 < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, " %d", ids->ids[i]);
 }
 
 /* Encode every case (no BOS, special tokens parsed as llama.cpp's test does)
@@ -72,12 +74,14 @@ static void check_vocab_file(lqmf_tokenizer *t, const char *inp, const char *out
     CHECK_EQ_INT(c.n, 46);
     size_t agree = 0;
     for (size_t i = 0; i < c.n; i++) {
-        lqmf_tok_ids ids = { 0 };
+        lqmf_tok_ids ids = {0};
         CHECK_OK(lqmf_tok_encode(t, c.text[i], c.len[i], LQMF_TOK_PARSE_SPECIAL, &ids));
         char got[8192];
         ids_str(&ids, got, sizeof got);
-        if (strcmp(got, c.expect[i]) == 0) agree++;
-        else CHECKF(0, "case %zu \"%s\":\n      got %s\n     want %s", i, c.text[i], got, c.expect[i]);
+        if (strcmp(got, c.expect[i]) == 0)
+            agree++;
+        else
+            CHECKF(0, "case %zu \"%s\":\n      got %s\n     want %s", i, c.text[i], got, c.expect[i]);
         if (lossless) {
             lqmf_buf b;
             lqmf_buf_init(&b);
@@ -141,10 +145,11 @@ TEST(tok_vocab_llama_spm_from_llama2c_bin) {
 
 static void check_ids_json(lqmf_tokenizer *t, const char *text, const json_t *want, unsigned flags,
                            const char *label) {
-    lqmf_tok_ids ids = { 0 };
+    lqmf_tok_ids ids = {0};
     CHECK_OK(lqmf_tok_encode(t, text, strlen(text), flags, &ids));
     bool same = ids.n == json_array_size(want);
-    for (size_t i = 0; same && i < ids.n; i++) same = ids.ids[i] == json_integer_value(json_array_get(want, i));
+    for (size_t i = 0; same && i < ids.n; i++)
+        same = ids.ids[i] == json_integer_value(json_array_get(want, i));
     char got[4096];
     ids_str(&ids, got, sizeof got);
     CHECKF(same, "%s \"%s\": got%s", label, text, got);
@@ -159,7 +164,8 @@ static void check_reference(lqmf_tokenizer *t, const char *ref_path, bool check_
     size_t i, n = 0;
     json_t *v;
     json_array_foreach(json_object_get(ref, "tokenizer_vectors"), i, v) {
-        check_ids_json(t, json_string_value(json_object_get(v, "text")), json_object_get(v, "ids"), 0, "vector");
+        check_ids_json(t, json_string_value(json_object_get(v, "text")), json_object_get(v, "ids"), 0,
+                       "vector");
         n++;
     }
     CHECK(n >= 8);
@@ -170,7 +176,7 @@ static void check_reference(lqmf_tokenizer *t, const char *ref_path, bool check_
     char *text;
     size_t len;
     if (ppl && lqmf_read_file(held, 1 << 20, &text, &len) == LQMF_OK) {
-        lqmf_tok_ids ids = { 0 };
+        lqmf_tok_ids ids = {0};
         CHECK_OK(lqmf_tok_encode(t, text, len, 0, &ids));
         CHECK_EQ_INT(ids.n, json_integer_value(json_object_get(ppl, "file_total_tokens")));
         const json_t *first = json_object_get(ppl, "first_16_token_ids");
@@ -320,7 +326,7 @@ TEST(tok_gguf_written_from_tiny_llama_json) {
     char *text;
     size_t len;
     REQUIRE_OK(lqmf_read_file(held, 1 << 20, &text, &len));
-    lqmf_tok_ids a = { 0 }, b = { 0 };
+    lqmf_tok_ids a = {0}, b = {0};
     CHECK_OK(lqmf_tok_encode(t, text, len, 0, &a));
     CHECK_OK(lqmf_tok_encode(back, text, len, 0, &b));
     CHECK_EQ_INT(a.n, b.n);
@@ -342,6 +348,10 @@ TEST(tok_gguf_written_from_llama3_json) {
     back = gguf_round_trip(t);
     REQUIRE(back);
     CHECK_STR(lqmf_tok_pre_name(back), "llama-bpe");
+    /* this tokenizer.json states no BOS rule, so none is written and llama.cpp's
+     * default for llama-bpe (BOS added) applies to the GGUF */
+    CHECK(!lqmf_tok_adds_bos(t));
+    CHECK(lqmf_tok_adds_bos(back));
     check_vocab_file(back, inp, out, true);
     lqmf_tok_free(t);
     lqmf_tok_free(back);
@@ -360,4 +370,56 @@ TEST(tok_gguf_written_from_gpt2_json) {
     check_vocab_file(back, inp, out, true);
     lqmf_tok_free(t);
     lqmf_tok_free(back);
+}
+
+/* GPT-2's original files (OpenAI's encoder.json + vocab.bpe) */
+TEST(tok_vocab_gpt2_from_encoder_json) {
+    DATA(dir, "tokenizers/gpt2");
+    DATA(inp, VT("gpt-2") ".inp");
+    DATA(out, VT("gpt-2") ".out");
+    lqmf_tokenizer *t;
+    REQUIRE_OK(lqmf_tok_open(dir, &t));
+    CHECK_EQ_INT(lqmf_tok_n_vocab(t), 50257);
+    CHECK_EQ_INT(lqmf_tok_eos(t), 50256);
+    CHECK_EQ_INT(lqmf_tok_type_of(t, 50256), LQMF_TOK_CONTROL);
+    CHECK_STR(lqmf_tok_pre_name(t), "gpt-2");
+    check_vocab_file(t, inp, out, true);
+    lqmf_tok_free(t);
+}
+
+/* Models opened by lqmf_model_open name their tokenizer; it encodes the
+ * reference prompts (BOS as each model's configuration says). */
+TEST(tok_open_model_end_to_end) {
+    static const struct {
+        const char *model;
+        int32_t want[8];
+        size_t n;
+    } cases[] = {
+        {"models/tiny-llama", {1, 729, 262, 2629, 455, 1869, 288}, 7},
+        {"models/tiny-gpt2", {818, 262, 3726, 1793, 2727}, 5},
+        {"models/stories260K/stories260K.bin", {1, 403, 407, 261, 378}, 5},
+        {"models/stories260K/stories260K.gguf", {1, 403, 407, 261, 378}, 5},
+    };
+    static const char *texts[] = {"In the beginning God created", "In the beginning God created",
+                                  "Once upon a time", "Once upon a time"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        DATA(path, cases[i].model);
+        lqmf_model *m;
+        REQUIRE_OK(lqmf_model_open(path, &m));
+        lqmf_tokenizer *t;
+        CHECK_OK(lqmf_tok_open_model(m, &t));
+        if (!t) {
+            lqmf_model_close(m);
+            continue;
+        }
+        CHECK_EQ_INT(lqmf_tok_n_vocab(t), m->hp.n_vocab);
+        lqmf_tok_ids ids = {0};
+        CHECK_OK(lqmf_tok_encode(t, texts[i], strlen(texts[i]), LQMF_TOK_ADD_SPECIAL, &ids));
+        bool same = ids.n == cases[i].n;
+        for (size_t k = 0; same && k < ids.n; k++) same = ids.ids[k] == cases[i].want[k];
+        CHECKF(same, "%s: %zu ids, first %d", cases[i].model, ids.n, ids.n ? ids.ids[0] : -1);
+        lqmf_tok_ids_free(&ids);
+        lqmf_tok_free(t);
+        lqmf_model_close(m);
+    }
 }
