@@ -214,8 +214,6 @@ typedef struct {
     lqmf_eval_model_info model;
     bool has_baseline;
     lqmf_eval_model_info baseline;
-    bool dequantized; /* quantized weights widened to F32 to run (no kernel in the engine):
-                         speed and memory are those of the F32 copy */
     bool has_quality, has_generation, has_speed;
     lqmf_eval_quality quality;
     lqmf_eval_generation gen;

@@ -3,6 +3,7 @@
  * A model (HF folder, GGUF, llama2.c) to a quantized GGUF: a progress bar on
  * a terminal (plain lines otherwise), then the summary. */
 #include "cli.h"
+#include "cmd_test.h"
 #include "lqmf/quantize.h"
 
 #include <stdlib.h>
@@ -127,11 +128,14 @@ static int run_quantize(int argc, char **argv) {
         return lqmf_cli_fail(st);
     }
     summary(out, &r);
-    /* Auto-test call site: the eval module (include/lqmf/eval.h) compares out
-     * against src here unless --no-test; it has not landed yet. */
-    if (!no_test) printf("Test: skipped (the evaluation module is not built in)\n");
+    int rc = 0;
+    if (!no_test) { /* the quick test of the artifact against its source */
+        printf("\n");
+        fflush(stdout);
+        rc = lqmf_cli_test_artifact(out, src);
+    }
     free(out_owned);
-    return 0;
+    return rc;
 }
 
 LQMF_COMMAND(quantize, "quantize",

@@ -258,9 +258,8 @@ static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval
         add_eval(s, exp_id, model_id, art_id, "ttft_s", r->gen.ttft_mean_s, "s", gen);
     }
     if (r->has_speed) {
-        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s%s", r->speed.pp.name,
-                 r->speed.tg.name, r->speed.pp.reps, r->speed.n_threads, r->speed.isa,
-                 r->dequantized ? ", F32 copy" : "");
+        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s", r->speed.pp.name,
+                 r->speed.tg.name, r->speed.pp.reps, r->speed.n_threads, r->speed.isa);
         add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
         add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
         add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes",

@@ -37,17 +37,14 @@ size_t lqmf_eval_prompt_set(uint32_t per_category, lqmf_eval_prompt *out);
 
 /* ---- a model ready to run ------------------------------------------------------ */
 typedef struct {
-    lqmf_model *model;   /* as opened */
-    lqmf_model *f32;     /* its copy with quantized tensors widened to F32, or NULL */
-    lqmf_engine *engine; /* over f32 when set, else over model */
+    lqmf_model *model; /* as opened */
+    lqmf_engine *engine;
     lqmf_tokenizer *tok;
     uint32_t n_ctx; /* engine positions */
 } lqmf_eval_lm;
 
-/* Open path with an engine of at least n_ctx positions (capped at the
- * model's training context). When the engine has no kernel for a quantized
- * type, the quantized tensors are widened to F32 (refused when that copy
- * would not fit in half the physical memory). */
+/* Open path with an engine of n_ctx positions (capped at the model's
+ * training context). */
 lqmf_status lqmf_eval_lm_open(const char *path, uint32_t n_ctx, uint32_t n_threads, lqmf_eval_lm *out);
 void lqmf_eval_lm_close(lqmf_eval_lm *lm); /* safe on zeroed */
 

@@ -108,20 +108,20 @@ static json_t *report_json(const lqmf_eval_report *r) {
                                                 num(r->checks[i].value), "limit", num(r->checks[i].limit),
                                                 "pass", r->checks[i].pass));
     const lqmf_eval_thresholds *th = &r->thresholds;
-    return json_pack(
-        "{s:s, s:i, s:s, s:o, s:s, s:{s:s, s:o}, s:o, s:o, s:{s:b}, s:o, s:o, s:o, "
-        "s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:o, s:s, s:o}",
-        "schema", "lqmf-benchmark-report", "schema_version", r->schema_version, "created_at", when,
-        "created_unix", num(r->started_at), "mode", lqmf_eval_mode_name(r->mode), "host", "name", r->host,
-        "n_cpus", u64(r->n_cpus), "model", model_json(&r->model), "baseline",
-        r->has_baseline ? model_json(&r->baseline) : json_null(), "execution", "dequantized_to_f32",
-        r->dequantized, "quality", r->has_quality ? quality_json(&r->quality) : json_null(), "generation",
-        r->has_generation ? generation_json(&r->gen, r->has_baseline) : json_null(), "speed",
-        r->has_speed ? speed_json(&r->speed) : json_null(), "system", "file_bytes", u64(r->model.file_bytes),
-        "peak_rss_bytes", r->peak_rss_bytes ? u64(r->peak_rss_bytes) : json_null(), "wall_s", num(r->wall_s),
-        "thresholds", "max_kl", num(th->max_kl), "min_top1", num(th->min_top1), "max_delta_ppl",
-        num(th->max_dppl_frac), "checks", checks, "verdict", lqmf_eval_verdict_name(r->verdict), "warnings",
-        lines_json(r->warnings));
+    return json_pack("{s:s, s:i, s:s, s:o, s:s, s:{s:s, s:o}, s:o, s:o, s:o, s:o, s:o, "
+                     "s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:o, s:s, s:o}",
+                     "schema", "lqmf-benchmark-report", "schema_version", r->schema_version, "created_at",
+                     when, "created_unix", num(r->started_at), "mode", lqmf_eval_mode_name(r->mode), "host",
+                     "name", r->host, "n_cpus", u64(r->n_cpus), "model", model_json(&r->model), "baseline",
+                     r->has_baseline ? model_json(&r->baseline) : json_null(), "quality",
+                     r->has_quality ? quality_json(&r->quality) : json_null(), "generation",
+                     r->has_generation ? generation_json(&r->gen, r->has_baseline) : json_null(), "speed",
+                     r->has_speed ? speed_json(&r->speed) : json_null(), "system", "file_bytes",
+                     u64(r->model.file_bytes), "peak_rss_bytes",
+                     r->peak_rss_bytes ? u64(r->peak_rss_bytes) : json_null(), "wall_s", num(r->wall_s),
+                     "thresholds", "max_kl", num(th->max_kl), "min_top1", num(th->min_top1), "max_delta_ppl",
+                     num(th->max_dppl_frac), "checks", checks, "verdict", lqmf_eval_verdict_name(r->verdict),
+                     "warnings", lines_json(r->warnings));
 }
 
 lqmf_status lqmf_eval_report_json(const lqmf_eval_report *r, lqmf_buf *out) {

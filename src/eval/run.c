@@ -165,10 +165,6 @@ static void decide(lqmf_eval_report *r) {
 }
 
 static void caveats(lqmf_eval_report *r, const lqmf_eval_opts *o, bool rss_reset, lqmf_buf *w) {
-    if (r->dequantized)
-        lqmf_buf_printf(w,
-                        "the engine has no kernel for this model's quantized types: its weights were widened "
-                        "to F32 to run, so speed and memory are those of the F32 copy\n");
     if (!r->has_baseline)
         lqmf_buf_printf(
             w, "no baseline: quality against the unquantized model was not measured (give --baseline)\n");
@@ -235,7 +231,6 @@ static lqmf_status run_phases(run_state *s) {
 
     TRY(lqmf_eval_lm_open(o->model_path, n_ctx, o->n_threads, &s->model));
     TRY(model_info(o->model_path, o->name, &s->model, &r->model));
-    r->dequantized = s->model.f32 != NULL;
     if (!o->skip_speed) {
         TRY(lqmf_eval_speed_run(&s->model, o->speed_pp, o->speed_tg, o->speed_reps, o->progress,
                                 o->progress_user, &r->speed));
