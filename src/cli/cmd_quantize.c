@@ -118,11 +118,14 @@ static int run_quantize(int argc, char **argv) {
     progress_state ps = {isatty(STDERR_FILENO) != 0, 0};
     o.progress = show_progress;
     o.user = &ps;
+    char *src_abs = realpath(src, NULL); /* provenance: lqmf test finds its baseline there */
+    o.source_url = src_abs;
     lqmf_model *m = NULL;
     lqmf_quantize_result r;
     lqmf_status st = lqmf_model_open(src, &m);
     if (st == LQMF_OK) st = lqmf_quantize_model(m, out, &o, &r);
     lqmf_model_close(m);
+    free(src_abs);
     if (st != LQMF_OK) {
         free(out_owned);
         return lqmf_cli_fail(st);

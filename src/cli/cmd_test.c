@@ -73,9 +73,10 @@ static void progress(void *user, const char *phase, uint32_t done, uint32_t tota
 }
 
 /* ---- the experiment store ----------------------------------------------------------- */
-/* Open the store when it exists (or when create): NULL otherwise. */
-static lqmf_store *store_open(const test_args *a, bool create) {
-    if (a->no_store) return NULL;
+/* Open the store when it exists (or when create): NULL otherwise, and for
+ * writing (record) also with --no-store. */
+static lqmf_store *store_open(const test_args *a, bool create, bool record) {
+    if (record && a->no_store) return NULL;
     char *path = a->db ? strdup(a->db) : lqmf_store_default_path(a->backend);
     lqmf_store *s = NULL;
     char *slash = path ? strrchr(path, '/') : NULL;
@@ -127,7 +128,7 @@ static char *locate(const char *src) {
 
 /* The source recorded for the artifact at path in the store. */
 static char *store_source(const test_args *a, const char *path) {
-    lqmf_store *s = store_open(a, false);
+    lqmf_store *s = store_open(a, false, false);
     if (!s) return NULL;
     lqmf_store_snapshot snap = {0};
     char *src = NULL, *abs = realpath(path, NULL);
@@ -196,7 +197,7 @@ typedef struct {
 
 /* Begin the experiment when a store exists, so a crash shows as interrupted. */
 static void record_begin(const test_args *a, recorder *rec) {
-    rec->s = store_open(a, false);
+    rec->s = store_open(a, false, true);
     rec->exp_id = 0;
     if (!rec->s) return;
     char info[64];
@@ -294,7 +295,7 @@ static int cmd_list(const test_args *a, bool discover) {
     if (l.n && lqmf_eval_found_list_render(&l, render_flags(a), &b) == LQMF_OK)
         fwrite(b.data, 1, b.len, stdout);
     lqmf_buf_free(&b);
-    lqmf_store *s = discover ? store_open(a, true) : NULL;
+    lqmf_store *s = discover ? store_open(a, true, true) : NULL;
     size_t n_rec = 0;
     for (size_t i = 0; s && i < l.n; i++) {
         const lqmf_eval_found *f = &l.items[i];
