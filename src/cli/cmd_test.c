@@ -263,8 +263,9 @@ static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval
                  r->speed.tg.name, r->speed.pp.reps, r->speed.n_threads, r->speed.isa);
         add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
         add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
-        add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes",
-                 speed);
+        if (r->speed.peak_rss_bytes)
+            add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes",
+                     speed);
     }
     return LQMF_OK;
 }
