@@ -11,6 +11,8 @@ CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Wno-format-truncation -Werror
 BASE    := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP -pthread
 LDLIBS  := $(PKG_LIBS) -lm -pthread
+# line editing for the REPL (the lqmf command only)
+CLI_LIBS := $(shell pkg-config --libs readline 2>/dev/null || echo -lreadline)
 
 MODE    ?= release
 ifeq ($(MODE),asan)
@@ -53,7 +55,7 @@ $(B)/liblqmf.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/lqmf: $(CLI_OBJ) $(B)/liblqmf.a
-	$(CC) $(OPT) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/liblqmf.a $(LDLIBS)
+	$(CC) $(OPT) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/liblqmf.a $(LDLIBS) $(CLI_LIBS)
 
 $(B)/lqmf-tests: $(TEST_OBJ) $(B)/liblqmf.a
 	$(CC) $(OPT) $(LDFLAGS) -o $@ $(TEST_OBJ) $(B)/liblqmf.a $(LDLIBS)

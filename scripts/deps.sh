@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libjansson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
-      libsqlite3-dev libmicrohttpd-dev sqlite3)
+      libsqlite3-dev libmicrohttpd-dev libreadline-dev sqlite3)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

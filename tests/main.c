@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -70,6 +71,39 @@ const char *lqmf_test_tmpdir(void) {
         abort();
     }
     return g_tmpdir;
+}
+
+const char *lqmf_test_cli_path(void) {
+    static char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 8);
+    if (n <= 0) return "lqmf";
+    path[n] = '\0';
+    strcpy(strrchr(path, '/') + 1, "lqmf");
+    return path;
+}
+
+int lqmf_test_cli(const char *args, const char *in, char **out) {
+    *out = NULL;
+    size_t len = strlen(args) + 8192;
+    char *cmd = malloc(len);
+    if (!cmd) return -1;
+    snprintf(cmd, len, "'%s' %s <'%s' 2>/dev/null", lqmf_test_cli_path(), args, in ? in : "/dev/null");
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p) return -1;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0)
+        if ((n += got) + 1 == cap) {
+            char *grown = realloc(buf, cap *= 2);
+            if (!grown) free(buf);
+            buf = grown;
+        }
+    int status = pclose(p);
+    if (!buf) return -1;
+    buf[n] = '\0';
+    *out = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static int cmp_entry(const void *a, const void *b) {

@@ -22,6 +22,12 @@ bool lqmf_test_failed(void); /* has the running test failed so far? */
 const char *lqmf_test_data(const char *rel);
 /* A fresh empty temporary folder for this test (removed after the run). */
 const char *lqmf_test_tmpdir(void);
+/* The `lqmf` command built beside this test binary (static buffer). */
+const char *lqmf_test_cli_path(void);
+/* Run `lqmf ARGS` (shell words) with stdin from the file `in` (NULL:
+ * /dev/null) and stderr discarded; stdout in *out (malloc'd, NUL-terminated,
+ * NULL on failure to start); returns the exit status, -1 when it could not run. */
+int lqmf_test_cli(const char *args, const char *in, char **out);
 
 #define TEST(name)                                                                  \
     static void test_##name(void);                                                  \

@@ -22,7 +22,8 @@
  *          blk.N.attn_k.weight / attn_v.weight {d, n_head_kv*hd};
  *          blk.N.attn_{q,k,v}.bias when qkv_bias; blk.N.attn_output.weight
  *          {n_head*hd, d}; blk.N.ffn_norm.weight {d}; blk.N.ffn_gate.weight /
- *          ffn_up.weight {d, n_ff}; blk.N.ffn_down.weight {n_ff, d}.
+ *          ffn_up.weight {d, n_ff}; blk.N.ffn_down.weight {n_ff, d};
+ *          rope_freqs.weight {hd/2} F32 only with LQMF_ROPE_SCALING_FACTORS.
  *   gpt2:  token_embd.weight {d, n_vocab}; position_embd.weight {d, n_ctx_train};
  *          output_norm.{weight,bias} {d}; output.weight only when untied;
  *          blk.N.attn_norm.{weight,bias} {d}; blk.N.attn_qkv.weight {d, 3d},
@@ -44,7 +45,9 @@ typedef enum { LQMF_ROPE_NORM = 0, LQMF_ROPE_NEOX = 1 } lqmf_rope_layout;
 typedef enum {
     LQMF_ROPE_SCALING_NONE = 0,
     LQMF_ROPE_SCALING_LINEAR,
-    LQMF_ROPE_SCALING_LLAMA3
+    LQMF_ROPE_SCALING_LLAMA3,
+    LQMF_ROPE_SCALING_FACTORS /* per-frequency divisors in the tensor rope_freqs.weight
+                                 {head_dim/2}, F32 (llama.cpp's form of llama3 scaling) */
 } lqmf_rope_scaling;
 typedef enum { LQMF_FORMAT_HF = 0, LQMF_FORMAT_GGUF, LQMF_FORMAT_LLAMA2C } lqmf_model_format;
 typedef enum {

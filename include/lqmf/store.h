@@ -123,7 +123,7 @@ lqmf_store_backend lqmf_store_backend_of(const lqmf_store *s);
 /* Experiments this open marked interrupted (as they are now). Owned by s. */
 const lqmf_store_experiment *lqmf_store_interrupted(const lqmf_store *s, size_t *n);
 
-/* ---- writes (each is one transaction) ------------------------------------------ */
+/* ---- writes (each is one transaction; an id out-pointer may be NULL) ------------- */
 /* Insert a model, or update the one with the same (source, revision): fields
  * given non-empty / non-zero replace the stored ones. *id gets its id. */
 lqmf_status lqmf_store_put_model(lqmf_store *s, const lqmf_store_model *m, int64_t *id);
@@ -138,7 +138,8 @@ lqmf_status lqmf_store_begin(lqmf_store *s, const lqmf_store_experiment *e, int6
 /* Record what became known while running: plan, model_id, artifact_id of
  * experiment e->id. LQMF_E_STATE when it is no longer running. */
 lqmf_status lqmf_store_update(lqmf_store *s, const lqmf_store_experiment *e);
-/* End a running experiment as SUCCEEDED or FAILED (error required) now. */
+/* End a running experiment as SUCCEEDED, FAILED (error required) now, or
+ * INTERRUPTED (error required; finished_at stays 0), e.g. on Ctrl-C. */
 lqmf_status lqmf_store_finish(lqmf_store *s, int64_t id, lqmf_store_state state, const char *error);
 
 typedef struct {

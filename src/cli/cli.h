@@ -24,6 +24,33 @@ void lqmf_cli_register(const lqmf_cli_command *cmd);
         lqmf_cli_register(&cmd_##ident);                                            \
     }
 
+/* The command table (main.c): by name, NULL when unknown; all commands
+ * sorted by name; `lqmf help`. */
+const lqmf_cli_command *lqmf_cli_find(const char *name);
+size_t lqmf_cli_count(void);
+const lqmf_cli_command *lqmf_cli_at(size_t i);
+void lqmf_cli_help(FILE *out);
+
+/* The factory from the command line (cmd_factory.c): the words of argv
+ * after argv[0] are a request ("gpt2 to 4-bit GGUF for CPU"), prefixed with
+ * "quantize " when verb is "quantize". Exit codes: see LQMF_EXIT_*. */
+int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize);
+enum {
+    LQMF_EXIT_OK = 0,
+    LQMF_EXIT_FAILED = 1,
+    LQMF_EXIT_USAGE = 2,
+    LQMF_EXIT_REFUSED = 3,   /* nothing fits, or a method not built */
+    LQMF_EXIT_DECLINED = 4,  /* the user said no at the confirmation */
+    LQMF_EXIT_INTERRUPTED = 130
+};
+
+/* The REPL (repl.c): `lqmf` with no arguments. */
+int lqmf_cli_repl(void);
+/* One REPL line: a command with its arguments ("list failed", "inspect F")
+ * or a request in words, read through the intent parser. *quit is set for
+ * exit/quit. Returns the command's exit code. */
+int lqmf_cli_line(const char *line, bool *quit);
+
 /* Print "lqmf: <status>: <last error>" to stderr; returns the exit code for st. */
 int lqmf_cli_fail(lqmf_status st);
 /* Exit codes: 0 ok, 1 failure of the operation, 2 usage error. */

@@ -36,6 +36,7 @@ static const char *scaling_name(lqmf_rope_scaling s) {
     case LQMF_ROPE_SCALING_NONE: return "none";
     case LQMF_ROPE_SCALING_LINEAR: return "linear";
     case LQMF_ROPE_SCALING_LLAMA3: return "llama3";
+    case LQMF_ROPE_SCALING_FACTORS: return "per-frequency factors (rope_freqs.weight)";
     }
     return "?";
 }

@@ -71,7 +71,18 @@ static char *default_out(const char *src, const char *type) {
     return asprintf(&out, "%.*s-%s.gguf", (int)len, src, type) < 0 ? NULL : out;
 }
 
+/* --type/-q or -o/--output make a plain conversion; other words are a
+ * request for the factory ("gpt2 to 4-bit GGUF for CPU"). */
+static bool plain_conversion(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (LQMF_IS(argv[i], "--type") || LQMF_IS(argv[i], "-q") || LQMF_IS(argv[i], "-o") ||
+            LQMF_IS(argv[i], "--output"))
+            return true;
+    return false;
+}
+
 static int run_quantize(int argc, char **argv) {
+    if (!plain_conversion(argc, argv)) return lqmf_cli_factory(argc, argv, true);
     lqmf_quantize_opts o = lqmf_quantize_default_opts();
     lqmf_quantize_override ovs[MAX_OVERRIDES];
     const char *src = NULL, *out = NULL;
@@ -142,6 +153,8 @@ static int run_quantize(int argc, char **argv) {
 }
 
 LQMF_COMMAND(quantize, "quantize",
-             "SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] [--tensor-type REGEX=TYPE]... [--pure] "
-             "[--keep-output] [--no-test]",
-             "quantize a model (HF folder, GGUF, llama2.c) into a GGUF file", run_quantize)
+             "REQUEST... [--yes] [--json] [--no-test] | SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] "
+             "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]",
+             "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
+             "--type a plain conversion to a GGUF file",
+             run_quantize)

@@ -18,6 +18,8 @@ static const lqmf_cli_command *find(const char *name) {
     return NULL;
 }
 
+const lqmf_cli_command *lqmf_cli_find(const char *name) { return find(name); }
+
 int lqmf_cli_fail(lqmf_status st) {
     fprintf(stderr, "lqmf: %s: %s\n", lqmf_status_name(st), lqmf_last_error());
     return st == LQMF_E_INVALID ? 2 : 1;
@@ -33,9 +35,18 @@ static int cmp_cmd(const void *a, const void *b) {
     return strcmp((*(const lqmf_cli_command *const *)a)->name, (*(const lqmf_cli_command *const *)b)->name);
 }
 
-static void help(FILE *out) {
-    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]\n\n");
-    qsort(g_cmds, (size_t)g_ncmds, sizeof g_cmds[0], cmp_cmd);
+static void sort_cmds(void) { qsort(g_cmds, (size_t)g_ncmds, sizeof g_cmds[0], cmp_cmd); }
+
+size_t lqmf_cli_count(void) { return (size_t)g_ncmds; }
+
+const lqmf_cli_command *lqmf_cli_at(size_t i) {
+    sort_cmds();
+    return i < (size_t)g_ncmds ? g_cmds[i] : NULL;
+}
+
+void lqmf_cli_help(FILE *out) {
+    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]   (no command: the LQMF> prompt)\n\n");
+    sort_cmds();
     for (int i = 0; i < g_ncmds; i++)
         fprintf(out, "  %-10s %s\n  %-10s   %s\n", g_cmds[i]->name, g_cmds[i]->args, "",
                 g_cmds[i]->summary);
@@ -43,9 +54,10 @@ static void help(FILE *out) {
 
 int main(int argc, char **argv) {
     lqmf_install_signal_cleanup();
-    if (argc < 2 || LQMF_IS(argv[1], "help") || LQMF_IS(argv[1], "--help") || LQMF_IS(argv[1], "-h")) {
-        help(stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) return lqmf_cli_repl();
+    if (LQMF_IS(argv[1], "help") || LQMF_IS(argv[1], "--help") || LQMF_IS(argv[1], "-h")) {
+        lqmf_cli_help(stdout);
+        return 0;
     }
     const lqmf_cli_command *c = find(argv[1]);
     if (!c) {

@@ -149,6 +149,8 @@ static size_t expected_tensors(const lqmf_hparams *hp, expect *e) {
     add_expect(e, &n, "token_embd.weight", d, v);
     if (!hp->tied_embeddings) add_expect(e, &n, "output.weight", d, v);
     add_expect(e, &n, "output_norm.weight", d, 0);
+    if (hp->arch == LQMF_ARCH_LLAMA && hp->rope_scaling == LQMF_ROPE_SCALING_FACTORS)
+        add_expect(e, &n, "rope_freqs.weight", hp->head_dim / 2, 0);
     if (hp->arch == LQMF_ARCH_GPT2) {
         add_expect(e, &n, "position_embd.weight", d, hp->n_ctx_train);
         add_expect(e, &n, "output_norm.bias", d, 0);

@@ -7,7 +7,8 @@
  * with q/k/v biases, rotate-half layout, as llama.cpp writes it) and "gpt2".
  * llama3 rope scaling is stored by llama.cpp as a rope_freqs.weight tensor
  * of per-frequency factors; lqmf writes the parameters next to it under
- * lqmf.rope.scaling.* and reads them back from there. */
+ * lqmf.rope.scaling.* and reads them back from there. A file with the tensor
+ * alone (llama.cpp's) keeps it: LQMF_ROPE_SCALING_FACTORS. */
 #include "lqmf/gguf.h"
 #include "model_priv.h"
 
@@ -187,10 +188,10 @@ static lqmf_status add_tensors(lqmf_model *m, const lqmf_gguf *g) {
         const lqmf_gguf_tensor *t = lqmf_gguf_tensor_at(g, i);
         if (strcmp(t->name, "rope_freqs.weight") == 0) {
             if (m->hp.rope_scaling == LQMF_ROPE_SCALING_LLAMA3) continue; /* derived from the keys */
-            return lqmf_error(LQMF_E_UNSUPPORTED,
-                              "%s: rope_freqs.weight (per-frequency rope factors) "
-                              "without lqmf.rope.scaling.* keys is not supported",
-                              lqmf_gguf_label(g));
+            if (m->hp.arch != LQMF_ARCH_LLAMA || t->type != LQMF_TYPE_F32)
+                return lqmf_error(LQMF_E_FORMAT, "%s: rope_freqs.weight must be F32 in a llama-family model",
+                                  lqmf_gguf_label(g));
+            m->hp.rope_scaling = LQMF_ROPE_SCALING_FACTORS;
         }
         TRY(lqmf_model_add_tensor_src(m, t->name, t->name, t->type, t->n_dims, t->ne, t->data, false));
     }

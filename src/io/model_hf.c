@@ -113,8 +113,9 @@ static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const 
         char prev[1024];
         snprintf(prev, sizeof prev, "%s", s == LQMF_OK ? "" : lqmf_last_error());
         s = lqmf_error(LQMF_E_FORMAT, "%s: %zu tensor(s) that a %s model does not have: %s%s%s%s", dir,
-                       n_unknown, m->hp.hf_arch[0] ? m->hp.hf_arch : m->hp.model_type, (char *)unknown.data,
-                       n_unknown > 8 ? ", ..." : "", prev[0] ? "; " : "", prev);
+                       n_unknown, m->hp.hf_arch[0] ? m->hp.hf_arch : m->hp.model_type,
+                       unknown.data ? (char *)unknown.data : "", n_unknown > 8 ? ", ..." : "",
+                       prev[0] ? "; " : "", prev);
     }
     lqmf_buf_free(&unknown);
     return s;

@@ -121,11 +121,16 @@ struct lqmf_engine {
 
 /* ---- setup --------------------------------------------------------------------- */
 
-static void rope_freqs(const lqmf_hparams *hp, double *f) {
+static void rope_freqs(const lqmf_model *m, double *f) {
+    const lqmf_hparams *hp = &m->hp;
     const uint32_t half = hp->head_dim / 2;
+    const lqmf_tensor *factors = hp->rope_scaling == LQMF_ROPE_SCALING_FACTORS
+                                     ? lqmf_model_tensor(m, "rope_freqs.weight") : NULL;
     for (uint32_t i = 0; i < half; i++) {
         double fi = pow(hp->rope_theta, -2.0 * i / hp->head_dim);
-        if (hp->rope_scaling == LQMF_ROPE_SCALING_LINEAR) {
+        if (factors) {
+            fi /= ((const float *)factors->data)[i]; /* checked F32 {half} at engine creation */
+        } else if (hp->rope_scaling == LQMF_ROPE_SCALING_LINEAR) {
             fi /= hp->rope_factor;
         } else if (hp->rope_scaling == LQMF_ROPE_SCALING_LLAMA3) {
             /* HF _compute_llama3_parameters: long wavelengths scaled by 1/factor,
@@ -162,7 +167,8 @@ static lqmf_status check_hparams(const lqmf_hparams *hp) {
         return lqmf_error(LQMF_E_UNSUPPORTED, "llama: odd head_dim %u cannot take RoPE", hp->head_dim);
     if (!(hp->rope_theta > 0))
         return lqmf_error(LQMF_E_INVALID, "llama: rope_theta %g must be positive", hp->rope_theta);
-    if (hp->rope_scaling != LQMF_ROPE_SCALING_NONE && !(hp->rope_factor > 0))
+    if ((hp->rope_scaling == LQMF_ROPE_SCALING_LINEAR || hp->rope_scaling == LQMF_ROPE_SCALING_LLAMA3) &&
+        !(hp->rope_factor > 0))
         return lqmf_error(LQMF_E_INVALID, "llama: rope scaling factor %g must be positive", hp->rope_factor);
     if (hp->rope_scaling == LQMF_ROPE_SCALING_LLAMA3 &&
         (!(hp->rope_high_freq_factor > hp->rope_low_freq_factor) || !(hp->rope_low_freq_factor > 0) ||
@@ -287,7 +293,7 @@ static lqmf_status alloc_state(lqmf_engine *e, uint32_t n_threads) {
     }
     e->scratch_bytes +=
         total * sizeof(float) + (e->hd / 2 + 1) * sizeof(double) + (size_t)hp->n_layer * sizeof(layer);
-    if (hp->arch == LQMF_ARCH_LLAMA) rope_freqs(hp, e->inv_freq);
+    if (hp->arch == LQMF_ARCH_LLAMA) rope_freqs(e->m, e->inv_freq);
     return LQMF_OK;
 }
 
@@ -296,6 +302,10 @@ lqmf_status lqmf_engine_new(const lqmf_model *m, const lqmf_engine_params *p, lq
     lqmf_status st = lqmf_model_validate(m);
     if (st != LQMF_OK || (st = check_hparams(&m->hp)) != LQMF_OK) return st;
     const lqmf_hparams *hp = &m->hp;
+    const lqmf_tensor *factors = lqmf_model_tensor(m, "rope_freqs.weight");
+    if (factors && factors->type != LQMF_TYPE_F32)
+        return lqmf_error(LQMF_E_UNSUPPORTED, "tensor rope_freqs.weight: type %s, F32 expected",
+                          lqmf_type_name(factors->type));
     lqmf_engine_params prm = p ? *p : (lqmf_engine_params){0};
     if (!prm.n_ctx) prm.n_ctx = hp->n_ctx_train && hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (hp->arch == LQMF_ARCH_GPT2 && prm.n_ctx > hp->n_ctx_train)

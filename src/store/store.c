@@ -451,21 +451,25 @@ const lqmf_store_experiment *lqmf_store_interrupted(const lqmf_store *s, size_t 
 /* ---- writes -------------------------------------------------------------------------- */
 
 lqmf_status lqmf_store_put_model(lqmf_store *s, const lqmf_store_model *m, int64_t *id) {
+    int64_t unused;
     TRY(check_model(s, m));
-    return s->ops->put_model(s, m, id);
+    return s->ops->put_model(s, m, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_put_artifact(lqmf_store *s, const lqmf_store_artifact *a, int64_t *id) {
+    int64_t unused;
     TRY(check_artifact(s, a));
-    return s->ops->put_artifact(s, a, id);
+    return s->ops->put_artifact(s, a, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_add_evaluation(lqmf_store *s, const lqmf_store_evaluation *e, int64_t *id) {
+    int64_t unused;
     TRY(check_evaluation(s, e));
-    return s->ops->add_evaluation(s, e, id);
+    return s->ops->add_evaluation(s, e, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_begin(lqmf_store *s, const lqmf_store_experiment *e, int64_t *id) {
+    int64_t unused;
     TRY(check_experiment(s, e));
     char host[256], token[128];
     host_name(host, sizeof host);
@@ -479,7 +483,7 @@ lqmf_status lqmf_store_begin(lqmf_store *s, const lqmf_store_experiment *e, int6
     r.pid = getpid();
     proc_token(r.pid, token, sizeof token);
     r.proc_token = token;
-    return s->ops->insert_experiment(s, &r, id);
+    return s->ops->insert_experiment(s, &r, id ? id : &unused);
 }
 
 lqmf_status lqmf_store_update(lqmf_store *s, const lqmf_store_experiment *e) {
@@ -489,14 +493,17 @@ lqmf_status lqmf_store_update(lqmf_store *s, const lqmf_store_experiment *e) {
 
 lqmf_status lqmf_store_finish(lqmf_store *s, int64_t id, lqmf_store_state state, const char *error) {
     if (!error) error = "";
-    if (state != LQMF_STORE_SUCCEEDED && state != LQMF_STORE_FAILED)
-        return lqmf_error(LQMF_E_INVALID, "%s: experiment %lld: finish as %s (only succeeded or failed)",
-                          s->path, (long long)id, lqmf_store_state_name(state));
-    if (state == LQMF_STORE_FAILED) TRY(check_text(s, "experiment", "error", error, true));
+    if (state != LQMF_STORE_SUCCEEDED && state != LQMF_STORE_FAILED && state != LQMF_STORE_INTERRUPTED)
+        return lqmf_error(LQMF_E_INVALID,
+                          "%s: experiment %lld: finish as %s (only succeeded, failed or interrupted)", s->path,
+                          (long long)id, lqmf_store_state_name(state));
+    if (state != LQMF_STORE_SUCCEEDED) TRY(check_text(s, "experiment", "error", error, true));
     else if (*error)
         return lqmf_error(LQMF_E_INVALID, "%s: experiment %lld succeeded but has an error message",
                           s->path, (long long)id);
-    return s->ops->end_running(s, id, state, lqmf_store_unix_now(), error);
+    /* interrupted runs keep finished_at 0, as those recovered at open do */
+    return s->ops->end_running(s, id, state, state == LQMF_STORE_INTERRUPTED ? 0 : lqmf_store_unix_now(),
+                               error);
 }
 
 /* Remove an artifact from disk: a file, or a folder holding only files (its

@@ -9,26 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Run `lqmf args` (the lqmf beside this test binary); stdout in *out
- * (malloc'd), exit status returned. */
-static int run_lqmf(const char *args, char **out) {
-    char self[PATH_MAX], cmd[2 * PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return -1;
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(cmd, sizeof cmd, "'%s/lqmf' %s 2>/dev/null", self, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        if ((len += got) + 1 == cap) buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
-    *out = buf;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int run_lqmf(const char *args, char **out) { return lqmf_test_cli(args, NULL, out); }
 
 static json_t *inspect_json(const char *path) {
     char args[1024], *out;

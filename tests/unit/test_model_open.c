@@ -2,6 +2,8 @@
  * Hugging Face folders, checked against the documented shapes and against
  * bytes read independently from the files. */
 #include "../test.h"
+#include "lqmf/gguf.h"
+#include "lqmf/gguf_convert.h"
 #include "lqmf/model.h"
 #include "lqmf/safetensors.h"
 
@@ -459,4 +461,107 @@ TEST(open_hf_gpt2_variants) {
     for (int o = 0; o < 4; o++)
         for (int i = 0; i < 8; i++) CHECK(lqmf_fp16_to_f32(x[o * 8 + i]) == (float)(i * 4 + o));
     lqmf_model_close(m);
+}
+
+/* ---- GGUF files written by hand -------------------------------------------------- */
+
+typedef enum { G_OK, G_ARCH_FALCON, G_NO_EMBD, G_EPS_STRING, G_ROPE_FREQS, G_PARTIAL_ROPE } gguf_defect;
+
+/* A 1-layer "qwen2" GGUF as llama.cpp writes that architecture (qwen2.*
+ * keys, q/k/v biases, rotate-half layout): hidden 8, 2 heads, 1 kv head. */
+static void write_qwen2_gguf(const char *path, gguf_defect defect) {
+    lqmf_gguf_writer *w = lqmf_gguf_writer_new();
+    if (!w) abort();
+    const char *arch = defect == G_ARCH_FALCON ? "falcon" : "qwen2";
+    lqmf_gguf_writer_set_str(w, "general.architecture", arch);
+    lqmf_gguf_writer_set_u32(w, "qwen2.context_length", 32);
+    if (defect != G_NO_EMBD) lqmf_gguf_writer_set_u32(w, "qwen2.embedding_length", 8);
+    lqmf_gguf_writer_set_u32(w, "qwen2.block_count", 1);
+    lqmf_gguf_writer_set_u32(w, "qwen2.feed_forward_length", 12);
+    lqmf_gguf_writer_set_u32(w, "qwen2.attention.head_count", 2);
+    lqmf_gguf_writer_set_u32(w, "qwen2.attention.head_count_kv", 1);
+    lqmf_gguf_writer_set_u32(w, "qwen2.rope.dimension_count", defect == G_PARTIAL_ROPE ? 2 : 4);
+    lqmf_gguf_writer_set_f32(w, "qwen2.rope.freq_base", 1000000.0f);
+    if (defect == G_EPS_STRING)
+        lqmf_gguf_writer_set_str(w, "qwen2.attention.layer_norm_rms_epsilon", "1e-6");
+    else
+        lqmf_gguf_writer_set_f32(w, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+    lqmf_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 7);
+    static float data[16 * 12];
+    for (int i = 0; i < 16 * 12; i++) data[i] = (float)i;
+    const struct {
+        const char *name;
+        uint64_t ne0, ne1;
+    } ts[] = {
+        {"token_embd.weight", 8, 16},     {"output_norm.weight", 8, 1},
+        {"blk.0.attn_norm.weight", 8, 1}, {"blk.0.attn_q.weight", 8, 8},
+        {"blk.0.attn_q.bias", 8, 1},      {"blk.0.attn_k.weight", 8, 4},
+        {"blk.0.attn_k.bias", 4, 1},      {"blk.0.attn_v.weight", 8, 4},
+        {"blk.0.attn_v.bias", 4, 1},      {"blk.0.attn_output.weight", 8, 8},
+        {"blk.0.ffn_norm.weight", 8, 1},  {"blk.0.ffn_gate.weight", 8, 12},
+        {"blk.0.ffn_up.weight", 8, 12},   {"blk.0.ffn_down.weight", 12, 8},
+        {"rope_freqs.weight", 3, 1}, /* head_dim 4 needs 2 factors */
+    };
+    size_t n = sizeof ts / sizeof ts[0] - (defect == G_ROPE_FREQS ? 0 : 1);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        if (lqmf_gguf_writer_add_tensor(w, ts[i].name, LQMF_TYPE_F32, ts[i].ne1 > 1 ? 2 : 1, ne, data,
+                                        ts[i].ne0 * ts[i].ne1 * 4) != LQMF_OK)
+            abort();
+    }
+    if (lqmf_gguf_writer_write(w, path) != LQMF_OK) abort();
+    lqmf_gguf_writer_free(w);
+}
+
+TEST(open_gguf_qwen2_and_defects) {
+    const char *dir = lqmf_test_tmpdir();
+    char path[512], out[512];
+    snprintf(path, sizeof path, "%s/qwen2.gguf", dir);
+    write_qwen2_gguf(path, G_OK);
+    lqmf_model *m, *r;
+    REQUIRE_OK(lqmf_model_open(path, &m));
+    CHECK_STR(m->hp.model_type, "qwen2");
+    CHECK_EQ_INT(m->hp.rope_layout, LQMF_ROPE_NEOX);
+    CHECK(m->hp.qkv_bias && m->hp.tied_embeddings);
+    CHECK_EQ_INT(m->hp.head_dim, 4);
+    CHECK_EQ_INT(m->hp.n_vocab, 16); /* from token_embd: no vocab_size key */
+    CHECK_NEAR(m->hp.rope_theta, 1e6, 0);
+    CHECK_EQ_INT(m->hp.bos_id, -1);
+    CHECK_EQ_INT(m->hp.eos_id, 7);
+    CHECK_EQ_INT(m->tok_source, LQMF_TOK_NONE);
+    /* written back as a llama GGUF: q rows interleaved per head (hd 4: rows 0 2 1 3) */
+    snprintf(out, sizeof out, "%s/as-llama.gguf", dir);
+    lqmf_status st = lqmf_model_write_gguf(m, out, NULL);
+    if (st == LQMF_OK) st = lqmf_model_open(out, &r);
+    if (st != LQMF_OK) lqmf_model_close(m);
+    REQUIRE_OK(st);
+    CHECK_STR(r->hp.model_type, "llama");
+    CHECK_EQ_INT(r->hp.rope_layout, LQMF_ROPE_NORM);
+    const float *q = lqmf_model_tensor(r, "blk.0.attn_q.weight")->data;
+    const float *kb = lqmf_model_tensor(r, "blk.0.attn_k.bias")->data;
+    static const int order[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    for (int row = 0; row < 8; row++) CHECK(q[row * 8] == (float)(order[row] * 8));
+    for (int i = 0; i < 4; i++) CHECK(kb[i] == (float)order[i]);
+    lqmf_model_close(r);
+    lqmf_model_close(m);
+
+    static const struct {
+        gguf_defect d;
+        lqmf_status st;
+        const char *needle;
+    } bad[] = {
+        {G_ARCH_FALCON, LQMF_E_UNSUPPORTED,
+         "general.architecture \"falcon\" is not supported (llama, qwen2, gpt2)"},
+        {G_NO_EMBD, LQMF_E_FORMAT, "required key qwen2.embedding_length is missing"},
+        {G_EPS_STRING, LQMF_E_FORMAT, "qwen2.attention.layer_norm_rms_epsilon"},
+        {G_ROPE_FREQS, LQMF_E_FORMAT, "rope_freqs.weight is {3, 1}, expected {2, 1}"},
+        {G_PARTIAL_ROPE, LQMF_E_UNSUPPORTED, "rope.dimension_count 2 differs from the head size 4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_qwen2_gguf(path, bad[i].d);
+        st = lqmf_model_open(path, &m);
+        CHECKF(st == bad[i].st && strstr(lqmf_last_error(), bad[i].needle) && strstr(lqmf_last_error(), path),
+               "defect %d: %s \"%s\"", (int)bad[i].d, lqmf_status_name(st), lqmf_last_error());
+        if (st == LQMF_OK) lqmf_model_close(m);
+    }
 }

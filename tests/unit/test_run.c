@@ -10,27 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* `lqmf args` with stdin from the file `in` (NULL: /dev/null); stdout in
- * *out (malloc'd); the exit status. */
-static int lqmf(const char *args, const char *in, char **out) {
-    char self[PATH_MAX], cmd[3 * PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    *out = NULL;
-    if (n <= 0) return -1;
-    self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(cmd, sizeof cmd, "'%s/lqmf' %s <'%s' 2>/dev/null", self, args, in ? in : "/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap);
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        if ((len += got) + 1 == cap) buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
-    *out = buf;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int lqmf(const char *args, const char *in, char **out) { return lqmf_test_cli(args, in, out); }
 
 /* Greedy 32 tokens after each reference prompt print exactly full_text. */
 static void check_full_text(const char *dir) {

@@ -1,0 +1,45 @@
+/* The factory's stages share one run context. */
+#ifndef LQMF_FACTORY_PRIV_H
+#define LQMF_FACTORY_PRIV_H
+
+#include "lqmf/factory.h"
+
+typedef struct {
+    const lqmf_factory_request *rq;
+    lqmf_factory_result *r;
+    lqmf_store *store;     /* NULL: not recording */
+    lqmf_hub *hub;         /* Hub sources only */
+    lqmf_hub_repo *repo;
+    bool *selected;        /* repo->n_files flags: the files to download */
+    uint64_t download_bytes;
+    lqmf_model *model;     /* the source, once opened */
+    lqmf_hw hw;
+    char *plan_json;       /* the chosen plan as recorded (owned) */
+    bool refused, declined;
+    bool stop;             /* the progress callback asked to stop */
+    bool made_folder;      /* out_folder was created by this run */
+    bool wrote_artifact, wrote_card; /* this run wrote r->artifact / r->card */
+    double t0;
+} factory_run;
+
+/* Tell the caller where the run is; false (and fr->stop) when it asks to stop. */
+bool factory_notify(factory_run *fr, lqmf_factory_stage stage, double frac, const char *detail);
+
+/* source.c: find the model and its shape (r->meta); Hub files are listed,
+ * local models opened. */
+lqmf_status factory_resolve(factory_run *fr);
+/* source.c: fetch the selected Hub files (no-op for local models) and open
+ * the model when not yet open. */
+lqmf_status factory_fetch(factory_run *fr);
+
+/* autotest.c: the quick test of r->artifact against r->source_path; fills
+ * r->test_verdict and r->test_text and records evaluations when recording. */
+lqmf_status factory_autotest(factory_run *fr);
+
+/* card.c: the model's name in file names: "org_name" for a Hub id, the
+ * last path component without extension for a local path. */
+void factory_stem(const char *source, bool local, char *out, size_t n);
+/* card.c: README.md next to the artifact. */
+lqmf_status factory_write_card(factory_run *fr);
+
+#endif

@@ -1,0 +1,227 @@
+/* The factory pipeline on tiny-llama: a local run (artifact, folder name,
+ * model card, store records), a Hub run against the mock Hub, refusals
+ * (nothing fits; a method not built) and an interrupted run. */
+#include "../fakes/mock_hub.h"
+#include "../test.h"
+#include "lqmf/factory.h"
+#include "lqmf/sha256.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char out[512], db[512];
+    lqmf_hw hw;
+    lqmf_factory_request rq;
+} fixture;
+
+static void fixture_init(fixture *f, const char *request) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->out, sizeof f->out, "%s/quantized-models", lqmf_test_tmpdir());
+    snprintf(f->db, sizeof f->db, "%s/home/experiments.db", lqmf_test_tmpdir());
+    f->hw.ram_total = f->hw.ram_available = 8ull << 30; /* a fixed 8 GiB CPU machine */
+    f->hw.n_cpus = 2;
+    f->rq = (lqmf_factory_request){.request = request,
+                                   .out_dir = f->out,
+                                   .store_path = f->db,
+                                   .hw = &f->hw,
+                                   .n_threads = 2,
+                                   .assume_yes = true};
+}
+
+static bool exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static char *slurp(const char *path) {
+    char *s = NULL;
+    size_t n;
+    return lqmf_read_file(path, 1 << 20, &s, &n) == LQMF_OK ? s : NULL;
+}
+
+/* The store's only experiment, its state and error. */
+static void check_store(const char *db, lqmf_store_state want, const char *err_part, lqmf_store_snapshot *snap) {
+    lqmf_store *s;
+    memset(snap, 0, sizeof *snap);
+    REQUIRE_OK(lqmf_store_open(db, LQMF_STORE_SQLITE, &s));
+    CHECK_OK(lqmf_store_load(s, snap));
+    lqmf_store_close(s);
+    REQUIRE(snap->n_experiments == 1);
+    const lqmf_store_experiment *e = &snap->experiments[0];
+    CHECKF(e->state == want, "state %s, want %s (%s)", lqmf_store_state_name(e->state),
+           lqmf_store_state_name(want), e->error);
+    CHECKF(strstr(e->error, err_part) != NULL, "error \"%s\" lacks \"%s\"", e->error, err_part);
+}
+
+TEST(factory_local_tiny_llama) {
+    DATA(src, "models/tiny-llama");
+    char request[1024];
+    snprintf(request, sizeof request, "quantize %s to 4-bit GGUF for CPU", src);
+    fixture f;
+    fixture_init(&f, request);
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&f.rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_SUCCEEDED);
+    char want[1024];
+    snprintf(want, sizeof want, "%s/tiny-llama_gguf_4bit", f.out);
+    CHECK_STR(r.out_folder, want);
+    CHECK_STR(r.scheme ? r.scheme->name : "", "Q4_K_M"); /* balanced: smallest within 1 % */
+    snprintf(want, sizeof want, "%s/tiny-llama_gguf_4bit/tiny-llama-Q4_K_M.gguf", f.out);
+    CHECK_STR(r.artifact, want);
+    /* the artifact is a model with the source's 57 tensors, smaller than the F32 source */
+    lqmf_model *m = NULL;
+    CHECK_OK(lqmf_model_open(r.artifact, &m));
+    if (m) CHECK_EQ_INT(m->n_tensors, 57);
+    lqmf_model_close(m);
+    CHECK(r.src_bytes > 3 * r.quant.out_bytes);
+    uint8_t d[32];
+    char hex[65];
+    CHECK_OK(lqmf_sha256_file(r.artifact, d));
+    lqmf_hex(d, 32, hex);
+    CHECK_STR(r.sha256, hex);
+    /* the model card: provenance, plan, test */
+    char *card = slurp(r.card);
+    REQUIRE(card);
+    CHECK(strstr(card, "## Provenance") && strstr(card, "## Plan") && strstr(card, "## Test results"));
+    CHECK(strstr(card, hex) != NULL);
+    CHECK(strstr(card, src) != NULL);
+    CHECK(strstr(card, "Q4_K_M") && strstr(card, "LlamaForCausalLM"));
+    free(card);
+    /* the summary */
+    lqmf_buf b;
+    lqmf_buf_init(&b);
+    CHECK_OK(lqmf_factory_render_summary(&r, &b));
+    lqmf_buf_append(&b, "", 1);
+    CHECK(strstr((char *)b.data, "Quantization Successful!") && strstr((char *)b.data, "Compression Ratio: "));
+    lqmf_buf_free(&b);
+    /* the store: model, artifact with its sha256, a succeeded experiment pointing at them */
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_SUCCEEDED, "", &snap);
+    REQUIRE(snap.n_artifacts == 1 && snap.n_models == 1);
+    CHECK_STR(snap.artifacts[0].sha256, hex);
+    CHECK_STR(snap.artifacts[0].path, r.artifact);
+    CHECK_STR(snap.artifacts[0].method, "Q4_K_M");
+    CHECK_STR(snap.models[0].source, src);
+    CHECK_EQ_INT(snap.models[0].n_params, 6819072);
+    CHECK_EQ_INT(snap.experiments[0].artifact_id, snap.artifacts[0].id);
+    CHECK_STR(snap.experiments[0].request, request);
+    CHECK(strstr(snap.experiments[0].plan, "\"scheme\": \"Q4_K_M\"") || strstr(snap.experiments[0].plan, "\"scheme\":\"Q4_K_M\""));
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+}
+
+TEST(factory_hub_mock) {
+    DATA(src, "models/tiny-llama");
+    mock_hub *hub = mock_hub_start(7);
+    REQUIRE(hub);
+    REQUIRE(mock_hub_add_repo(hub, "lqmf-test/tiny-llama", src, MOCK_PUBLIC, NULL));
+    fixture f;
+    fixture_init(&f, "quantize lqmf-test/tiny-llama to 8-bit GGUF for CPU");
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/hf-cache", lqmf_test_tmpdir());
+    lqmf_hub_options ho;
+    lqmf_hub_options_init(&ho);
+    ho.endpoint = mock_hub_url(hub);
+    ho.cache_dir = cache;
+    ho.token = "";
+    ho.offline = 0;
+    f.rq.hub = &ho;
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&f.rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    char want[1024];
+    snprintf(want, sizeof want, "%s/lqmf-test_tiny-llama_gguf_8bit/lqmf-test_tiny-llama-Q8_0.gguf", f.out);
+    CHECK_STR(r.artifact, want);
+    CHECK_STR(r.commit, mock_hub_commit(hub, "lqmf-test/tiny-llama"));
+    CHECK_STR(r.meta_from, "config.json on the Hub");
+    CHECK(exists(r.artifact));
+    CHECK(strstr(r.source_path, cache) == r.source_path); /* read from the Hub cache */
+    char *card = slurp(r.card);
+    CHECK(card && strstr(card, r.commit) && strstr(card, "lqmf-test/tiny-llama"));
+    free(card);
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_SUCCEEDED, "", &snap);
+    if (snap.n_models == 1) CHECK_STR(snap.models[0].revision, r.commit);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+    mock_hub_stop(hub);
+}
+
+TEST(factory_refuses_when_nothing_fits) {
+    DATA(src, "models/tiny-llama");
+    char request[1024];
+    snprintf(request, sizeof request, "quantize %s to 4-bit GGUF for CPU smaller than 2 MB", src);
+    fixture f;
+    fixture_init(&f, request);
+    lqmf_factory_result r;
+    CHECK_ERR(lqmf_factory_run(&f.rq, &r), LQMF_E_UNSUPPORTED, "nothing fits");
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_REFUSED);
+    CHECK(r.plan.chosen < 0 && r.plan_text);
+    char folder[1024];
+    snprintf(folder, sizeof folder, "%s/tiny-llama_gguf_4bit", f.out);
+    CHECK(!exists(folder));
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_FAILED, "refused", &snap);
+    CHECK_EQ_INT(snap.n_artifacts, 0);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+}
+
+TEST(factory_refuses_methods_not_built) {
+    DATA(src, "models/tiny-llama");
+    char request[1024];
+    snprintf(request, sizeof request, "quantize %s with GPTQ 4-bit", src);
+    fixture f;
+    fixture_init(&f, request);
+    lqmf_factory_result r;
+    CHECK_ERR(lqmf_factory_run(&f.rq, &r), LQMF_E_UNSUPPORTED, "gptq is not implemented yet");
+    CHECK(strstr(r.message, "GGUF") != NULL);
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_REFUSED);
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_FAILED, "refused", &snap);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+}
+
+/* Stop after 10 tensors, as the CLI does on Ctrl-C. */
+static bool stop_midway(void *user, const lqmf_factory_progress *p) {
+    int *n = user;
+    return p->stage != LQMF_FACTORY_QUANTIZE || ++*n < 10;
+}
+
+TEST(factory_interrupted_leaves_nothing) {
+    DATA(src, "models/tiny-llama");
+    char request[1024];
+    snprintf(request, sizeof request, "quantize %s to 4-bit GGUF for CPU", src);
+    fixture f;
+    fixture_init(&f, request);
+    int calls = 0;
+    f.rq.progress = stop_midway;
+    f.rq.user = &calls;
+    lqmf_factory_result r;
+    CHECK_EQ_INT(lqmf_factory_run(&f.rq, &r), LQMF_E_INTERRUPTED);
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_INTERRUPTED);
+    CHECK_EQ_INT(calls, 10);
+    char folder[1024];
+    snprintf(folder, sizeof folder, "%s/tiny-llama_gguf_4bit", f.out);
+    CHECK(!exists(folder)); /* neither the file, its temporary nor the folder */
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_INTERRUPTED, "interrupted at quantize", &snap);
+    if (snap.n_experiments) CHECK(snap.experiments[0].finished_at == 0);
+    CHECK_EQ_INT(snap.n_artifacts, 0);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+}
+
+TEST(factory_folder_names) {
+    const lqmf_scheme *q4 = lqmf_plan_scheme_find("Q4_K_M"), *q8 = lqmf_plan_scheme_find("Q8_0");
+    char out[256];
+    lqmf_factory_folder_name("microsoft/DialoGPT-small", false, q4, out, sizeof out);
+    CHECK_STR(out, "microsoft_DialoGPT-small_gguf_4bit");
+    lqmf_factory_folder_name("../data/models/tiny-llama/", true, q8, out, sizeof out);
+    CHECK_STR(out, "tiny-llama_gguf_8bit");
+    lqmf_factory_folder_name("/m/stories260K.bin", true, q4, out, sizeof out);
+    CHECK_STR(out, "stories260K_gguf_4bit");
+}
