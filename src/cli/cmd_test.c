@@ -271,15 +271,17 @@ static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval
 }
 
 /* Finish the experiment: the figures of r, or failed with error. */
-static void record_end(recorder *rec, const lqmf_eval_report *r, const char *source, const char *error) {
+static void record_end(recorder *rec, const lqmf_eval_report *r, const char *source, const char *error,
+                       bool json) {
     if (!rec->s) return;
     lqmf_status st = r ? record_figures(rec->s, rec->exp_id, r, source) : LQMF_OK;
     if (st == LQMF_OK)
         st = lqmf_store_finish(rec->s, rec->exp_id, r ? LQMF_STORE_SUCCEEDED : LQMF_STORE_FAILED, error);
     if (st != LQMF_OK)
         fprintf(stderr, "lqmf: store %s: %s\n", lqmf_store_path(rec->s), lqmf_last_error());
-    else if (r)
-        printf("Recorded in %s (experiment #%lld)\n", lqmf_store_path(rec->s), (long long)rec->exp_id);
+    else if (r) /* stdout stays pure JSON with --json */
+        fprintf(json ? stderr : stdout, "Recorded in %s (experiment #%lld)\n", lqmf_store_path(rec->s),
+                (long long)rec->exp_id);
     lqmf_store_close(rec->s);
     rec->s = NULL;
 }
@@ -340,12 +342,12 @@ static int run_test(test_args *a, const char *path, const char *name) {
     fprintf(stderr, "Testing %s against %s (%s)\n", path, base ? base : "no baseline",
             lqmf_eval_mode_name(a->eo.mode));
     recorder rec = {0};
-    if (!a->json) record_begin(a, &rec);
+    record_begin(a, &rec);
     lqmf_eval_report *r = NULL;
     st = lqmf_eval_run(&a->eo, &r);
     int rc = 0;
     if (st != LQMF_OK) {
-        record_end(&rec, NULL, NULL, lqmf_last_error());
+        record_end(&rec, NULL, NULL, lqmf_last_error(), a->json);
         rc = lqmf_cli_fail(st);
     } else {
         lqmf_buf b;
@@ -362,7 +364,7 @@ static int run_test(test_args *a, const char *path, const char *name) {
         else
             fprintf(stderr, "lqmf: report not saved: %s\n", lqmf_last_error());
         free(saved);
-        record_end(&rec, r, source, NULL);
+        record_end(&rec, r, source, NULL, a->json);
         rc = r->verdict == LQMF_EVAL_FAIL ? 3 : 0;
     }
     lqmf_eval_report_free(r);

@@ -18,6 +18,7 @@
 #include "lqmf/quant.h"
 #include "lqmf/quantize.h"
 #include "lqmf/safetensors.h"
+#include "lqmf/store.h"
 
 #include <glob.h>
 #include <jansson.h>
@@ -704,4 +705,72 @@ TEST(eval_rouge_distinct_stats) {
     CHECK_NEAR(lqmf_eval_quantile(x, 5, 0.99), 4.96, 1e-12);
     CHECK(lqmf_eval_quantile(x, 5, 1.0) == 5 && lqmf_eval_quantile(x, 5, 0) == 1);
     CHECK(lqmf_eval_stddev(x, 1) == 0 && isnan(lqmf_eval_mean(x, 0)));
+}
+
+/* ---- the command ---------------------------------------------------------------------------------- */
+
+/* `lqmf test` as built: list, a missing and an ambiguous name, then a test
+ * found by part of its name whose baseline comes from the artifact's
+ * provenance, printed as JSON (valid against the schema), saved and
+ * recorded in the store. */
+TEST(eval_cli_test_command) {
+    DATA(src, "models/tiny-llama");
+    const char *dir = tmp_path("qm"), *out_dir = tmp_path("bench"), *db = tmp_path("store.db");
+    mkdir(dir, 0755);
+    lqmf_model *m;
+    REQUIRE_OK(lqmf_model_open(src, &m));
+    lqmf_quantize_opts qo = lqmf_quantize_default_opts();
+    qo.type = "Q8_0";
+    qo.source_url = src;
+    char p[4096], args[8192], *out = NULL;
+    snprintf(p, sizeof p, "%s/tiny-llama-Q8_0.gguf", dir);
+    CHECK_OK(lqmf_quantize_model(m, p, &qo, NULL));
+    lqmf_model_close(m);
+    lqmf_model *small = small_model();
+    REQUIRE(small);
+    snprintf(p, sizeof p, "%s/tiny-other.gguf", dir);
+    CHECK_OK(lqmf_model_write_gguf(small, p, NULL));
+    lqmf_model_close(small);
+
+    snprintf(args, sizeof args, "test list --plain --dir '%s'", dir);
+    CHECK_EQ_INT(lqmf_test_cli(args, NULL, &out), 0);
+    CHECKF(out && strstr(out, "| tiny-llama-Q8_0 | Q8_0 ") && strstr(out, "| tiny-other "), "list: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "test tiny --dir '%s' --no-store", dir);
+    CHECK_EQ_INT(lqmf_test_cli(args, NULL, &out), 2); /* ambiguous: the candidates go to stderr */
+    free(out);
+    snprintf(args, sizeof args, "test absent --dir '%s' --no-store", dir);
+    CHECK_EQ_INT(lqmf_test_cli(args, NULL, &out), 1);
+    free(out);
+
+    lqmf_store *s;
+    REQUIRE_OK(lqmf_store_open(db, LQMF_STORE_SQLITE, &s)); /* records go to an existing store */
+    lqmf_store_close(s);
+    snprintf(args, sizeof args, "test LLAMA --dir '%s' --json --no-speed --no-gen --out '%s' --db '%s'", dir,
+             out_dir, db);
+    CHECK_EQ_INT(lqmf_test_cli(args, NULL, &out), 0);
+    char *schema = read_text(SCHEMA_PATH);
+    REQUIRE(schema && out);
+    CHECK_OK(lqmf_eval_schema_validate(schema, strlen(schema), out, strlen(out), NULL));
+    json_t *j = json_loads(out, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "model"), "name")), "tiny-llama-Q8_0");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "baseline"), "path")), src);
+    CHECK_STR(json_string_value(json_object_get(j, "verdict")), "pass");
+    json_decref(j);
+    free(out);
+    free(schema);
+    glob_t gl;
+    snprintf(p, sizeof p, "%s/benchmark_tiny-llama-Q8_0_*.json", out_dir);
+    CHECK(glob(p, 0, NULL, &gl) == 0 && gl.gl_pathc == 1);
+    globfree(&gl);
+    lqmf_store_snapshot snap;
+    REQUIRE_OK(lqmf_store_open(db, LQMF_STORE_SQLITE, &s));
+    CHECK_OK(lqmf_store_load(s, &snap));
+    CHECK_EQ_INT(snap.n_experiments, 1);
+    CHECK(snap.n_experiments == 1 && snap.experiments[0].state == LQMF_STORE_SUCCEEDED);
+    CHECK(snap.n_artifacts == 1 && !strcmp(snap.artifacts[0].method, "Q8_0"));
+    CHECK(!isnan(
+        lqmf_store_artifact_metric(&snap, snap.n_artifacts ? snap.artifacts[0].id : 0, LQMF_METRIC_KL)));
+    lqmf_store_snapshot_free(&snap);
+    lqmf_store_close(s);
 }
