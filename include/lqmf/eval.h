@@ -23,6 +23,7 @@
 #define LQMF_EVAL_H
 
 #include "lqmf/core.h"
+#include "lqmf/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -242,6 +243,13 @@ enum {
     LQMF_EVAL_RENDER_COLOR = 1u << 0, /* ANSI colours */
     LQMF_EVAL_RENDER_ASCII = 1u << 1  /* +-| tables instead of box drawing */
 };
+/* Record the report's figures (perplexity of both models, KL mean/p99, top-1,
+ * delta-PPL, ROUGE-L, time to first token, speeds, peak memory) as
+ * evaluations of experiment exp_id on artifact art_id of model model_id
+ * (0 when unknown); the baseline's perplexity gets artifact 0. */
+lqmf_status lqmf_eval_record(lqmf_store *s, int64_t exp_id, int64_t model_id, int64_t art_id,
+                             const lqmf_eval_report *r);
+
 /* Terminal report (tables, verdict line) appended to out. */
 lqmf_status lqmf_eval_report_render(const lqmf_eval_report *r, unsigned flags, lqmf_buf *out);
 

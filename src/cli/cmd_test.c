@@ -182,14 +182,6 @@ static lqmf_status find_baseline(const test_args *a, const char *model_path, cha
 }
 
 /* ---- recording ----------------------------------------------------------------------- */
-static void add_eval(lqmf_store *s, int64_t exp, int64_t model, int64_t art, const char *metric, double v,
-                     const char *unit, const char *protocol) {
-    if (!isfinite(v)) return;
-    lqmf_store_evaluation e = {0, exp, model, art, metric, v, unit, protocol, 0};
-    if (lqmf_store_add_evaluation(s, &e, NULL) != LQMF_OK)
-        fprintf(stderr, "lqmf: store: %s\n", lqmf_last_error());
-}
-
 typedef struct {
     lqmf_store *s; /* NULL: not recording */
     int64_t exp_id;
@@ -240,34 +232,7 @@ static lqmf_status record_figures(lqmf_store *s, int64_t exp_id, const lqmf_eval
     if (st != LQMF_OK) return st;
     lqmf_store_experiment x = {.id = exp_id, .model_id = model_id, .artifact_id = art_id};
     if ((st = lqmf_store_update(s, &x)) != LQMF_OK) return st;
-    char speed[160], gen[160];
-    const lqmf_eval_quality *q = &r->quality;
-    if (r->has_quality) {
-        add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_PPL, q->model.ppl, "", q->description);
-        if (q->has_baseline) {
-            add_eval(s, exp_id, model_id, 0, LQMF_METRIC_PPL, q->baseline.ppl, "", q->description);
-            add_eval(s, exp_id, model_id, art_id, LQMF_METRIC_KL, q->kl_mean, "nats", q->description);
-            add_eval(s, exp_id, model_id, art_id, "kl_divergence_p99", q->kl_p99, "nats", q->description);
-            add_eval(s, exp_id, model_id, art_id, "top1_agreement", q->top1, "fraction", q->description);
-            add_eval(s, exp_id, model_id, art_id, "delta_ppl", q->dppl_frac, "fraction", q->description);
-        }
-    }
-    if (r->has_generation) {
-        snprintf(gen, sizeof gen, "greedy, %zu prompts, up to %u new tokens", r->gen.n_samples,
-                 r->gen.max_new);
-        add_eval(s, exp_id, model_id, art_id, "rouge_l", r->gen.rouge_l_mean, "", gen);
-        add_eval(s, exp_id, model_id, art_id, "ttft_s", r->gen.ttft_mean_s, "s", gen);
-    }
-    if (r->has_speed) {
-        snprintf(speed, sizeof speed, "%s and %s, %u reps, %u threads, %s", r->speed.pp.name,
-                 r->speed.tg.name, r->speed.pp.reps, r->speed.n_threads, r->speed.isa);
-        add_eval(s, exp_id, model_id, art_id, "prompt_tokens_per_s", r->speed.pp.tps_mean, "tokens/s", speed);
-        add_eval(s, exp_id, model_id, art_id, "decode_tokens_per_s", r->speed.tg.tps_mean, "tokens/s", speed);
-        if (r->speed.peak_rss_bytes)
-            add_eval(s, exp_id, model_id, art_id, "peak_rss_bytes", (double)r->speed.peak_rss_bytes, "bytes",
-                     speed);
-    }
-    return LQMF_OK;
+    return lqmf_eval_record(s, exp_id, model_id, art_id, r);
 }
 
 /* Finish the experiment: the figures of r, or failed with error. */

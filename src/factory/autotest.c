@@ -1,18 +1,37 @@
-/* The factory's auto-test. The call site of the evaluation module: once
- * include/lqmf/eval.h is part of the library, this runs lqmf_eval_run in
- * QUICK mode on r->artifact with r->source_path as baseline, renders its
- * report into r->test_text and records its metrics as evaluations of the
- * experiment. Until then the run is marked "unmeasured". */
+/* The factory's auto-test: the quick test of the new artifact against its
+ * source (lqmf_eval_run, QUICK mode), its report rendered as plain text for
+ * the summary and the model card, and saved as JSON beside the artifact. */
 #include "factory_priv.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 lqmf_status factory_autotest(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
-    snprintf(r->test_verdict, sizeof r->test_verdict, "unmeasured");
+    lqmf_eval_opts o;
+    lqmf_eval_opts_init(&o, LQMF_EVAL_QUICK);
+    o.model_path = r->artifact;
+    o.baseline_path = r->source_path;
+    o.n_threads = fr->rq->n_threads;
+    lqmf_status st = lqmf_eval_run(&o, &fr->report);
+    if (st != LQMF_OK) return lqmf_error_prefix(st, "testing %s", r->artifact);
+    snprintf(r->test_verdict, sizeof r->test_verdict, "%s", lqmf_eval_verdict_name(fr->report->verdict));
+    lqmf_buf b;
+    lqmf_buf_init(&b);
+    st = lqmf_eval_report_render(fr->report, LQMF_EVAL_RENDER_ASCII, &b);
+    char dir[sizeof r->artifact];
+    snprintf(dir, sizeof dir, "%s", r->artifact);
+    char *json_path = NULL;
+    if (st == LQMF_OK) st = lqmf_eval_report_save(fr->report, dirname(dir), &json_path);
+    if (st == LQMF_OK) lqmf_buf_printf(&b, "Benchmark saved: %s\n", json_path);
+    free(json_path);
+    if (st != LQMF_OK || b.failed) {
+        lqmf_buf_free(&b);
+        return st != LQMF_OK ? st : lqmf_error(LQMF_E_NOMEM, "out of memory");
+    }
     free(r->test_text);
-    r->test_text = strdup("Test: not run (the evaluation module is not built in)\n");
-    return r->test_text ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
+    r->test_text = (char *)b.data; /* NUL-terminated by lqmf_buf */
+    return LQMF_OK;
 }

@@ -241,6 +241,8 @@ static lqmf_status record(factory_run *fr) {
                                                                    .plan = fr->plan_json,
                                                                    .model_id = r->model_id,
                                                                    .artifact_id = r->artifact_id});
+    if (st == LQMF_OK && fr->report)
+        st = lqmf_eval_record(fr->store, r->experiment_id, r->model_id, r->artifact_id, fr->report);
     return st;
 }
 
@@ -357,6 +359,7 @@ lqmf_status lqmf_factory_run(const lqmf_factory_request *rq, lqmf_factory_result
     lqmf_model_close(fr.model);
     free(fr.selected);
     free(fr.plan_json);
+    lqmf_eval_report_free(fr.report);
     lqmf_hub_repo_free(fr.repo);
     lqmf_hub_free(fr.hub);
     lqmf_store_close(fr.store);

@@ -2,6 +2,7 @@
 #ifndef LQMF_FACTORY_PRIV_H
 #define LQMF_FACTORY_PRIV_H
 
+#include "lqmf/eval.h"
 #include "lqmf/factory.h"
 
 typedef struct {
@@ -15,6 +16,7 @@ typedef struct {
     lqmf_model *model;     /* the source, once opened */
     lqmf_hw hw;
     char *plan_json;       /* the chosen plan as recorded (owned) */
+    lqmf_eval_report *report; /* the auto-test's report (owned); NULL when not tested */
     bool refused, declined;
     bool stop;             /* the progress callback asked to stop */
     bool made_folder;      /* out_folder was created by this run */
@@ -33,7 +35,8 @@ lqmf_status factory_resolve(factory_run *fr);
 lqmf_status factory_fetch(factory_run *fr);
 
 /* autotest.c: the quick test of r->artifact against r->source_path; fills
- * r->test_verdict and r->test_text and records evaluations when recording. */
+ * r->test_verdict, r->test_text and fr->report, and saves the JSON report
+ * beside the artifact. Its figures are recorded with the artifact. */
 lqmf_status factory_autotest(factory_run *fr);
 
 /* card.c: the model's name in file names: "org_name" for a Hub id, the

@@ -108,6 +108,11 @@ TEST(factory_local_tiny_llama) {
     CHECK_EQ_INT(snap.experiments[0].artifact_id, snap.artifacts[0].id);
     CHECK_STR(snap.experiments[0].request, request);
     CHECK(strstr(snap.experiments[0].plan, "\"scheme\": \"Q4_K_M\"") || strstr(snap.experiments[0].plan, "\"scheme\":\"Q4_K_M\""));
+    /* the auto-test: a verdict, KL against the source recorded for the artifact, JSON beside it */
+    CHECKF(!strcmp(r.test_verdict, "pass") || !strcmp(r.test_verdict, "fail"), "verdict %s", r.test_verdict);
+    double kl = lqmf_store_artifact_metric(&snap, snap.artifacts[0].id, LQMF_METRIC_KL);
+    CHECKF(kl > 0 && kl < 0.05, "KL of Q4_K_M against the source: %g", kl);
+    CHECK(r.test_text && strstr(r.test_text, "Benchmark saved: ") && strstr(r.test_text, r.out_folder));
     lqmf_store_snapshot_free(&snap);
     lqmf_factory_result_free(&r);
 }
