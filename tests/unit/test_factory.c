@@ -230,3 +230,45 @@ TEST(factory_folder_names) {
     lqmf_factory_folder_name("/m/stories260K.bin", true, q4, out, sizeof out);
     CHECK_STR(out, "stories260K_gguf_4bit");
 }
+
+/* The README's fallback when the data folder is absent: "stories260K" names
+ * karpathy/tinyllamas, a repo of llama2.c files without config.json; only
+ * stories260K/stories260K.bin and its tokenizer are fetched, not the larger
+ * checkpoints beside them. */
+TEST(factory_hub_llama2c_repo) {
+    DATA(bin, "models/stories260K/stories260K.bin");
+    DATA(tok, "models/stories260K/tok512.bin");
+    char repo[512], sub[600], cmd[2048];
+    snprintf(repo, sizeof repo, "%s/tinyllamas", lqmf_test_tmpdir());
+    snprintf(sub, sizeof sub, "%s/stories260K", repo);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s' '%s/' && head -c 4096 /dev/urandom > '%s/stories15M.bin'",
+             sub, bin, tok, sub, repo);
+    REQUIRE(system(cmd) == 0);
+    mock_hub *hub = mock_hub_start(11);
+    REQUIRE(hub);
+    REQUIRE(mock_hub_add_repo(hub, "karpathy/tinyllamas", repo, MOCK_PUBLIC, NULL));
+    fixture f;
+    fixture_init(&f, "quantize stories260K to 4-bit GGUF for CPU");
+    char cache[600];
+    snprintf(cache, sizeof cache, "%s/hf-cache", repo);
+    lqmf_hub_options ho;
+    lqmf_hub_options_init(&ho);
+    ho.endpoint = mock_hub_url(hub);
+    ho.cache_dir = cache;
+    ho.token = "";
+    ho.offline = 0;
+    f.rq.hub = &ho;
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&f.rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    CHECK(exists(r.artifact));
+    CHECKF(strstr(r.source_path, "stories260K.bin") != NULL, "source %s", r.source_path);
+    lqmf_model *m = NULL;
+    CHECK_OK(lqmf_model_open(r.artifact, &m));
+    if (m) CHECK_EQ_INT(m->hp.n_vocab, 512);
+    lqmf_model_close(m);
+    snprintf(cmd, sizeof cmd, "find '%s' -name 'stories15M.bin' | grep -q .", cache);
+    CHECK(system(cmd) != 0); /* the other checkpoint was not downloaded */
+    lqmf_factory_result_free(&r);
+    mock_hub_stop(hub);
+}
