@@ -6,7 +6,8 @@
  *
  * Per-tensor type (first that applies):
  *   1. 1-D tensors (norms, biases): F32.
- *   2. --keep-output: output.weight keeps its source float type.
+ *   2. --keep-output: output.weight keeps its source float type; learned
+ *      position embeddings (GPT-2's position_embd) always do, as in llama.cpp.
  *   3. --tensor-type overrides: the first POSIX extended regex matching the
  *      GGUF tensor name ("blk.3.attn_v.weight") gives the type.
  *   4. --pure or a plain tensor type (Q4_K, IQ4_XS, Q5_0 ...): that type.

@@ -109,10 +109,11 @@ static lqmf_type wanted_type(const qctx *c, const lqmf_tensor *t) {
     if (!is_float(t->type)) return t->type; /* quantized GGUF source: copied */
     const bool is_output = strcmp(t->name, "output.weight") == 0;
     if (c->o->keep_output && is_output) return t->type;
+    const lqmf_tensor_class cls = lqmf_plan_classify(t->name);
+    if (cls == LQMF_TC_POS_EMBD) return t->type; /* never quantized (as llama.cpp): costly, tiny */
     for (size_t i = 0; i < c->n_re; i++)
         if (regexec(&c->re[i], t->name, 0, NULL, 0) == 0) return c->o->overrides[i].type;
     if (c->o->pure || is_float(c->base)) return c->base;
-    const lqmf_tensor_class cls = lqmf_plan_classify(t->name);
     if (!c->scheme) { /* one tensor type: output in Q6_K when that has more bits */
         bool out_like = is_output || (cls == LQMF_TC_EMBD && !c->has_output);
         if (out_like && lqmf_type_bpw(c->base) < lqmf_type_bpw(LQMF_TYPE_Q6_K)) return LQMF_TYPE_Q6_K;
