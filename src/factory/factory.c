@@ -226,16 +226,18 @@ static lqmf_status record(factory_run *fr) {
                                                               .n_params = r->quant.n_params,
                                                               .size_bytes = r->src_bytes},
                                           &r->model_id);
+    char *abs = realpath(r->artifact, NULL); /* one record per file, however it was named */
     if (st == LQMF_OK)
         st = lqmf_store_put_artifact(fr->store,
                                      &(lqmf_store_artifact){.model_id = r->model_id,
-                                                            .path = r->artifact,
+                                                            .path = abs ? abs : r->artifact,
                                                             .format = "gguf",
                                                             .method = r->scheme->name,
                                                             .bits_per_weight = r->quant.bpw,
                                                             .size_bytes = r->quant.out_bytes,
                                                             .sha256 = r->sha256},
                                      &r->artifact_id);
+    free(abs);
     if (st == LQMF_OK)
         st = lqmf_store_update(fr->store, &(lqmf_store_experiment){.id = r->experiment_id,
                                                                    .plan = fr->plan_json,

@@ -96,18 +96,23 @@ TEST(repl_example_session) {
     CHECK(access(artifact, R_OK) == 0);
 
     char *tl = say(&s, "test list", 30000);
-    /* the evaluation module's discovery lists the new model; without it the
-     * REPL names the missing command and keeps going */
-    CHECKF(tl && (strstr(tl, "tiny-llama_gguf_4bit") || strstr(tl, "unknown command 'test'")), "test list: %s",
+    /* discovery lists the new model with its method */
+    CHECKF(tl && strstr(tl, "tiny-llama_gguf_4bit") && strstr(tl, "Q4_K_M"), "test list: %s",
            tl ? tl : "(nothing)");
     free(tl);
+
+    char *tn = say(&s, "test tiny-llama_gguf --quick", 60000); /* a unique partial name */
+    CHECKF(tn && strstr(tn, "Verdict:") && strstr(tn, "KL"), "test NAME: %s", tn ? tn : "(nothing)");
+    free(tn);
 
     char *ls = say(&s, "list successful experiments", 10000);
     CHECKF(ls && strstr(ls, "succeeded") && strstr(ls, "Q4_K_M"), "list: %s", ls ? ls : "(nothing)");
     free(ls);
 
     char *st = say(&s, "stats", 10000);
-    CHECKF(st && strstr(st, "experiments: 1 (1 succeeded"), "stats: %s", st ? st : "(nothing)");
+    /* the quantization and the test are both experiments, on one artifact */
+    CHECKF(st && strstr(st, "experiments: 2 (2 succeeded") && strstr(st, "storage: 1 artifact"), "stats: %s",
+           st ? st : "(nothing)");
     free(st);
 
     if (write(s.fd, "exit\n", 5) < 0) CHECK(false);
