@@ -16,12 +16,15 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
  * its dot product, activation quantizer (or NULL). */
 #define FLOAT_ENTRY(T, name, isa, dot_isa, ff)                                               \
     [LQMF_TYPE_##T] = { LQMF_TYPE_##T, LQMF_TYPE_F32, lqmf_k_##name##_to_float_##isa,        \
-                        lqmf_k_##name##_quantize_##isa, ff, lqmf_k_##name##_dot_##dot_isa }
+                        lqmf_k_##name##_quantize_##isa, ff, lqmf_k_##name##_dot_##dot_isa,    \
+                        lqmf_k_##name##_dot_tile_##isa }
 #define QUANT_ENTRY(T, VDT, name, isa, dot_isa, ff)                                          \
     [LQMF_TYPE_##T] = { LQMF_TYPE_##T, LQMF_TYPE_##VDT, lqmf_k_##name##_to_float_##isa,      \
-                        lqmf_q_##name, ff, lqmf_k_##name##_dot_##dot_isa }
+                        lqmf_q_##name, ff, lqmf_k_##name##_dot_##dot_isa,                     \
+                        lqmf_k_##name##_dot_tile_##isa }
 /* One ISA's table: kernels from `isa`, except the dot products of F32, F16,
- * BF16 and Q6_K, from `hot` (the AVX-512 table: AVX2 plus those four). */
+ * BF16 and Q6_K, from `hot` (the AVX-512 table: AVX2 plus those four); the
+ * tiles always from `isa`. */
 #define TABLE(isa, hot)                                                                      \
     {                                                                                        \
         FLOAT_ENTRY(F32, f32, isa, hot, lqmf_k_f32_from_float_##isa),                        \
@@ -40,7 +43,7 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
         QUANT_ENTRY(Q6_K, Q8_K, q6_K, isa, hot, NULL),                                       \
         QUANT_ENTRY(IQ4_XS, Q8_K, iq4_xs, isa, isa, NULL),                                   \
         [LQMF_TYPE_Q8_K] = { LQMF_TYPE_Q8_K, LQMF_TYPE_Q8_K, lqmf_k_q8_K_to_float_##isa,      \
-                             lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL },               \
+                             lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL, NULL },         \
     }
 
 static const lqmf_quant_traits k_tables[LQMF_ISA_COUNT][LQMF_TYPE_COUNT] = {
