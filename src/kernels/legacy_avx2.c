@@ -34,6 +34,11 @@ static inline __m256i levels_iq4_nl(const block_iq4_nl *b) {
     return _mm256_shuffle_epi8(_mm256_set_m128i(t, t), nibbles_x32(b->qs));
 }
 
+/* Decoding streams each weight row once from memory: the dot products ask
+ * for the bytes this far ahead (past the row end: the next row) so that more
+ * cache lines are in flight than the out-of-order window alone requests. */
+#define PREFETCH_BYTES 2048
+
 /* d_w * d_a of a weight block and its Q8_0 activation block. */
 static inline __m256 block_scale(uint16_t dw, uint16_t da) {
     __m128 d = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)dw | (uint32_t)da << 16)));
@@ -72,8 +77,27 @@ static inline void tile_store(const __m256 acc[4], int nr, int nx, float *out, s
     }
 }
 
+/* Products of one block with its Q8_0 activations a, pairs summed: 8 int32.
+ * Levels q = u - off with unsigned u: u*a - off*a per pair of bytes (int16,
+ * |u*a pair| + |off*a pair| < 2^15); signed levels: |q| times a with q's sign. */
+#define OFFSET_PRODUCTS(name, block, OFF)                                                                \
+    static inline __m256i products_##name(const block *b, __m256i a, __m256i ones) {                     \
+        return _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(ulevels_##name(b), a),            \
+                                                  _mm256_maddubs_epi16(_mm256_set1_epi8(OFF), a)),       \
+                                 ones);                                                                  \
+    }
+#define SIGNED_PRODUCTS(name, block)                                                                     \
+    static inline __m256i products_##name(const block *b, __m256i a, __m256i ones) {                     \
+        return dot_s8_s8(levels_##name(b), a, ones);                                                     \
+    }
+OFFSET_PRODUCTS(q4_0, block_q4_0, 8)
+OFFSET_PRODUCTS(q5_0, block_q5_0, 16)
+SIGNED_PRODUCTS(q8_0, block_q8_0)
+SIGNED_PRODUCTS(iq4_nl, block_iq4_nl)
+
 /* Symmetric types: y = d*q; dot: sum_blocks d*da * sum q*a. Two blocks per
- * step into two accumulators (the fma latency is not on the critical path). */
+ * step into two accumulators (the fma latency is not on the critical path),
+ * one prefetch per step. */
 #define SYM_DOT(name, block)                                                                             \
     LQMF_K_TO_FLOAT(name, avx2) {                                                                        \
         const block *b = x;                                                                              \
@@ -88,14 +112,15 @@ static inline void tile_store(const __m256 acc[4], int nr, int nx, float *out, s
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                   \
         int64_t i = 0;                                                                                   \
         for (; i + 2 <= nb; i += 2) {                                                                    \
-            __m256i p0 = dot_s8_s8(levels_##name(&b[i]), load32(q8[i].qs), ones);                        \
-            __m256i p1 = dot_s8_s8(levels_##name(&b[i + 1]), load32(q8[i + 1].qs), ones);                \
+            _mm_prefetch((const char *)&b[i] + PREFETCH_BYTES, _MM_HINT_T0);                             \
+            __m256i p0 = products_##name(&b[i], load32(q8[i].qs), ones);                                 \
+            __m256i p1 = products_##name(&b[i + 1], load32(q8[i + 1].qs), ones);                         \
             acc0 = _mm256_fmadd_ps(block_scale(b[i].d, q8[i].d), _mm256_cvtepi32_ps(p0), acc0);          \
             acc1 = _mm256_fmadd_ps(block_scale(b[i + 1].d, q8[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);  \
         }                                                                                                \
         if (i < nb)                                                                                      \
             acc0 = _mm256_fmadd_ps(block_scale(b[i].d, q8[i].d),                                         \
-                                   _mm256_cvtepi32_ps(dot_s8_s8(levels_##name(&b[i]), load32(q8[i].qs), ones)), \
+                                   _mm256_cvtepi32_ps(products_##name(&b[i], load32(q8[i].qs), ones)),   \
                                    acc0);                                                                \
         return hsum_ps(_mm256_add_ps(acc0, acc1));                                                       \
     }
