@@ -25,7 +25,8 @@ typedef enum {
     LQMF_ISA_REF = 0, /* portable scalar C: the reference */
     LQMF_ISA_AVX2,    /* AVX2 + FMA + F16C */
     LQMF_ISA_AVX512,  /* AVX-512 F/BW/DQ/VL: AVX2 kernels plus 512-bit dot products
-                         for F32, F16, BF16 and Q6_K */
+                         for F32, F16, BF16 and Q6_K, and, where the CPU has
+                         AVX-512 VNNI, tiles for Q4_0, Q5_0, Q8_0 and IQ4_NL */
     LQMF_ISA_COUNT
 } lqmf_isa;
 

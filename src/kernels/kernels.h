@@ -41,6 +41,10 @@ LQMF_K_DOT(f32, avx512);
 LQMF_K_DOT(f16, avx512);
 LQMF_K_DOT(bf16, avx512);
 LQMF_K_DOT(q6_K, avx512);
+LQMF_K_DOT_TILE(q4_0, avx512);
+LQMF_K_DOT_TILE(q5_0, avx512);
+LQMF_K_DOT_TILE(q8_0, avx512);
+LQMF_K_DOT_TILE(iq4_nl, avx512);
 
 /* A tile as nr x nx calls of the type's dot on that ISA (types without a
  * tile kernel of their own, and the reference). */
