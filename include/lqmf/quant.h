@@ -25,7 +25,8 @@ typedef enum {
     LQMF_ISA_REF = 0, /* portable scalar C: the reference */
     LQMF_ISA_AVX2,    /* AVX2 + FMA + F16C */
     LQMF_ISA_AVX512,  /* AVX-512 F/BW/DQ/VL: AVX2 kernels plus 512-bit dot products
-                         for F32, F16, BF16 and Q6_K */
+                         for F32, F16, BF16 and Q6_K, and, where the CPU has
+                         AVX-512 VNNI, tiles for Q4_0, Q5_0, Q8_0 and IQ4_NL */
     LQMF_ISA_COUNT
 } lqmf_isa;
 
@@ -56,6 +57,14 @@ typedef void (*lqmf_from_float_fn)(const float *x, void *y, int64_t n);
  * as from_float makes it (Q8_0/Q8_K levels within +-127: the SIMD kernels
  * negate activation bytes, so -128 is not allowed there). */
 typedef float (*lqmf_vec_dot_fn)(int64_t n, const void *w, const void *a);
+/* A tile of vec_dots: nr weight rows (ws bytes apart) against nx activation
+ * rows in the vec_dot_type (as bytes apart), 1 <= nr, nx <= LQMF_QUANT_TILE:
+ *   out[j * os + r] = vec_dot(n, w + r * ws, a + j * as)
+ * (equal up to float summation order), so out can point into y (n_tok,
+ * n_out) with os = n_out. Each weight block is read once for all nx rows. */
+#define LQMF_QUANT_TILE 4
+typedef void (*lqmf_vec_dot_tile_fn)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                                     int nx, float *out, size_t os);
 
 typedef struct {
     lqmf_type type;
@@ -66,6 +75,7 @@ typedef struct {
     lqmf_quantize_fn quantize;  /* always set */
     lqmf_from_float_fn from_float; /* set for F32, Q8_0, Q8_K (the vec_dot_types) */
     lqmf_vec_dot_fn vec_dot;    /* NULL for Q8_K (activation-only type) */
+    lqmf_vec_dot_tile_fn vec_dot_tile; /* set where vec_dot is */
 } lqmf_quant_traits;
 
 /* Traits of t for the active ISA, or NULL when t has no kernels here.

@@ -19,7 +19,7 @@ static bool cpu_has_avx2(void) {
            __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
 
-bool lqmf_kernel_isa_available(lqmf_isa isa) {
+static bool cpu_supports(lqmf_isa isa) {
     switch (isa) {
     case LQMF_ISA_REF: return true;
     case LQMF_ISA_AVX2: return cpu_has_avx2();
@@ -29,6 +29,17 @@ bool lqmf_kernel_isa_available(lqmf_isa isa) {
                __builtin_cpu_supports("avx512vl");
     default: return false;
     }
+}
+
+/* Cached per ISA (0 unknown, 1 no, 2 yes): the traits lookups of every
+ * matmul ask, and CPUID costs far more than the lookup. */
+static _Atomic int g_avail[LQMF_ISA_COUNT];
+
+bool lqmf_kernel_isa_available(lqmf_isa isa) {
+    if ((unsigned)isa >= LQMF_ISA_COUNT) return false;
+    int v = atomic_load_explicit(&g_avail[isa], memory_order_relaxed);
+    if (!v) atomic_store_explicit(&g_avail[isa], v = cpu_supports(isa) ? 2 : 1, memory_order_relaxed);
+    return v == 2;
 }
 
 const char *lqmf_kernel_isa_name(lqmf_isa isa) {

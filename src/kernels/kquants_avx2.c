@@ -26,6 +26,28 @@ static inline __m256i half_scales(__m256i sc16, int h) {
     return h ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
 }
 
+/* ---- tiles: one weight row at a time against four tokens, each unpacked
+ *      group of levels serving all four; missing tokens of a partial tile
+ *      repeat the first and their sums are dropped ---- */
+
+/* Per 128-bit lane, the lane sums of p0..p3 in lanes 0..3; both lanes added. */
+static inline __m128i hadd4_128(const __m256i p[4]) {
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static inline void tile_tokens(const void *a, size_t as, int nx, const block_q8_K *t[4]) {
+    for (int j = 0; j < 4; j++) t[j] = (const block_q8_K *)((const uint8_t *)a + (size_t)(j < nx ? j : 0) * as);
+}
+static inline __m128 tile_token_scales(const block_q8_K *const t[4], int64_t i) {
+    return _mm_setr_ps(t[0][i].d, t[1][i].d, t[2][i].d, t[3][i].d);
+}
+static inline void tile_store_row(__m128 acc, int nx, float *out, size_t os) {
+    float s[4];
+    _mm_storeu_ps(s, acc);
+    for (int j = 0; j < nx; j++) out[(size_t)j * os] = s[j];
+}
+
 /* ---- Q2_K: u = (qs[32h + l] >> 2g) & 3, y = d*sc*u - dmin*mn ------------- */
 
 LQMF_K_TO_FLOAT(q2_K, avx2) {
@@ -181,6 +203,30 @@ static float k45_dot(uint16_t dh, uint16_t dminh, const uint8_t *scales, const u
     return q8->d * (fp16_avx2(dh) * (float)hsum_epi32(sumi) - fp16_avx2(dminh) * (float)summ);
 }
 
+/* One super-block of a Q4_K/Q5_K row against four tokens: acc += the four dots. */
+static inline __m128 k45_tile(uint16_t dh, uint16_t dminh, const uint8_t *scales, const uint8_t *qh,
+                              const uint8_t *qs, const block_q8_K *const t[4], int64_t i, __m128 acc) {
+    __m128i v = k4_scales(scales);
+    __m256i S = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(v));
+    __m256i sum[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                       _mm256_setzero_si256() };
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m256i lo, hi, slo = one_scale(S, 2 * c), shi = one_scale(S, 2 * c + 1);
+        k45_u(qs, qh, c, &lo, &hi);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            sum[j] = _mm256_add_epi32(sum[j], _mm256_add_epi32(dot_u8_s8(lo, load32(t[j][i].qs + 64 * c), slo),
+                                                               dot_u8_s8(hi, load32(t[j][i].qs + 64 * c + 32), shi)));
+    }
+    __m128i mn = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(v, v));
+    __m128 summ = _mm_cvtepi32_ps(_mm_setr_epi32(dot_bsums32(mn, t[0][i].bsums), dot_bsums32(mn, t[1][i].bsums),
+                                                 dot_bsums32(mn, t[2][i].bsums), dot_bsums32(mn, t[3][i].bsums)));
+    __m128 r = _mm_sub_ps(_mm_mul_ps(_mm_set1_ps(fp16_avx2(dh)), _mm_cvtepi32_ps(hadd4_128(sum))),
+                          _mm_mul_ps(_mm_set1_ps(fp16_avx2(dminh)), summ));
+    return _mm_fmadd_ps(tile_token_scales(t, i), r, acc);
+}
+
 LQMF_K_TO_FLOAT(q4_K, avx2) {
     const block_q4_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++)
@@ -196,6 +242,17 @@ LQMF_K_DOT(q4_K, avx2) {
     return s;
 }
 
+LQMF_K_DOT_TILE(q4_K, avx2) {
+    const block_q8_K *t[4];
+    tile_tokens(a, as, nx, t);
+    for (int r = 0; r < nr; r++) {
+        const block_q4_K *b = (const block_q4_K *)((const uint8_t *)w + (size_t)r * ws);
+        __m128 acc = _mm_setzero_ps();
+        for (int64_t i = 0; i < n / QK_K; i++) acc = k45_tile(b[i].d, b[i].dmin, b[i].scales, NULL, b[i].qs, t, i, acc);
+        tile_store_row(acc, nx, out + r, os);
+    }
+}
+
 LQMF_K_TO_FLOAT(q5_K, avx2) {
     const block_q5_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++)
@@ -209,6 +266,18 @@ LQMF_K_DOT(q5_K, avx2) {
     for (int64_t i = 0; i < n / QK_K; i++)
         s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, &q8[i]);
     return s;
+}
+
+LQMF_K_DOT_TILE(q5_K, avx2) {
+    const block_q8_K *t[4];
+    tile_tokens(a, as, nx, t);
+    for (int r = 0; r < nr; r++) {
+        const block_q5_K *b = (const block_q5_K *)((const uint8_t *)w + (size_t)r * ws);
+        __m128 acc = _mm_setzero_ps();
+        for (int64_t i = 0; i < n / QK_K; i++)
+            acc = k45_tile(b[i].d, b[i].dmin, b[i].scales, b[i].qh, b[i].qs, t, i, acc);
+        tile_store_row(acc, nx, out + r, os);
+    }
 }
 
 /* ---- Q6_K: u = nibble | 2 bits << 4, q = u - 32, y = d*sc*q ------------- */
@@ -263,6 +332,37 @@ LQMF_K_DOT(q6_K, avx2) {
         s += q8[i].d * (fp16_avx2(b[i].d) * (float)total);
     }
     return s;
+}
+
+LQMF_K_DOT_TILE(q6_K, avx2) {
+    const block_q8_K *t[4];
+    tile_tokens(a, as, nx, t);
+    for (int r = 0; r < nr; r++) {
+        const block_q6_K *b = (const block_q6_K *)((const uint8_t *)w + (size_t)r * ws);
+        __m128 acc = _mm_setzero_ps();
+        for (int64_t i = 0; i < n / QK_K; i++) {
+            __m256i sc16 = _mm256_cvtepi8_epi16(load16(b[i].scales));
+            __m256i sum[4]; /* start from the offset term: -32 * sum_s sc[s] * bsums[s] */
+            for (int j = 0; j < 4; j++)
+                sum[j] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                          _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(t[j][i].bsums)), 5));
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i u[4], S = half_scales(sc16, h);
+                q6k_u(&b[i], h, u);
+#pragma GCC unroll 4
+                for (int g = 0; g < 4; g++) {
+                    __m256i sc = pair_scales(S, g);
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; j++)
+                        sum[j] = _mm256_add_epi32(sum[j], dot_u8_s8(u[g], load32(t[j][i].qs + 32 * (4 * h + g)), sc));
+                }
+            }
+            __m128 tot = _mm_mul_ps(_mm_set1_ps(fp16_avx2(b[i].d)), _mm_cvtepi32_ps(hadd4_128(sum)));
+            acc = _mm_fmadd_ps(tile_token_scales(t, i), tot, acc);
+        }
+        tile_store_row(acc, nx, out + r, os);
+    }
 }
 
 /* ---- IQ4_XS: sub-block s of 32 = nibbles of qs[16s ..] mapped through

@@ -46,9 +46,9 @@ static inline __m256i dot_s8_s8(__m256i x, __m256i y, __m256i scale) {
 
 /* 16 bytes of nibbles -> 32 bytes: low nibbles (weights 0-15) in the low
  * 128-bit lane, high nibbles (weights 16-31) in the high lane. */
-static inline __m256i nibbles_x32(const uint8_t *qs) {
-    __m128i b = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+static inline __m256i nibbles_x32(const uint8_t *qs) { /* both lanes loaded, the high one shifted */
+    __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return and15(_mm256_srlv_epi64(b, _mm256_set_epi64x(4, 4, 0, 0)));
 }
 
 /* Byte i = 0xFF where bit i of the 32-bit value is set, else 0. */

@@ -128,9 +128,21 @@ static const lqmf_mm_kernels g_avx2 = {
     .dot = {[LQMF_TYPE_F32] = dot_f32, [LQMF_TYPE_F16] = dot_f16, [LQMF_TYPE_BF16] = dot_bf16},
 };
 
+/* The same tiles, paired with the AVX-512 quantization kernels. */
+static const lqmf_mm_kernels g_avx512 = {
+    .isa = "avx512",
+    .id = LQMF_ISA_AVX512,
+    .axpy = axpy,
+    .dot = {[LQMF_TYPE_F32] = dot_f32, [LQMF_TYPE_F16] = dot_f16, [LQMF_TYPE_BF16] = dot_bf16},
+};
+
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) {
     return lqmf_kernel_isa_available(LQMF_ISA_AVX2) ? &g_avx2 : NULL;
 }
+const lqmf_mm_kernels *lqmf_mm_kernels_avx512(void) {
+    return lqmf_kernel_isa_available(LQMF_ISA_AVX512) ? &g_avx512 : NULL;
+}
 #else
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void) { return NULL; }
+const lqmf_mm_kernels *lqmf_mm_kernels_avx512(void) { return NULL; }
 #endif

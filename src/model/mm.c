@@ -4,19 +4,20 @@
  * unit, each group of up to four tokens meets every row of the unit in tiles
  * of 3 rows x 4 tokens: the group's activations stay in L1 and the unit's
  * rows in L2. Quantized weights: the activations are converted once, before
- * the dispatch, then each output is one vec_dot. */
+ * the dispatch; one token is one vec_dot per row, more go through the
+ * type's tiles of LQMF_QUANT_TILE rows x LQMF_QUANT_TILE tokens. */
 #include "mm.h"
 
 #include <stdatomic.h>
 
-#define MM_ROWS 24 /* a multiple of LQMF_DOT_NR */
+#define MM_ROWS 24 /* a multiple of LQMF_DOT_NR and of LQMF_QUANT_TILE */
 
 typedef struct {
     const lqmf_mm_kernels *k;
     const lqmf_mm_job *jobs;
     uint32_t n_jobs, n_tok;
     uint64_t row_bytes[LQMF_MM_MAX_JOBS];
-    lqmf_vec_dot_fn vec_dot[LQMF_MM_MAX_JOBS]; /* quantized jobs, else NULL */
+    const lqmf_quant_traits *qt[LQMF_MM_MAX_JOBS]; /* quantized jobs, else NULL */
     const uint8_t *xq[LQMF_MM_MAX_JOBS];       /* their activations, xq_bytes per token */
     uint64_t xq_bytes[LQMF_MM_MAX_JOBS];
     uint64_t first_unit[LQMF_MM_MAX_JOBS + 1]; /* prefix sums of units per job */
@@ -28,12 +29,21 @@ static void mm_unit(const mm_ctx *c, uint32_t jb, uint64_t r0, uint64_t r1) {
     const size_t n_in = j->w->ne[0], n_out = j->w->ne[1], rb = c->row_bytes[jb];
     const lqmf_dot_fn dot = c->k->dot[j->w->type];
     const uint8_t *w = (const uint8_t *)j->w->data;
-    if (c->vec_dot[jb]) {
-        for (uint32_t t = 0; t < c->n_tok; t += LQMF_DOT_NX)
-            for (uint64_t r = r0; r < r1; r++)
-                for (uint32_t i = t; i < c->n_tok && i < t + LQMF_DOT_NX; i++)
-                    j->y[(size_t)i * n_out + r] =
-                        c->vec_dot[jb]((int64_t)n_in, w + r * rb, c->xq[jb] + i * c->xq_bytes[jb]);
+    const lqmf_quant_traits *qt = c->qt[jb];
+    if (qt && c->n_tok == 1) {
+        for (uint64_t r = r0; r < r1; r++) j->y[r] = qt->vec_dot((int64_t)n_in, w + r * rb, c->xq[jb]);
+        return;
+    }
+    if (qt) {
+        const size_t xb = c->xq_bytes[jb];
+        for (uint32_t t = 0; t < c->n_tok; t += LQMF_QUANT_TILE) {
+            const uint32_t nx = c->n_tok - t < LQMF_QUANT_TILE ? c->n_tok - t : LQMF_QUANT_TILE;
+            for (uint64_t r = r0; r < r1; r += LQMF_QUANT_TILE) {
+                const uint32_t nr = r1 - r < LQMF_QUANT_TILE ? (uint32_t)(r1 - r) : LQMF_QUANT_TILE;
+                qt->vec_dot_tile((int64_t)n_in, w + r * rb, rb, (int)nr, c->xq[jb] + t * xb, xb, (int)nx,
+                                 j->y + (size_t)t * n_out + r, n_out);
+            }
+        }
         return;
     }
     for (uint32_t t = 0; t < c->n_tok; t += LQMF_DOT_NX) {
@@ -83,10 +93,10 @@ void lqmf_mm(lqmf_pool *p, const lqmf_mm_kernels *k, const lqmf_mm_job *jobs, ui
         work += w->ne[0] * w->ne[1] * n_tok;
         if (k->dot[w->type]) continue;
         const lqmf_quant_traits *tr = lqmf_quant_traits_isa(w->type, k->id);
-        c.vec_dot[i] = tr->vec_dot;
+        c.qt[i] = tr;
         lqmf_type_row_bytes(tr->vec_dot_type, w->ne[0], &c.xq_bytes[i]);
         for (uint32_t e = 0; e < i && !c.xq[i]; e++) /* same input, same conversion: share */
-            if (c.vec_dot[e] && jobs[e].x == jobs[i].x &&
+            if (c.qt[e] && jobs[e].x == jobs[i].x &&
                 lqmf_quant_traits_isa(jobs[e].w->type, k->id)->vec_dot_type == tr->vec_dot_type)
                 c.xq[i] = c.xq[e];
         if (c.xq[i]) continue;

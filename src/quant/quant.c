@@ -12,41 +12,44 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
     lqmf_k_q8_K_from_float_ref(x, y, n);
 }
 
-/* Entries: type, vec_dot type, kernel name, the ISA of its dequantizer and of
- * its dot product, activation quantizer (or NULL). */
-#define FLOAT_ENTRY(T, name, isa, dot_isa, ff)                                               \
+/* Entries: type, vec_dot type, kernel name, the ISA of its dequantizer, of
+ * its dot product and of its tile, activation quantizer (or NULL). */
+#define FLOAT_ENTRY(T, name, isa, dot_isa, ff)                                           \
     [LQMF_TYPE_##T] = { LQMF_TYPE_##T, LQMF_TYPE_F32, lqmf_k_##name##_to_float_##isa,        \
-                        lqmf_k_##name##_quantize_##isa, ff, lqmf_k_##name##_dot_##dot_isa }
-#define QUANT_ENTRY(T, VDT, name, isa, dot_isa, ff)                                          \
+                        lqmf_k_##name##_quantize_##isa, ff, lqmf_k_##name##_dot_##dot_isa,    \
+                        lqmf_k_##name##_dot_tile_##isa }
+#define QUANT_ENTRY(T, VDT, name, isa, dot_isa, tile_isa, ff)                            \
     [LQMF_TYPE_##T] = { LQMF_TYPE_##T, LQMF_TYPE_##VDT, lqmf_k_##name##_to_float_##isa,      \
-                        lqmf_q_##name, ff, lqmf_k_##name##_dot_##dot_isa }
+                        lqmf_q_##name, ff, lqmf_k_##name##_dot_##dot_isa,                     \
+                        lqmf_k_##name##_dot_tile_##tile_isa }
 /* One ISA's table: kernels from `isa`, except the dot products of F32, F16,
- * BF16 and Q6_K, from `hot` (the AVX-512 table: AVX2 plus those four). */
-#define TABLE(isa, hot)                                                                      \
+ * BF16 and Q6_K, from `hot`, and the tiles of Q4_0, Q5_0, Q8_0 and IQ4_NL,
+ * from `tiles` (the AVX-512 table: AVX2 plus those). */
+#define TABLE(isa, hot, tiles)                                                           \
     {                                                                                        \
-        FLOAT_ENTRY(F32, f32, isa, hot, lqmf_k_f32_from_float_##isa),                        \
-        FLOAT_ENTRY(F16, f16, isa, hot, NULL),                                               \
-        FLOAT_ENTRY(BF16, bf16, isa, hot, NULL),                                             \
-        QUANT_ENTRY(Q4_0, Q8_0, q4_0, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q4_1, Q8_0, q4_1, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q5_0, Q8_0, q5_0, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q5_1, Q8_0, q5_1, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q8_0, Q8_0, q8_0, isa, isa, lqmf_k_q8_0_from_float_##isa),               \
-        QUANT_ENTRY(IQ4_NL, Q8_0, iq4_nl, isa, isa, NULL),                                   \
-        QUANT_ENTRY(Q2_K, Q8_K, q2_K, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q3_K, Q8_K, q3_K, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q4_K, Q8_K, q4_K, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q5_K, Q8_K, q5_K, isa, isa, NULL),                                       \
-        QUANT_ENTRY(Q6_K, Q8_K, q6_K, isa, hot, NULL),                                       \
-        QUANT_ENTRY(IQ4_XS, Q8_K, iq4_xs, isa, isa, NULL),                                   \
+        FLOAT_ENTRY(F32, f32, isa, hot, lqmf_k_f32_from_float_##isa),                    \
+        FLOAT_ENTRY(F16, f16, isa, hot, NULL),                                           \
+        FLOAT_ENTRY(BF16, bf16, isa, hot, NULL),                                         \
+        QUANT_ENTRY(Q4_0, Q8_0, q4_0, isa, isa, tiles, NULL),                            \
+        QUANT_ENTRY(Q4_1, Q8_0, q4_1, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q5_0, Q8_0, q5_0, isa, isa, tiles, NULL),                            \
+        QUANT_ENTRY(Q5_1, Q8_0, q5_1, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q8_0, Q8_0, q8_0, isa, isa, tiles, lqmf_k_q8_0_from_float_##isa),    \
+        QUANT_ENTRY(IQ4_NL, Q8_0, iq4_nl, isa, isa, tiles, NULL),                        \
+        QUANT_ENTRY(Q2_K, Q8_K, q2_K, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q3_K, Q8_K, q3_K, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q4_K, Q8_K, q4_K, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q5_K, Q8_K, q5_K, isa, isa, isa, NULL),                              \
+        QUANT_ENTRY(Q6_K, Q8_K, q6_K, isa, hot, isa, NULL),                              \
+        QUANT_ENTRY(IQ4_XS, Q8_K, iq4_xs, isa, isa, isa, NULL),                          \
         [LQMF_TYPE_Q8_K] = { LQMF_TYPE_Q8_K, LQMF_TYPE_Q8_K, lqmf_k_q8_K_to_float_##isa,      \
-                             lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL },               \
+                             lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL, NULL },         \
     }
 
 static const lqmf_quant_traits k_tables[LQMF_ISA_COUNT][LQMF_TYPE_COUNT] = {
-    [LQMF_ISA_REF] = TABLE(ref, ref),
-    [LQMF_ISA_AVX2] = TABLE(avx2, avx2),
-    [LQMF_ISA_AVX512] = TABLE(avx2, avx512),
+    [LQMF_ISA_REF] = TABLE(ref, ref, ref),
+    [LQMF_ISA_AVX2] = TABLE(avx2, avx2, avx2),
+    [LQMF_ISA_AVX512] = TABLE(avx2, avx512, avx512),
 };
 
 const lqmf_quant_traits *lqmf_quant_traits_isa(lqmf_type t, lqmf_isa isa) {

@@ -519,6 +519,69 @@ static void check_kernels(const qtype *q, lqmf_isa isa) {
     free(aq);
 }
 
+/* The tiles of ISA `isa` against the reference vec_dot, for every shape
+ * nr x nx up to LQMF_QUANT_TILE (rows and tokens with distinct data, spaced
+ * with padding, outputs into a wider matrix whose other cells must stay
+ * untouched), within DOT_TOL of each dot. */
+static void check_tiles(const qtype *q, lqmf_isa isa) {
+    enum { N = 1024, T = LQMF_QUANT_TILE, OS = 7 };
+    lqmf_type t = q->t;
+    const lqmf_quant_traits *ref = lqmf_quant_traits_isa(t, LQMF_ISA_REF),
+                            *simd = lqmf_quant_traits_isa(t, isa);
+    const lqmf_quant_traits *vref = lqmf_quant_traits_isa(ref->vec_dot_type, LQMF_ISA_REF);
+    REQUIRE(simd->vec_dot_tile && ref->vec_dot_tile);
+    const size_t ws = row_bytes(t, N) + 40, as = row_bytes(ref->vec_dot_type, N) + 24;
+    uint8_t *wq = calloc(T, ws), *aq = calloc(T, as);
+    static float x[N], yw[N], ya[N];
+    double tol[T][T];
+    for (int r = 0; r < T; r++) {
+        if (r % 2) random_blocks(q, wq + r * ws, N / bsize(t));
+        else {
+            fill_gauss(x, N, 0.05f);
+            CHECK_OK(lqmf_quant_tensor(t, x, wq + r * ws, 1, N, NULL));
+        }
+    }
+    for (int j = 0; j < T; j++) {
+        fill_gauss(x, N, 1.0f + (float)j);
+        vref->from_float(x, aq + j * as, N);
+    }
+    for (int r = 0; r < T; r++) {
+        ref->to_float(wq + r * ws, yw, N);
+        for (int j = 0; j < T; j++) {
+            vref->to_float(aq + j * as, ya, N);
+            tol[r][j] = DOT_TOL * abs_dot(yw, ya, N) + 1e-30;
+        }
+    }
+    for (int nr = 1; nr <= T; nr++)
+        for (int nx = 1; nx <= T; nx++) {
+            float out[T * OS];
+            for (int k = 0; k < T * OS; k++) out[k] = -12345.0f;
+            simd->vec_dot_tile(N, wq, ws, nr, aq, as, nx, out, OS);
+            for (int j = 0; j < T; j++)
+                for (int r = 0; r < OS; r++) {
+                    float got = out[j * OS + r];
+                    if (j >= nx || r >= nr) {
+                        CHECKF(got == -12345.0f, "%s %s tile %dx%d wrote out[%d][%d]", lqmf_type_name(t),
+                               lqmf_kernel_isa_name(isa), nr, nx, j, r);
+                        continue;
+                    }
+                    float want = ref->vec_dot(N, wq + r * ws, aq + j * as);
+                    CHECKF(fabs(got - want) <= tol[r][j], "%s %s tile %dx%d [%d][%d] %.9g, vec_dot %.9g",
+                           lqmf_type_name(t), lqmf_kernel_isa_name(isa), nr, nx, j, r, (double)got,
+                           (double)want);
+                }
+        }
+    free(wq);
+    free(aq);
+}
+
+TEST(quant_tiles_match_vec_dot) {
+    rng_seed(8);
+    for (int isa = 0; isa < LQMF_ISA_COUNT; isa++)
+        if (lqmf_kernel_isa_available((lqmf_isa)isa))
+            for (int k = 0; k < N_QTYPES; k++) check_tiles(&k_qtypes[k], (lqmf_isa)isa);
+}
+
 TEST(quant_ref_vec_dot_matches_dequantized) { /* the reference against its own to_float */
     rng_seed(6);
     for (int k = 0; k < N_QTYPES; k++) check_kernels(&k_qtypes[k], LQMF_ISA_REF);
