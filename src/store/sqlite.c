@@ -331,7 +331,10 @@ static lqmf_status sq_open(lqmf_store *s) {
     sqlite3_busy_timeout(db, BUSY_MS);
     sq_meta m;
     bool fresh = false;
-    st = read_meta(s, &m);
+    /* one read transaction: the three header figures from one snapshot, never
+     * half of another process's schema creation */
+    st = sq_exec(s, "BEGIN", "start a read transaction");
+    if (st == LQMF_OK) st = sq_end(s, read_meta(s, &m));
     if (st == LQMF_OK) st = classify(s, &m, &fresh);
     if (st == LQMF_OK) st = use_wal(s);
     if (st == LQMF_OK) st = sq_exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL",
