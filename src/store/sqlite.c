@@ -298,7 +298,7 @@ static lqmf_status upgrade(lqmf_store *s) {
 }
 
 /* WAL lets readers go on while one process writes; it persists in the file. */
-static lqmf_status use_wal(lqmf_store *s) {
+static lqmf_status try_wal(lqmf_store *s) {
     sqlite3_stmt *q;
     lqmf_status st = sq_prep(s, &q, "PRAGMA journal_mode", "");
     bool row;
@@ -313,6 +313,18 @@ static lqmf_status use_wal(lqmf_store *s) {
     if (st == LQMF_OK && !wal)
         st = lqmf_error(LQMF_E_IO, "%s: cannot switch to WAL journal mode", s->path);
     return st;
+}
+
+/* SQLite answers a journal-mode change that meets another connection with
+ * SQLITE_BUSY at once, without its busy handler: wait here instead. */
+static lqmf_status use_wal(lqmf_store *s) {
+    lqmf_status st;
+    for (int waited_ms = 0;; waited_ms += 10) {
+        st = try_wal(s);
+        int rc = sqlite3_errcode(db_of(s)) & 0xff;
+        if (st == LQMF_OK || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited_ms >= BUSY_MS) return st;
+        sqlite3_sleep(10);
+    }
 }
 
 static lqmf_status sq_open(lqmf_store *s) {
