@@ -44,7 +44,7 @@ if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
             [ -d "$corpus" ] && cp -r "$corpus/." "$work/"
             if "$bin" -max_total_time="${LQMF_FUZZ_SECONDS:-20}" -max_len=65536 \
                    -rss_limit_mb=2048 "$work" >"$LOG/$name.log" 2>&1; then
-                echo "fuzz $name: ok ($(grep -Eo '#[0-9]+' "$LOG/$name.log" | tail -1 | tr -d '#') runs)"
+                echo "fuzz $name: ok ($(grep -Eo 'Done [0-9]+ runs' "$LOG/$name.log" | grep -Eo '[0-9]+') runs)"
                 total_p=$((total_p + 1))
             else
                 echo "fuzz $name: FAILED"; tail -40 "$LOG/$name.log"
