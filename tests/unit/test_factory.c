@@ -117,6 +117,16 @@ TEST(factory_local_tiny_llama) {
     lqmf_factory_result_free(&r);
 }
 
+/* Point the request at the mock Hub, with its own cache folder and no token. */
+static void use_mock_hub(fixture *f, mock_hub *hub, const char *cache, lqmf_hub_options *ho) {
+    lqmf_hub_options_init(ho);
+    ho->endpoint = mock_hub_url(hub);
+    ho->cache_dir = cache;
+    ho->token = "";
+    ho->offline = 0;
+    f->rq.hub = ho;
+}
+
 TEST(factory_hub_mock) {
     DATA(src, "models/tiny-llama");
     mock_hub *hub = mock_hub_start(7);
@@ -127,12 +137,7 @@ TEST(factory_hub_mock) {
     char cache[512];
     snprintf(cache, sizeof cache, "%s/hf-cache", lqmf_test_tmpdir());
     lqmf_hub_options ho;
-    lqmf_hub_options_init(&ho);
-    ho.endpoint = mock_hub_url(hub);
-    ho.cache_dir = cache;
-    ho.token = "";
-    ho.offline = 0;
-    f.rq.hub = &ho;
+    use_mock_hub(&f, hub, cache, &ho);
     lqmf_factory_result r;
     lqmf_status st = lqmf_factory_run(&f.rq, &r);
     CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
@@ -252,12 +257,7 @@ TEST(factory_hub_llama2c_repo) {
     char cache[600];
     snprintf(cache, sizeof cache, "%s/hf-cache", repo);
     lqmf_hub_options ho;
-    lqmf_hub_options_init(&ho);
-    ho.endpoint = mock_hub_url(hub);
-    ho.cache_dir = cache;
-    ho.token = "";
-    ho.offline = 0;
-    f.rq.hub = &ho;
+    use_mock_hub(&f, hub, cache, &ho);
     lqmf_factory_result r;
     lqmf_status st = lqmf_factory_run(&f.rq, &r);
     CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
