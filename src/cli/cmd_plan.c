@@ -2,6 +2,7 @@
  * the target (from the request, else the probed hardware, else the
  * configuration) and print the ranked plans with their arithmetic. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/advisor.h"
 #include "lqmf/config.h"
 #include "lqmf/hf_config.h"
@@ -234,12 +235,7 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
                                  "model_from", meta_from, "memory_from", mem_from, "plan", plan_json(m, p));
         if (fallback) json_object_set_new(root, "cpu_fallback", plan_json(m, fallback));
         if (adv) json_object_set_new(root, "advice", advice_json(adv));
-        char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-        json_decref(root);
-        if (!s) return lqmf_cli_fail(lqmf_error(LQMF_E_NOMEM, "plan: cannot build JSON"));
-        puts(s);
-        free(s);
-        return p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1;
+        return lqmf_cli_print_json(root, p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1);
     }
     lqmf_buf b;
     lqmf_buf_init(&b);
