@@ -18,8 +18,11 @@
  * refused with a message naming what exists. Every run that reaches the
  * store is recorded: succeeded, failed (refusals and declines included, with
  * the reason) or interrupted (the progress callback returned false, e.g. on
- * Ctrl-C). A failed or interrupted run leaves no artifact folder behind
- * (one that existed before is left as it was). Nothing here prints. */
+ * Ctrl-C; during the download that cuts the transfers short, as does the
+ * cancel callback of the hub options, and the partial files stay in the Hub
+ * cache for the next run to resume). A failed or interrupted run leaves no
+ * artifact folder behind (one that existed before is left as it was).
+ * Nothing here prints. */
 #ifndef LQMF_FACTORY_H
 #define LQMF_FACTORY_H
 

@@ -50,6 +50,13 @@ enum {
     LQMF_EXIT_INTERRUPTED = 130
 };
 
+/* Ctrl-C as a flag (sigint.c): between catch and restore, SIGINT only sets
+ * it; sigint_seen reads it (usable as lqmf_hub_options.cancel: the argument
+ * is ignored, and it is safe from any thread). */
+void lqmf_cli_sigint_catch(void);
+void lqmf_cli_sigint_restore(void);
+bool lqmf_cli_sigint_seen(void *unused);
+
 /* The REPL (repl.c): `lqmf` with no arguments. */
 int lqmf_cli_repl(void);
 /* One REPL line: a command with its arguments ("list failed", "inspect F")

@@ -12,16 +12,9 @@
 #include "lqmf/factory.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t g_sigint;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_sigint = 1;
-}
 
 typedef struct {
     bool tty, json;
@@ -31,7 +24,7 @@ typedef struct {
 
 static bool on_progress(void *user, const lqmf_factory_progress *p) {
     ui_state *u = user;
-    if (g_sigint) return false;
+    if (lqmf_cli_sigint_seen(NULL)) return false;
     if (u->json) return true;
     int pct = p->frac >= 0 ? (int)(p->frac * 100 + 0.5) : -1;
     if (u->tty) {
@@ -154,6 +147,7 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
     lqmf_hub_options ho;
     lqmf_hub_options_init(&ho);
     ho.max_retries = (unsigned)lqmf_config_get_int(cfg, LQMF_CFG_MAX_RETRIES);
+    ho.cancel = lqmf_cli_sigint_seen; /* Ctrl-C cuts a download short (its partial files are kept) */
     ui_state ui = {.tty = isatty(STDERR_FILENO) != 0, .json = a.json, .last_stage = -1, .last_pct = -1};
     lqmf_factory_request rq = {
         .request = a.request,
@@ -171,13 +165,10 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
     };
     /* Ctrl-C sets a flag the progress callback reads: the quantizer then
      * removes its temporary file and the run is recorded as interrupted. */
-    struct sigaction sa = {.sa_handler = on_sigint}, old;
-    sigemptyset(&sa.sa_mask);
-    g_sigint = 0;
-    sigaction(SIGINT, &sa, &old);
+    lqmf_cli_sigint_catch();
     lqmf_factory_result r;
     st = lqmf_factory_run(&rq, &r);
-    sigaction(SIGINT, &old, NULL);
+    lqmf_cli_sigint_restore();
     end_progress(&ui);
     if (a.json) print_json(&r);
     else {

@@ -152,6 +152,7 @@ static int download(int argc, char **argv) {
     lqmf_hub_options o;
     lqmf_hub_options_init(&o);
     o.cache_dir = cache_dir;
+    o.cancel = lqmf_cli_sigint_seen;
     if (parallel) o.n_parallel = parallel;
     lqmf_hub *h = NULL;
     lqmf_hub_repo *r = NULL;
@@ -184,7 +185,9 @@ static int download(int argc, char **argv) {
         lqmf_hub_download_options d = {.local_dir = local_dir};
         if (!quiet) d.progress = on_progress, d.progress_user = &b;
         double t0 = lqmf_time_now();
+        lqmf_cli_sigint_catch(); /* Ctrl-C stops the transfers; partial files stay for a resume */
         st = lqmf_hub_download(h, r, sel, &d);
+        lqmf_cli_sigint_restore();
         if (st == LQMF_OK) {
             if (!quiet) fprintf(stderr, "Done in %.1f s\n", lqmf_time_now() - t0);
             printf("%s\n", local_dir ? local_dir : r->snapshot_dir);
@@ -194,6 +197,10 @@ static int download(int argc, char **argv) {
     free(sel);
     lqmf_hub_repo_free(r);
     lqmf_hub_free(h);
+    if (st == LQMF_E_INTERRUPTED) {
+        fprintf(stderr, "lqmf: download interrupted; partial files are kept: run the same command to resume\n");
+        return LQMF_EXIT_INTERRUPTED;
+    }
     return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
 }
 

@@ -19,6 +19,9 @@ typedef struct {
     lqmf_eval_report *report; /* the auto-test's report (owned); NULL when not tested */
     bool refused, declined;
     bool stop;             /* the progress callback asked to stop */
+    bool stop_download;    /* atomic: stop the download in flight (read by the Hub's workers) */
+    bool (*hub_cancel)(void *user); /* the caller's own lqmf_hub_options.cancel, also honoured */
+    void *hub_cancel_user;
     bool made_folder;      /* out_folder was created by this run */
     bool wrote_artifact, wrote_card; /* this run wrote r->artifact / r->card */
     double t0;
