@@ -3,11 +3,13 @@
  * record, model card) with one progress line and the summary.
  * `lqmf quantize SOURCE --type TYPE [-o OUT]` stays the plain converter
  * (cmd_quantize.c); without --type/-o the words are a request.
- * Options: --yes/-y (no confirmation), --no-test, --json, -t N, --db PATH,
+ * Options: --yes/-y (no confirmation), --no-test, --json, --advice (ask the
+ * LLM provider about the plan, as llm_advice = true does), -t N, --db PATH,
  * and the configuration flags (--config, --env-file, --quantized-models-dir,
  * --storage-backend, ...). Ctrl-C stops the run: no artifact is left and
  * the experiment is recorded as interrupted. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/config.h"
 #include "lqmf/factory.h"
 
@@ -78,10 +80,13 @@ static void print_json(const lqmf_factory_result *r) {
         r->quant.out_bytes ? (double)r->src_bytes / (double)r->quant.out_bytes : 0.0, "bits_per_weight",
         r->quant.bpw, "seconds", r->seconds, "sha256", r->sha256, "test", r->test_verdict[0] ? r->test_verdict : NULL,
         "experiment_id", (json_int_t)r->experiment_id, "message", r->message[0] ? r->message : NULL);
-    char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-    if (s) puts(s);
-    free(s);
-    json_decref(o);
+    if (o && r->advice_asked)
+        json_object_set_new(o, "advice",
+                            json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "provider", r->advice.provider, "model",
+                                      r->advice.model, "verdict", lqmf_advice_verdict_name(r->advice.verdict),
+                                      "scheme", r->advice.scheme[0] ? r->advice.scheme : NULL, "why", r->advice.why,
+                                      "taken", r->advice_taken));
+    lqmf_cli_print_json(o, 0);
 }
 
 static void print_text(const lqmf_factory_result *r) {
@@ -101,7 +106,7 @@ static void print_text(const lqmf_factory_result *r) {
 
 typedef struct {
     char request[LQMF_INTENT_MAX_BYTES + 1];
-    bool yes, json, no_test;
+    bool yes, json, no_test, advice;
     uint32_t threads;
     const char *db;
     lqmf_store_backend backend;
@@ -116,6 +121,7 @@ static int parse_args(int argc, char **argv, bool prefix, factory_args *a) {
         if (LQMF_IS(s, "--yes") || LQMF_IS(s, "-y")) a->yes = true;
         else if (LQMF_IS(s, "--json")) a->json = true;
         else if (LQMF_IS(s, "--no-test")) a->no_test = true;
+        else if (LQMF_IS(s, "--advice")) a->advice = true;
         else if ((LQMF_IS(s, "-t") || LQMF_IS(s, "--threads")) && i + 1 < argc)
             a->threads = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (LQMF_IS(s, "--db") && i + 1 < argc) a->db = argv[++i];
@@ -159,6 +165,8 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
         .n_threads = a.threads,
         .assume_yes = a.yes,
         .skip_test = a.no_test,
+        .llm_config = cfg,
+        .advice = a.advice,
         .confirm = confirm,
         .progress = on_progress,
         .user = &ui,

@@ -259,23 +259,6 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
     return p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1;
 }
 
-/* Advice on plan p from the configured provider; a provider that cannot be
- * set up (no key, unknown name) is advice "none", never a failed plan. */
-static void advise(const lqmf_config *cfg, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *adv) {
-    lqmf_llm_client c;
-    if (lqmf_llm_client_init(cfg, NULL, &c) == LQMF_OK) {
-        lqmf_advice_get(&c, m, p, adv);
-        memset(c.key, 0, sizeof c.key);
-        return;
-    }
-    memset(adv, 0, sizeof *adv);
-    adv->option = -1;
-    snprintf(adv->provider, sizeof adv->provider, "%s", lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER));
-    snprintf(adv->model, sizeof adv->model, "%s", c.provider ? c.model : "-");
-    snprintf(adv->why, sizeof adv->why, "%s", lqmf_last_error());
-    lqmf_clear_error();
-}
-
 static int run_plan(int argc, char **argv) {
     lqmf_config_opts copts = {0};
     lqmf_status st = lqmf_config_take_args(&argc, argv, &copts);
@@ -338,7 +321,7 @@ static int run_plan(int argc, char **argv) {
     }
     lqmf_advice adv;
     bool want_advice = st == LQMF_OK && lqmf_advice_wanted(cfg, a.advice);
-    if (want_advice) advise(cfg, &m, p.chosen < 0 && have_fb ? &fb : &p, &adv);
+    if (want_advice) lqmf_advice_ask(cfg, &m, p.chosen < 0 && have_fb ? &fb : &p, &adv);
     lqmf_config_free(cfg);
     if (st != LQMF_OK) {
         lqmf_plan_free(&p);
