@@ -109,7 +109,7 @@ struct lqmf_factory_result {
     char *plan_text;              /* the plan rendered (owned), with the advice; NULL before planning */
     bool advice_asked;            /* the provider was asked: advice holds its answer */
     lqmf_advice advice;           /* verdict NONE when it failed (why says how) */
-    bool advice_taken;            /* the advised scheme is the one quantized (it fits; it may agree with the planner) */
+    bool advice_taken; /* the advised scheme is the one quantized (it fits; it may agree with the planner) */
     const lqmf_scheme *planner_scheme; /* the planner's own choice; NULL when refused */
     char out_folder[1024];        /* <out_dir>/<org>_<name>_<method>_<bits>bit */
     char artifact[1200];          /* the GGUF file in it */

@@ -19,14 +19,12 @@ typedef struct {
 
 void lqmf_cli_register(const lqmf_cli_command *cmd);
 
-#define LQMF_COMMAND(ident, name_, args_, summary_, fn_)                            \
+#define LQMF_COMMAND(ident, name_, args_, summary_, fn_)                                                     \
     LQMF_COMMAND_DOC(ident, name_, args_, summary_, NULL, fn_)
 /* The same with details for `lqmf help NAME`. */
-#define LQMF_COMMAND_DOC(ident, name_, args_, summary_, details_, fn_)              \
-    static const lqmf_cli_command cmd_##ident = { name_, args_, summary_, fn_, details_ }; \
-    __attribute__((constructor)) static void register_cmd_##ident(void) {           \
-        lqmf_cli_register(&cmd_##ident);                                            \
-    }
+#define LQMF_COMMAND_DOC(ident, name_, args_, summary_, details_, fn_)                                       \
+    static const lqmf_cli_command cmd_##ident = {name_, args_, summary_, fn_, details_};                     \
+    __attribute__((constructor)) static void register_cmd_##ident(void) { lqmf_cli_register(&cmd_##ident); }
 
 /* The command table (main.c): by name, NULL when unknown; all commands
  * sorted by name; `lqmf help`. */

@@ -7,9 +7,9 @@
 
 #include <string.h>
 
-#define CONFIG_JSON_KEYS                                                                               \
-    "--json keys: config_file, dotenv (paths, null when none), settings {NAME: {value, env, source,\n" \
-    "  origin, secret}}: value as text (secrets masked, null when unset), env the variable that sets\n" \
+#define CONFIG_JSON_KEYS                                                                                     \
+    "--json keys: config_file, dotenv (paths, null when none), settings {NAME: {value, env, source,\n"       \
+    "  origin, secret}}: value as text (secrets masked, null when unset), env the variable that sets\n"      \
     "  it, source default|config.json|.env|env|flag, origin the file or variable it came from."
 
 /* Setting k's value as shown: secrets masked ("" when unset). */
@@ -27,8 +27,8 @@ static json_t *config_json(const lqmf_config *cfg) {
         const char *v = shown(cfg, k, masked, sizeof masked);
         json_object_set_new(settings, lqmf_config_key_name(k),
                             json_pack("{s:o, s:s, s:s, s:s, s:b}", "value",
-                                      lqmf_config_key_secret(k) ? lqmf_cli_json_str(v) : json_string(v), "env",
-                                      lqmf_config_key_env(k), "source",
+                                      lqmf_config_key_secret(k) ? lqmf_cli_json_str(v) : json_string(v),
+                                      "env", lqmf_config_key_env(k), "source",
                                       lqmf_config_source_name(lqmf_config_source_of(cfg, k)), "origin",
                                       lqmf_config_origin(cfg, k), "secret", lqmf_config_key_secret(k)));
     }

@@ -82,9 +82,10 @@ static void print_json(const lqmf_factory_result *r) {
         "experiment_id", (json_int_t)r->experiment_id, "message", r->message[0] ? r->message : NULL);
     if (o && r->advice_asked)
         json_object_set_new(o, "advice",
-                            json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "provider", r->advice.provider, "model",
-                                      r->advice.model, "verdict", lqmf_advice_verdict_name(r->advice.verdict),
-                                      "scheme", r->advice.scheme[0] ? r->advice.scheme : NULL, "why", r->advice.why,
+                            json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "provider", r->advice.provider,
+                                      "model", r->advice.model, "verdict",
+                                      lqmf_advice_verdict_name(r->advice.verdict), "scheme",
+                                      r->advice.scheme[0] ? r->advice.scheme : NULL, "why", r->advice.why,
                                       "taken", r->advice_taken));
     lqmf_cli_print_json(o, 0);
 }

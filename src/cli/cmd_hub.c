@@ -198,7 +198,8 @@ static int download(int argc, char **argv) {
     lqmf_hub_repo_free(r);
     lqmf_hub_free(h);
     if (st == LQMF_E_INTERRUPTED) {
-        fprintf(stderr, "lqmf: download interrupted; partial files are kept: run the same command to resume\n");
+        fprintf(stderr,
+                "lqmf: download interrupted; partial files are kept: run the same command to resume\n");
         return LQMF_EXIT_INTERRUPTED;
     }
     return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
@@ -302,10 +303,10 @@ static int hf_login(void) {
     return 0;
 }
 
-#define HF_JSON_KEYS                                                                                     \
-    "status --json keys: endpoint, cache_dir, offline, logged_in, token_source (env | lqmf | hf_cli;\n" \
-    "  null when none), token_where (variable or file; null), user {name, fullname, type, is_pro,\n"   \
-    "  orgs[], token_name, token_role} (null when not checked), error (why the account check failed;\n" \
+#define HF_JSON_KEYS                                                                                         \
+    "status --json keys: endpoint, cache_dir, offline, logged_in, token_source (env | lqmf | hf_cli;\n"      \
+    "  null when none), token_where (variable or file; null), user {name, fullname, type, is_pro,\n"         \
+    "  orgs[], token_name, token_role} (null when not checked), error (why the account check failed;\n"      \
     "  null). Exit codes: 0 logged in (account verified, or offline), 1 not logged in or check failed."
 
 /* Stable names of token sources for --json. */
@@ -333,12 +334,12 @@ static int hf_status(bool as_json) {
     if (logged_in && !lqmf_hub_is_offline(h)) st = lqmf_hub_whoami(h, &u);
     int rc = logged_in && st == LQMF_OK ? 0 : 1;
     if (as_json) {
-        json_t *o = json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "endpoint", lqmf_hub_endpoint(h),
-                              "cache_dir", lqmf_hub_cache_dir(h), "offline", lqmf_hub_is_offline(h), "logged_in",
-                              logged_in, "token_source",
-                              logged_in ? json_string(source_key(t->source)) : json_null(),
-                              "token_where", lqmf_cli_json_str(t->where), "user", user_json(u), "error",
-                              st == LQMF_OK ? json_null() : json_string(lqmf_last_error()));
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "endpoint", lqmf_hub_endpoint(h),
+                      "cache_dir", lqmf_hub_cache_dir(h), "offline", lqmf_hub_is_offline(h), "logged_in",
+                      logged_in, "token_source", logged_in ? json_string(source_key(t->source)) : json_null(),
+                      "token_where", lqmf_cli_json_str(t->where), "user", user_json(u), "error",
+                      st == LQMF_OK ? json_null() : json_string(lqmf_last_error()));
         lqmf_hub_user_free(u);
         lqmf_hub_free(h);
         return lqmf_cli_print_json(o, rc);

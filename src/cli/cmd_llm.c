@@ -32,10 +32,10 @@ static int cmd_providers(void) {
     return 0;
 }
 
-#define LLM_JSON_KEYS                                                                                   \
-    "status --json keys: provider, provider_from, advice (every_plan | on_request | off), and unless\n" \
-    "  the provider is none: api, model, model_from, base_url, base_from, key {needed, present, env,\n"  \
-    "  masked, from}; with --check also check {ok, http, seconds, reply, error}. Exit codes: 0 ok,\n"   \
+#define LLM_JSON_KEYS                                                                                        \
+    "status --json keys: provider, provider_from, advice (every_plan | on_request | off), and unless\n"      \
+    "  the provider is none: api, model, model_from, base_url, base_from, key {needed, present, env,\n"      \
+    "  masked, from}; with --check also check {ok, http, seconds, reply, error}. Exit codes: 0 ok,\n"        \
     "  1 the check failed, 2 an unknown provider."
 
 /* The status as JSON (text is rendered from it); *rc: 1 when the check
@@ -45,7 +45,9 @@ static json_t *status_json(const lqmf_config *cfg, bool check, int *rc, lqmf_sta
     bool none = strcasecmp(name, "none") == 0;
     json_t *o = json_pack("{s:s, s:s, s:s}", "provider", name, "provider_from",
                           lqmf_config_origin(cfg, LQMF_CFG_LLM_PROVIDER), "advice",
-                          lqmf_advice_wanted(cfg, false) ? "every_plan" : none ? "off" : "on_request");
+                          lqmf_advice_wanted(cfg, false) ? "every_plan"
+                          : none                         ? "off"
+                                                         : "on_request");
     if (none || !o) return o;
     lqmf_llm_client c;
     lqmf_status st = lqmf_llm_client_init(cfg, NULL, &c);
@@ -65,16 +67,16 @@ static json_t *status_json(const lqmf_config *cfg, bool check, int *rc, lqmf_sta
         o, "key",
         json_pack("{s:b, s:b, s:o, s:o, s:o}", "needed", needed, "present", c.key[0] != '\0', "env",
                   needed ? json_string(lqmf_config_key_env(c.provider->key)) : json_null(), "masked",
-                  c.key[0] ? json_string(lqmf_config_mask(c.key, masked, sizeof masked)) : json_null(), "from",
-                  lqmf_cli_json_str(c.key_from)));
+                  c.key[0] ? json_string(lqmf_config_mask(c.key, masked, sizeof masked)) : json_null(),
+                  "from", lqmf_cli_json_str(c.key_from)));
     if (check) {
         char *text = NULL;
         long http = 0;
         double t0 = lqmf_time_now();
         st = st == LQMF_OK ? lqmf_llm_complete(&c, "Reply with the single word: ok", 16, &text, &http) : st;
         json_object_set_new(o, "check",
-                            json_pack("{s:b, s:I, s:f, s:o, s:o}", "ok", st == LQMF_OK, "http", (json_int_t)http,
-                                      "seconds", lqmf_time_now() - t0, "reply",
+                            json_pack("{s:b, s:I, s:f, s:o, s:o}", "ok", st == LQMF_OK, "http",
+                                      (json_int_t)http, "seconds", lqmf_time_now() - t0, "reply",
                                       st == LQMF_OK ? json_string(text ? text : "") : json_null(), "error",
                                       st == LQMF_OK ? json_null() : json_string(lqmf_last_error())));
         if (st != LQMF_OK) *rc = LQMF_EXIT_FAILED;
@@ -108,7 +110,8 @@ static void status_text(const json_t *o) {
         printf("Key:       missing (set %s in the environment or .env)\n", js(key, "env"));
     const json_t *chk = json_object_get(o, "check");
     if (json_is_true(json_object_get(chk, "ok")))
-        printf("Check:     ok (HTTP %lld, %.2f s): \"%.60s\"\n", (long long)json_integer_value(json_object_get(chk, "http")),
+        printf("Check:     ok (HTTP %lld, %.2f s): \"%.60s\"\n",
+               (long long)json_integer_value(json_object_get(chk, "http")),
                json_real_value(json_object_get(chk, "seconds")), js(chk, "reply"));
     else if (chk)
         printf("Check:     failed: %s\n", js(chk, "error"));
@@ -118,7 +121,8 @@ static int cmd_status(const lqmf_config *cfg, bool check, bool as_json) {
     int rc = 0;
     lqmf_status err = LQMF_OK;
     json_t *o = status_json(cfg, check, &rc, &err);
-    if (!o) return lqmf_cli_fail(err != LQMF_OK ? err : lqmf_error(LQMF_E_NOMEM, "llm status: out of memory"));
+    if (!o)
+        return lqmf_cli_fail(err != LQMF_OK ? err : lqmf_error(LQMF_E_NOMEM, "llm status: out of memory"));
     if (as_json) return lqmf_cli_print_json(o, rc);
     status_text(o);
     json_decref(o);

@@ -168,32 +168,34 @@ static int parse_id(const char *s, int64_t *id) {
 
 /* ---- --json rows (keys documented in STORE_JSON_KEYS) ----------------------------------- */
 
-#define STORE_JSON_KEYS                                                                                   \
-    "--json (list, history, show): one JSON document; times are unix seconds (0 = not yet).\n"          \
-    "  model      {id, source, revision, architecture, n_params, size_bytes, created_at}\n"              \
-    "  artifact   {id, model_id, path, format, method, bits_per_weight, size_bytes, sha256,\n"           \
-    "              created_at, kl_divergence, perplexity (latest; null when unmeasured)}\n"              \
-    "  experiment {id, state, request, model_id, artifact_id, started_at, finished_at, seconds\n"        \
-    "              (null while running), error, host, pid, host_info}\n"                                 \
-    "  evaluation {id, experiment_id, model_id, artifact_id, metric, value, unit, protocol}\n"            \
-    "list: {experiments: [experiment]} | {models: [model]} | {artifacts: [artifact]}\n"                 \
-    "history: {models: [model + {runs, succeeded, artifacts, best_artifact_id, best_kl, last_run}]};\n" \
-    "  with MODEL: {models: [model + {artifacts: [artifact], experiments: [experiment]}]}, exit 1 when\n" \
-    "  none matches\n"                                                                                 \
-    "show: {experiment, model, artifact (null when none), plan (the recorded plan object; null),\n"      \
+#define STORE_JSON_KEYS                                                                                      \
+    "--json (list, history, show): one JSON document; times are unix seconds (0 = not yet).\n"               \
+    "  model      {id, source, revision, architecture, n_params, size_bytes, created_at}\n"                  \
+    "  artifact   {id, model_id, path, format, method, bits_per_weight, size_bytes, sha256,\n"               \
+    "              created_at, kl_divergence, perplexity (latest; null when unmeasured)}\n"                  \
+    "  experiment {id, state, request, model_id, artifact_id, started_at, finished_at, seconds\n"            \
+    "              (null while running), error, host, pid, host_info}\n"                                     \
+    "  evaluation {id, experiment_id, model_id, artifact_id, metric, value, unit, protocol}\n"               \
+    "list: {experiments: [experiment]} | {models: [model]} | {artifacts: [artifact]}\n"                      \
+    "history: {models: [model + {runs, succeeded, artifacts, best_artifact_id, best_kl, last_run}]};\n"      \
+    "  with MODEL: {models: [model + {artifacts: [artifact], experiments: [experiment]}]}, exit 1 when\n"    \
+    "  none matches\n"                                                                                       \
+    "show: {experiment, model, artifact (null when none), plan (the recorded plan object; null),\n"          \
     "  evaluations: [evaluation + {other_run}]}, exit 1 when there is no such experiment"
 
 static json_t *model_json(const lqmf_store_model *m) {
     return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:f}", "id", (json_int_t)m->id, "source", m->source,
-                     "revision", m->revision, "architecture", m->architecture, "n_params", (json_int_t)m->n_params,
-                     "size_bytes", (json_int_t)m->size_bytes, "created_at", m->created_at);
+                     "revision", m->revision, "architecture", m->architecture, "n_params",
+                     (json_int_t)m->n_params, "size_bytes", (json_int_t)m->size_bytes, "created_at",
+                     m->created_at);
 }
 
 static json_t *artifact_json(const lqmf_store_snapshot *snap, const lqmf_store_artifact *a) {
     return json_pack("{s:I, s:I, s:s, s:s, s:s, s:f, s:I, s:s, s:f, s:o, s:o}", "id", (json_int_t)a->id,
                      "model_id", (json_int_t)a->model_id, "path", a->path, "format", a->format, "method",
-                     a->method, "bits_per_weight", a->bits_per_weight, "size_bytes", (json_int_t)a->size_bytes,
-                     "sha256", a->sha256, "created_at", a->created_at, "kl_divergence",
+                     a->method, "bits_per_weight", a->bits_per_weight, "size_bytes",
+                     (json_int_t)a->size_bytes, "sha256", a->sha256, "created_at", a->created_at,
+                     "kl_divergence",
                      lqmf_cli_json_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL)), "perplexity",
                      lqmf_cli_json_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_PPL)));
 }
@@ -203,7 +205,8 @@ static json_t *experiment_json(const lqmf_store_experiment *e) {
                      "state", lqmf_store_state_name(e->state), "request", e->request, "model_id",
                      (json_int_t)e->model_id, "artifact_id", (json_int_t)e->artifact_id, "started_at",
                      e->started_at, "finished_at", e->finished_at, "seconds", lqmf_cli_json_num(duration(e)),
-                     "error", e->error, "host", e->host, "pid", (json_int_t)e->pid, "host_info", e->host_info);
+                     "error", e->error, "host", e->host, "pid", (json_int_t)e->pid, "host_info",
+                     e->host_info);
 }
 
 static json_t *evaluation_json(const lqmf_store_evaluation *v) {
@@ -352,8 +355,8 @@ static int run_list(int argc, char **argv) {
         }
     }
     cli_close(&c);
-    if (rows) return lqmf_cli_print_json(wrap(what == 1 ? "models" : what == 2 ? "artifacts" : "experiments", rows), 0);
-    return 0;
+    const char *key = what == 1 ? "models" : what == 2 ? "artifacts" : "experiments";
+    return rows ? lqmf_cli_print_json(wrap(key, rows), 0) : 0;
 }
 
 LQMF_COMMAND_DOC(list, "list", "[STATE] [experiments|models|artifacts] [--model M] [--limit N] [--json]",
@@ -361,7 +364,6 @@ LQMF_COMMAND_DOC(list, "list", "[STATE] [experiments|models|artifacts] [--model 
                  STORE_JSON_KEYS, run_list)
 
 /* ---- stats ------------------------------------------------------------------------------- */
-
 
 static json_t *stats_json(const lqmf_store_stats *st) {
     json_t *methods = json_array(), *best = json_array();
@@ -388,11 +390,12 @@ static json_t *stats_json(const lqmf_store_stats *st) {
         "experiments", "total", (json_int_t)st->n_experiments, "running", (json_int_t)st->n_running,
         "succeeded", (json_int_t)st->n_succeeded, "failed", (json_int_t)st->n_failed, "interrupted",
         (json_int_t)st->n_interrupted, "success_rate", lqmf_cli_json_num(st->success_rate), "failure_rate",
-        lqmf_cli_json_num(st->failure_rate), "interrupted_rate", lqmf_cli_json_num(st->interrupted_rate), "mean_seconds_succeeded",
-        lqmf_cli_json_num(st->mean_seconds_succeeded), "mean_seconds_failed", lqmf_cli_json_num(st->mean_seconds_failed), "storage",
-        "artifacts", (json_int_t)st->n_sized_artifacts, "original_bytes", (json_int_t)st->original_bytes,
-        "artifact_bytes", (json_int_t)st->artifact_bytes, "saved_bytes", (json_int_t)st->saved_bytes,
-        "by_method", methods, "budget_bytes", (json_int_t)st->budget_bytes, "best_per_model", best);
+        lqmf_cli_json_num(st->failure_rate), "interrupted_rate", lqmf_cli_json_num(st->interrupted_rate),
+        "mean_seconds_succeeded", lqmf_cli_json_num(st->mean_seconds_succeeded), "mean_seconds_failed",
+        lqmf_cli_json_num(st->mean_seconds_failed), "storage", "artifacts", (json_int_t)st->n_sized_artifacts,
+        "original_bytes", (json_int_t)st->original_bytes, "artifact_bytes", (json_int_t)st->artifact_bytes,
+        "saved_bytes", (json_int_t)st->saved_bytes, "by_method", methods, "budget_bytes",
+        (json_int_t)st->budget_bytes, "best_per_model", best);
 }
 
 /* budget: the --budget argument as given, or NULL. */
@@ -533,10 +536,11 @@ static json_t *overview_json(const lqmf_store_snapshot *snap) {
     for (size_t i = 0; i < snap->n_models; i++) {
         model_summary x = summarize(snap, &snap->models[i]);
         json_t *o = model_json(&snap->models[i]);
-        json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:o, s:o, s:f}", "runs", (json_int_t)x.runs,
-                                            "succeeded", (json_int_t)x.ok, "artifacts", (json_int_t)x.artifacts,
-                                            "best_artifact_id", x.best ? json_integer(x.best->id) : json_null(),
-                                            "best_kl", lqmf_cli_json_num(x.best_kl), "last_run", x.last));
+        json_object_update_new(o,
+                               json_pack("{s:I, s:I, s:I, s:o, s:o, s:f}", "runs", (json_int_t)x.runs,
+                                         "succeeded", (json_int_t)x.ok, "artifacts", (json_int_t)x.artifacts,
+                                         "best_artifact_id", x.best ? json_integer(x.best->id) : json_null(),
+                                         "best_kl", lqmf_cli_json_num(x.best_kl), "last_run", x.last));
         json_array_append_new(models, o);
     }
     return wrap("models", models);
@@ -546,9 +550,11 @@ static json_t *overview_json(const lqmf_store_snapshot *snap) {
 static json_t *model_history_json(const lqmf_store_snapshot *snap, const lqmf_store_model *m) {
     json_t *o = model_json(m), *arts = json_array(), *exps = json_array();
     for (size_t i = 0; i < snap->n_artifacts; i++)
-        if (snap->artifacts[i].model_id == m->id) json_array_append_new(arts, artifact_json(snap, &snap->artifacts[i]));
+        if (snap->artifacts[i].model_id == m->id)
+            json_array_append_new(arts, artifact_json(snap, &snap->artifacts[i]));
     for (size_t i = 0; i < snap->n_experiments; i++)
-        if (snap->experiments[i].model_id == m->id) json_array_append_new(exps, experiment_json(&snap->experiments[i]));
+        if (snap->experiments[i].model_id == m->id)
+            json_array_append_new(exps, experiment_json(&snap->experiments[i]));
     json_object_set_new(o, "artifacts", arts);
     json_object_set_new(o, "experiments", exps);
     return o;
@@ -665,7 +671,11 @@ static json_t *show_json(const lqmf_store_snapshot *snap, const lqmf_store_exper
     json_t *plan = *e->plan ? json_loads(e->plan, JSON_REJECT_DUPLICATES, NULL) : NULL;
     return json_pack("{s:o, s:o, s:o, s:o, s:o}", "experiment", experiment_json(e), "model",
                      m ? model_json(m) : json_null(), "artifact", a ? artifact_json(snap, a) : json_null(),
-                     "plan", plan ? plan : *e->plan ? json_string(e->plan) : json_null(), "evaluations", evals);
+                     "plan",
+                     plan       ? plan
+                     : *e->plan ? json_string(e->plan)
+                                : json_null(),
+                     "evaluations", evals);
 }
 
 static int run_show(int argc, char **argv) {

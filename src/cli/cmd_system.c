@@ -71,12 +71,12 @@ static json_t *credential_json(const lqmf_config *cfg, lqmf_config_key k) {
                      *v ? json_string(lqmf_config_mask(v, masked, sizeof masked)) : json_null());
 }
 
-#define SYSTEM_JSON_KEYS                                                                                    \
-    "--json keys: cpu {model, n_cpus, features[]}, ram {total_bytes, available_bytes, cgroup_limited},\n"  \
-    "  gpus[] {name, vendor, mem_total_bytes, mem_used_bytes} (0 = unknown), gpu_source,\n"                \
-    "  disk {path, free_bytes, total_bytes} or null, config_file, dotenv (null when none),\n"               \
-    "  storage_backend {value, from}, llm_provider {value, from},\n"                                        \
-    "  credentials {huggingface, gemini, claude, openai} {configured, env, from, masked},\n"               \
+#define SYSTEM_JSON_KEYS                                                                                     \
+    "--json keys: cpu {model, n_cpus, features[]}, ram {total_bytes, available_bytes, cgroup_limited},\n"    \
+    "  gpus[] {name, vendor, mem_total_bytes, mem_used_bytes} (0 = unknown), gpu_source,\n"                  \
+    "  disk {path, free_bytes, total_bytes} or null, config_file, dotenv (null when none),\n"                \
+    "  storage_backend {value, from}, llm_provider {value, from},\n"                                         \
+    "  credentials {huggingface, gemini, claude, openai} {configured, env, from, masked},\n"                 \
     "  version, libraries {jansson, sqlite, libcurl, libmicrohttpd, pcre2, utf8proc}"
 
 static json_t *system_json(const lqmf_config *cfg, const lqmf_hw *hw) {
@@ -94,8 +94,8 @@ static json_t *system_json(const lqmf_config *cfg, const lqmf_hw *hw) {
     const char *qdir = lqmf_config_get(cfg, LQMF_CFG_QUANTIZED_MODELS_DIR);
     uint64_t fr, total;
     json_t *disk = lqmf_hw_disk_free(qdir, &fr, &total) == LQMF_OK
-                       ? json_pack("{s:s, s:I, s:I}", "path", qdir, "free_bytes", (json_int_t)fr, "total_bytes",
-                                   (json_int_t)total)
+                       ? json_pack("{s:s, s:I, s:I}", "path", qdir, "free_bytes", (json_int_t)fr,
+                                   "total_bytes", (json_int_t)total)
                        : json_null();
     lqmf_clear_error();
     snprintf(pcre, sizeof pcre, "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
@@ -110,10 +110,12 @@ static json_t *system_json(const lqmf_config *cfg, const lqmf_hw *hw) {
         lqmf_config_origin(cfg, LQMF_CFG_STORAGE_BACKEND), "llm_provider", "value",
         lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER), "from", lqmf_config_origin(cfg, LQMF_CFG_LLM_PROVIDER),
         "credentials", "huggingface", credential_json(cfg, LQMF_CFG_HF_TOKEN), "gemini",
-        credential_json(cfg, LQMF_CFG_GEMINI_API_KEY), "claude", credential_json(cfg, LQMF_CFG_ANTHROPIC_API_KEY),
-        "openai", credential_json(cfg, LQMF_CFG_OPENAI_API_KEY), "version", LQMF_VERSION, "libraries", "jansson",
-        JANSSON_VERSION, "sqlite", sqlite3_libversion(), "libcurl", curl_version_info(CURLVERSION_NOW)->version,
-        "libmicrohttpd", MHD_get_version(), "pcre2", pcre, "utf8proc", utf8proc_version());
+        credential_json(cfg, LQMF_CFG_GEMINI_API_KEY), "claude",
+        credential_json(cfg, LQMF_CFG_ANTHROPIC_API_KEY), "openai",
+        credential_json(cfg, LQMF_CFG_OPENAI_API_KEY), "version", LQMF_VERSION, "libraries", "jansson",
+        JANSSON_VERSION, "sqlite", sqlite3_libversion(), "libcurl",
+        curl_version_info(CURLVERSION_NOW)->version, "libmicrohttpd", MHD_get_version(), "pcre2", pcre,
+        "utf8proc", utf8proc_version());
 }
 
 static int run_system(int argc, char **argv) {

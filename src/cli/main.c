@@ -45,7 +45,8 @@ const lqmf_cli_command *lqmf_cli_at(size_t i) {
 }
 
 void lqmf_cli_help(FILE *out) {
-    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]   (no command: the LQMF> prompt;\n       `lqmf help COMMAND` for one command's details)\n\n");
+    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]   (no command: the "
+                 "LQMF> prompt;\n       `lqmf help COMMAND` for one command's details)\n\n");
     sort_cmds();
     for (int i = 0; i < g_ncmds; i++)
         fprintf(out, "  %-10s %s\n  %-10s   %s\n", g_cmds[i]->name, g_cmds[i]->args, "",

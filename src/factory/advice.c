@@ -33,7 +33,7 @@ json_t *factory_advice_json(const lqmf_factory_result *r) {
     if (!r->advice_asked) return NULL;
     const lqmf_advice *a = &r->advice;
     return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:s?}", "provider", a->provider, "model", a->model,
-                     "verdict", lqmf_advice_verdict_name(a->verdict), "scheme", a->scheme[0] ? a->scheme : NULL,
-                     "reason", a->reason, "why", a->why, "taken", r->advice_taken, "planner_scheme",
-                     r->planner_scheme ? r->planner_scheme->name : NULL);
+                     "verdict", lqmf_advice_verdict_name(a->verdict), "scheme",
+                     a->scheme[0] ? a->scheme : NULL, "reason", a->reason, "why", a->why, "taken",
+                     r->advice_taken, "planner_scheme", r->planner_scheme ? r->planner_scheme->name : NULL);
 }

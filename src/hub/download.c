@@ -355,8 +355,8 @@ lqmf_status hub_fetch(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const 
                           "(HF_HUB_OFFLINE) is set",
                           f->path, r->repo_id, r->revision);
     if (hub_cancelled(h))
-        return lqmf_error(LQMF_E_INTERRUPTED, "%s of %s@%s: interrupted before it started", f->path, r->repo_id,
-                          r->revision);
+        return lqmf_error(LQMF_E_INTERRUPTED, "%s of %s@%s: interrupted before it started", f->path,
+                          r->repo_id, r->revision);
     const char *etag = hub_file_etag(f);
     char *blob = hub_fmt("%s/blobs/%s", r->repo_dir, etag);
     if (!blob) return lqmf_error(LQMF_E_NOMEM, "out of memory");

@@ -469,7 +469,8 @@ TEST(llm_status_json_cli) {
     CHECK_STR(json_string_value(json_object_get(j, "base_from")), c.base_from);
     const json_t *key = json_object_get(j, "key"), *chk = json_object_get(j, "check");
     CHECK(json_is_true(json_object_get(key, "present")));
-    CHECK_STR(json_string_value(json_object_get(key, "masked")), lqmf_config_mask(c.key, masked, sizeof masked));
+    CHECK_STR(json_string_value(json_object_get(key, "masked")),
+              lqmf_config_mask(c.key, masked, sizeof masked));
     CHECK_STR(json_string_value(json_object_get(key, "env")), "OPENAI_API_KEY");
     CHECK(json_is_true(json_object_get(chk, "ok")));
     CHECK_EQ_INT(json_integer_value(json_object_get(chk, "http")), 200);

@@ -28,9 +28,10 @@ static json_int_t jint(const json_t *o, const char *k) { return json_integer_val
 
 /* Environment variables the tests set, cleared before and after. */
 static void clear_env(void) {
-    static const char *const names[] = {"GEMINI_API_KEY", "HF_TOKEN",  "HUGGINGFACE_TOKEN", "HUGGING_FACE_HUB_TOKEN",
-                                        "HF_HOME",        "LQMF_HOME", "HF_ENDPOINT",       "HF_HUB_OFFLINE",
-                                        "HF_HUB_CACHE",   "HF_TOKEN_PATH", "LQMF_CONFIG",   "STORAGE_BACKEND"};
+    static const char *const names[] = {
+        "GEMINI_API_KEY", "HF_TOKEN",      "HUGGINGFACE_TOKEN", "HUGGING_FACE_HUB_TOKEN",
+        "HF_HOME",        "LQMF_HOME",     "HF_ENDPOINT",       "HF_HUB_OFFLINE",
+        "HF_HUB_CACHE",   "HF_TOKEN_PATH", "LQMF_CONFIG",       "STORAGE_BACKEND"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) unsetenv(names[i]);
 }
 
@@ -46,8 +47,8 @@ TEST(cli_system_json) {
     lqmf_hw_feature_names(hw.cpu_features, feats, sizeof feats);
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(cpu, "features"), i, v)
-        snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? " " : "", json_string_value(v));
+    json_array_foreach(json_object_get(cpu, "features"), i, v) snprintf(
+        joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? " " : "", json_string_value(v));
     CHECK_STR(joined[0] ? joined : "none", feats);
     CHECK_EQ_INT(jint(ram, "total_bytes"), hw.ram_total);
     CHECK(json_is_boolean(json_object_get(ram, "cgroup_limited")));
@@ -151,7 +152,8 @@ TEST(cli_hf_status_json) {
 TEST(cli_help_command_details) {
     char *out = NULL;
     CHECK_EQ_INT(lqmf_test_cli("help system", NULL, &out), 0);
-    CHECKF(out && strstr(out, "usage: lqmf system") && strstr(out, "--json keys: cpu {model"), "%s", out ? out : "");
+    CHECKF(out && strstr(out, "usage: lqmf system") && strstr(out, "--json keys: cpu {model"), "%s",
+           out ? out : "");
     free(out);
     CHECK_EQ_INT(lqmf_test_cli("help nosuchcommand", NULL, &out), 2);
     free(out);

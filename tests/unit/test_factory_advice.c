@@ -26,9 +26,11 @@ static lqmf_config *llm_config(const char *url, bool advice_on) {
     static const char *const off[] = {"LLM_PROVIDER=local", "LLM_ADVICE=false", NULL};
     setenv("LQMF_LLM_BASE_URL", url, 1);
     unsetenv("LQMF_LLM_TIMEOUT");
-    lqmf_config_opts o = {.dotenv_path = "/dev/null", .getenv_fn = fake_env, .getenv_ctx = (void *)(advice_on ? on : off)};
+    lqmf_config_opts o = {
+        .dotenv_path = "/dev/null", .getenv_fn = fake_env, .getenv_ctx = (void *)(advice_on ? on : off)};
     lqmf_config *c = NULL;
-    if (lqmf_config_load(&o, &c) != LQMF_OK) lqmf_test_fail(__FILE__, __LINE__, "config: %s", lqmf_last_error());
+    if (lqmf_config_load(&o, &c) != LQMF_OK)
+        lqmf_test_fail(__FILE__, __LINE__, "config: %s", lqmf_last_error());
     return c;
 }
 
@@ -65,8 +67,13 @@ static void run_factory(run *x, const char *src, const char *extra, const lqmf_c
     snprintf(x->request, sizeof x->request, "quantize %s to GGUF for CPU%s", src, extra);
     x->hw.ram_total = x->hw.ram_available = 8ull << 30;
     x->hw.n_cpus = 2;
-    x->rq = (lqmf_factory_request){.request = x->request, .out_dir = x->out, .store_path = x->db,
-                                   .hw = &x->hw, .n_threads = 2, .assume_yes = true, .skip_test = true,
+    x->rq = (lqmf_factory_request){.request = x->request,
+                                   .out_dir = x->out,
+                                   .store_path = x->db,
+                                   .hw = &x->hw,
+                                   .n_threads = 2,
+                                   .assume_yes = true,
+                                   .skip_test = true,
                                    .llm_config = cfg};
     x->st = lqmf_factory_run(&x->rq, &x->r);
     CHECKF(x->st == LQMF_OK, "%s: %s", lqmf_status_name(x->st), x->r.message);
@@ -103,7 +110,8 @@ TEST(factory_advice_taken_when_it_fits) {
     run x;
     run_factory(&x, src, "", cfg);
     CHECK_EQ_INT(mock_llm_log_get(mk)->count, 1);
-    CHECK(mock_llm_log_get(mk)->body && strstr(mock_llm_log_get(mk)->body, "Q4_K_M")); /* the options were sent */
+    CHECK(mock_llm_log_get(mk)->body &&
+          strstr(mock_llm_log_get(mk)->body, "Q4_K_M")); /* the options were sent */
     CHECK(x.r.advice_asked && x.r.advice_taken);
     CHECK_EQ_INT(x.r.advice.verdict, LQMF_ADVICE_ACCEPTED);
     CHECK_STR(x.r.planner_scheme ? x.r.planner_scheme->name : "", "Q4_K_M");

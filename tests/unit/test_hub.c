@@ -848,7 +848,8 @@ TEST(hub_disk_full) {
 /* Cancel callback: true from the time *at on (lqmf_time_now seconds). */
 static bool cancel_after(void *user) { return lqmf_time_now() >= *(const double *)user; }
 
-static lqmf_hub *cancellable_hub(const char *url, const char *cache, unsigned retry_base_ms, double *cancel_at) {
+static lqmf_hub *cancellable_hub(const char *url, const char *cache, unsigned retry_base_ms,
+                                 double *cancel_at) {
     lqmf_hub_options o;
     lqmf_hub_options_init(&o);
     o.endpoint = url;
@@ -892,8 +893,8 @@ TEST(hub_cancel_mid_file_keeps_partial_and_resumes) {
     double t1 = lqmf_time_now();
     CHECK_EQ_INT(st, LQMF_E_INTERRUPTED);
     double full_s = (double)f->size / 16384.0 * 0.025;
-    CHECKF(t1 - at < 1.0 && t1 - t0 < 0.5 * full_s, "returned %.2f s after the cancel (%.2f s in; whole transfer %.2f s)",
-           t1 - at, t1 - t0, full_s);
+    CHECKF(t1 - at < 1.0 && t1 - t0 < 0.5 * full_s,
+           "returned %.2f s after the cancel (%.2f s in; whole transfer %.2f s)", t1 - at, t1 - t0, full_s);
     char part[1400], snap[1400];
     snprintf(part, sizeof part, "%s/blobs/%s.incomplete", r->repo_dir, f->sha256);
     snprintf(snap, sizeof snap, "%s/model.safetensors", r->snapshot_dir);
@@ -965,7 +966,7 @@ TEST(hub_download_cli_sigint) {
     write_file(big, "config.json", "{}", 2);
     REQUIRE(mock_hub_add_repo(fx.m, "test-org/big", big, MOCK_PUBLIC, NULL));
     mock_hub_set_faults(fx.m, &(mock_faults){.slow_ms = 25}); /* ~3.3 s for the weights */
-    setenv("HF_ENDPOINT", mock_hub_url(fx.m), 1); /* before fork: the child only execs */
+    setenv("HF_ENDPOINT", mock_hub_url(fx.m), 1);             /* before fork: the child only execs */
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
