@@ -54,7 +54,8 @@ LQMF_K_TO_FLOAT(bf16, neon) {
  * NaN keeps its top bits with the quiet bit set, as the reference does. */
 static inline uint16x4_t bf16_x4(float32x4_t f) {
     const uint32x4_t u = vreinterpretq_u32_f32(f);
-    const uint32x4_t r = vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7fff), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1))));
+    const uint32x4_t r =
+        vaddq_u32(u, vaddq_u32(vdupq_n_u32(0x7fff), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1))));
     const uint32x4_t nan = vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x40));
     const uint32x4_t is_nan = vmvnq_u32(vceqq_f32(f, f));
     return vmovn_u32(vbslq_u32(is_nan, nan, vshrq_n_u32(r, 16)));
@@ -70,19 +71,19 @@ LQMF_K_QUANTIZE(bf16, neon) {
 
 /* sum_i w[i]*a[i], 16 floats per step in four accumulators; LOAD4(p, k)
  * gives weights k .. k+3 as float32x4. */
-#define FLOAT_DOT(name, WT, LOAD4, TO_F32)                                                               \
-    LQMF_K_DOT(name, neon) {                                                                             \
-        const WT *x = w;                                                                                 \
-        const float *b = a;                                                                              \
-        float32x4_t acc[4] = { vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0) };         \
-        int64_t i = 0;                                                                                   \
-        for (; i + 16 <= n; i += 16)                                                                     \
-            for (int k = 0; k < 4; k++)                                                                  \
-                acc[k] = vfmaq_f32(acc[k], LOAD4(x, i + 4 * k), vld1q_f32(b + i + 4 * k));               \
-        float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));           \
-        for (; i < n; i++) s += TO_F32(x[i]) * b[i];                                                     \
-        return s;                                                                                        \
-    }                                                                                                    \
+#define FLOAT_DOT(name, WT, LOAD4, TO_F32)                                                                   \
+    LQMF_K_DOT(name, neon) {                                                                                 \
+        const WT *x = w;                                                                                     \
+        const float *b = a;                                                                                  \
+        float32x4_t acc[4] = { vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0) };             \
+        int64_t i = 0;                                                                                       \
+        for (; i + 16 <= n; i += 16)                                                                         \
+            for (int k = 0; k < 4; k++)                                                                      \
+                acc[k] = vfmaq_f32(acc[k], LOAD4(x, i + 4 * k), vld1q_f32(b + i + 4 * k));                   \
+        float s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));               \
+        for (; i < n; i++) s += TO_F32(x[i]) * b[i];                                                         \
+        return s;                                                                                            \
+    }                                                                                                        \
     LQMF_K_TILE_BY_DOT(name, neon)
 
 #define LOAD_F32(p, k) vld1q_f32((p) + (k))

@@ -6,17 +6,17 @@
  * (a sub-block of 32 weights gives its scale to two registers). Dequantizing
  * rounds as the reference does, and the dot product sums the same integers
  * exactly and combines them with the reference's float formula per
- * super-block, so both give the reference's bits. */
+ * super-block, so both give the reference's bits. A tile unpacks each
+ * weight super-block once for all its tokens and gives vec_dot's bits. */
 #if defined(__aarch64__)
 #include "kernels/simd_neon.h"
 
-#include <math.h>
 
 typedef struct {
-    int8x16_t q[16];    /* levels */
+    int8x16_t q[16];        /* levels */
     int16_t sc[16], mn[16]; /* integer scale and min of each register (mins 0 when symmetric) */
-    float d, dmin;      /* super-block scales (dmin 0 when symmetric) */
-    store_op op;        /* STORE_SUB for Q2_K, Q4_K, Q5_K (y = dl*q - ml), else STORE_MUL */
+    float d, dmin;          /* super-block scales (dmin 0 when symmetric) */
+    store_op op;            /* STORE_SUB for Q2_K, Q4_K, Q5_K (y = dl*q - ml), else STORE_MUL */
 } kb;
 
 static inline uint8x16_t bits2(uint8x16_t v, int shift) {
@@ -54,8 +54,8 @@ static inline void unpack_q3_K(const block_q3_K *x, kb *b) {
         for (int h = 0; h < 2; h++) {
             const uint8x16_t qs = vld1q_u8(x->qs + 32 * h + 16 * half);
             for (int g = 0; g < 4; g++) {
-                const uint8x16_t high = vandq_u8(vtstq_u8(hm, vdupq_n_u8((uint8_t)(1u << (4 * h + g)))),
-                                                 vdupq_n_u8(4));
+                const uint8x16_t high =
+                    vandq_u8(vtstq_u8(hm, vdupq_n_u8((uint8_t)(1u << (4 * h + g)))), vdupq_n_u8(4));
                 b->q[8 * h + 2 * g + half] = vsubq_s8(s8(vorrq_u8(bits2(qs, 2 * g), high)), vdupq_n_s8(4));
             }
         }
@@ -152,27 +152,39 @@ static inline float kb_dot(const kb *b, const block_q8_K *a) {
     return a->d * (b->d * (float)vaddvq_s32(acc) - b->dmin * (float)vaddvq_s32(mm));
 }
 
-#define KQUANT(name, block, UNPACK)                                                                      \
-    LQMF_K_TO_FLOAT(name, neon) {                                                                        \
-        const block *x8 = x;                                                                             \
-        kb b;                                                                                            \
-        for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {                                              \
-            UNPACK;                                                                                      \
-            kb_store(&b, y);                                                                             \
-        }                                                                                                \
-    }                                                                                                    \
-    LQMF_K_DOT(name, neon) {                                                                             \
-        const block *x8 = w;                                                                             \
-        const block_q8_K *q8 = a;                                                                        \
-        kb b;                                                                                            \
-        float s = 0;                                                                                     \
-        for (int64_t i = 0; i < n / QK_K; i++) {                                                         \
-            UNPACK;                                                                                      \
-            s += kb_dot(&b, &q8[i]);                                                                     \
-        }                                                                                                \
-        return s;                                                                                        \
-    }                                                                                                    \
-    LQMF_K_TILE_BY_DOT(name, neon)
+#define KQUANT(name, block, UNPACK)                                                                          \
+    LQMF_K_TO_FLOAT(name, neon) {                                                                            \
+        const block *x8 = x;                                                                                 \
+        kb b;                                                                                                \
+        for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {                                                  \
+            UNPACK;                                                                                          \
+            kb_store(&b, y);                                                                                 \
+        }                                                                                                    \
+    }                                                                                                        \
+    LQMF_K_DOT(name, neon) {                                                                                 \
+        const block *x8 = w;                                                                                 \
+        const block_q8_K *q8 = a;                                                                            \
+        kb b;                                                                                                \
+        float s = 0;                                                                                         \
+        for (int64_t i = 0; i < n / QK_K; i++) {                                                             \
+            UNPACK;                                                                                          \
+            s += kb_dot(&b, &q8[i]);                                                                         \
+        }                                                                                                    \
+        return s;                                                                                            \
+    }                                                                                                        \
+    LQMF_K_DOT_TILE(name, neon) {                                                                            \
+        float acc[4][4] = { { 0 } }; /* [row][token] */                                                      \
+        kb b;                                                                                                \
+        for (int64_t i = 0; i < n / QK_K; i++)                                                               \
+            for (int r = 0; r < nr; r++) {                                                                   \
+                const block *x8 = (const block *)((const uint8_t *)w + (size_t)r * ws);                      \
+                UNPACK;                                                                                      \
+                for (int j = 0; j < nx; j++)                                                                 \
+                    acc[r][j] += kb_dot(&b, (const block_q8_K *)((const uint8_t *)a + (size_t)j * as) + i);  \
+            }                                                                                                \
+        for (int j = 0; j < nx; j++)                                                                         \
+            for (int r = 0; r < nr; r++) out[(size_t)j * os + (size_t)r] = acc[r][j];                        \
+    }
 
 KQUANT(q2_K, block_q2_K, unpack_q2_K(&x8[i], &b))
 KQUANT(q3_K, block_q3_K, unpack_q3_K(&x8[i], &b))
@@ -184,7 +196,8 @@ KQUANT(iq4_xs, block_iq4_xs, unpack_iq4_xs(&x8[i], &b))
 LQMF_K_TO_FLOAT(q8_K, neon) {
     const block_q8_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K)
-        for (int v = 0; v < 16; v++) store16_neon(y + 16 * v, vld1q_s8(b[i].qs + 16 * v), b[i].d, 0, STORE_MUL);
+        for (int v = 0; v < 16; v++)
+            store16_neon(y + 16 * v, vld1q_s8(b[i].qs + 16 * v), b[i].d, 0, STORE_MUL);
 }
 
 /* Activations, as the reference: d = max|x| / 127 (f32), a = round-to-even(x*127/max|x|). */
