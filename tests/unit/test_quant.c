@@ -613,6 +613,14 @@ static void check_isa(lqmf_isa isa) {
             CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "%s vec_dot %g vs %g",
                    lqmf_type_name(floats[k]), (double)dr, (double)ds);
     }
+    /* the F16 dot on a row inside the F16 range */
+    fill_gauss(x, N, 1.0f);
+    const lqmf_quant_traits *r16 = lqmf_quant_traits_isa(LQMF_TYPE_F16, LQMF_ISA_REF),
+                            *s16 = lqmf_quant_traits_isa(LQMF_TYPE_F16, isa);
+    r16->quantize(x, br, N, NULL);
+    r16->to_float(br, yr, N);
+    float dr = r16->vec_dot(992, br, x), ds = s16->vec_dot(992, br, x);
+    CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "F16 vec_dot %g vs %g", (double)dr, (double)ds);
     fill_gauss(x, 768, 3.0f);
     lqmf_type acts[] = { LQMF_TYPE_Q8_0, LQMF_TYPE_Q8_K };
     for (int k = 0; k < 2; k++) {
