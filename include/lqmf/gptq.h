@@ -43,7 +43,8 @@ typedef struct {
 /* w[o][c] = scales[g][o] * (q[o][c] - zeros[g][o]) with g = g_idx[c] */
 
 /* Quantize W. H NULL: round to nearest with the same groups (no error
- * feedback), the baseline GPTQ is measured against. n_threads 0: all CPUs.
+ * feedback, no act-order), the baseline GPTQ is measured against.
+ * n_threads 0: all CPUs; the result does not depend on it.
  * Fails on bad parameters, a size overflow, a non-finite weight, or H not
  * positive definite even after damping (the message names which). *out is
  * released with lqmf_gptq_matrix_free.
@@ -101,8 +102,13 @@ lqmf_status lqmf_gptq_dequantize(const lqmf_gptq_packed *p, float *w);
  * and accumulate H for every 2-D weight of the blocks (attn q/k/v/out, ffn
  * gate/up/down; GPT-2 attn_qkv, attn_output, ffn_up, ffn_down). Tensors
  * that read the same input share one H. Layers are processed in chunks so
- * the Hessians held at once stay under mem_budget bytes (0: 1 GiB); each
- * chunk runs the whole text again. */
+ * the Hessians held at once stay under mem_budget bytes (0: 1 GiB; a single
+ * H above the budget is a chunk of its own); each chunk runs the whole text
+ * again. The text runs in pieces of n_ctx tokens (0: 512; capped at the
+ * model's n_ctx_train), each from position 0 with an empty cache, the last
+ * piece possibly shorter. Fails on token ids outside the vocabulary or a
+ * model without block linear weights. *out is released with
+ * lqmf_gptq_calib_free; m must outlive it. */
 typedef struct lqmf_gptq_calib lqmf_gptq_calib;
 lqmf_status lqmf_gptq_calib_new(const lqmf_model *m, const int32_t *tokens, size_t n_tokens,
                                 uint32_t n_ctx, uint64_t mem_budget, uint32_t n_threads,

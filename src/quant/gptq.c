@@ -90,16 +90,21 @@ static lqmf_status check_params(const lqmf_gptq_params *p, uint64_t n_out, uint6
  * second Cholesky (the factor is unique, so the result is the same). */
 
 static double dot(const double *a, const double *b, uint64_t n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    lqmf_gptq_v2d s0 = {0, 0}, s1 = {0, 0};
     uint64_t k = 0;
     for (; k + 4 <= n; k += 4) {
-        s0 += a[k] * b[k];
-        s1 += a[k + 1] * b[k + 1];
-        s2 += a[k + 2] * b[k + 2];
-        s3 += a[k + 3] * b[k + 3];
+        lqmf_gptq_v2d a0, a1, b0, b1;
+        memcpy(&a0, a + k, 16);
+        memcpy(&a1, a + k + 2, 16);
+        memcpy(&b0, b + k, 16);
+        memcpy(&b1, b + k + 2, 16);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
     }
-    for (; k < n; k++) s0 += a[k] * b[k];
-    return (s0 + s1) + (s2 + s3);
+    s0 += s1;
+    double s = s0[0] + s0[1];
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
 }
 
 typedef struct {
@@ -258,10 +263,6 @@ static inline float quant1(float x, float scale, float zero, unsigned maxq, uint
     return scale * (v - zero);
 }
 
-static void axpy(float *restrict y, const float *restrict x, float a, uint64_t n) {
-    for (uint64_t k = 0; k < n; k++) y[k] -= a * x[k];
-}
-
 typedef struct {
     const float *W;       /* [n_out][n_in] original order */
     const float *U;       /* [n_in][n_in] processing order; NULL: round to nearest */
@@ -290,7 +291,7 @@ static void block_row(const qjob *j, uint64_t r, uint64_t i1, uint64_t i2) {
         if (!j->U) continue;
         const float *Ui = j->U + i * n;
         e[i - i1] = (w[i] - d) / Ui[i];
-        axpy(w + i + 1, Ui + i + 1, e[i - i1], i2 - i - 1);
+        lqmf_gptq_axpy_f32(w + i + 1, Ui + i + 1, -e[i - i1], i2 - i - 1);
     }
 }
 
@@ -301,7 +302,8 @@ static void lazy_update(const qjob *j, uint64_t r0, uint64_t r1, uint64_t i1, ui
         const uint64_t c1 = c0 + LAZY_TILE < n ? c0 + LAZY_TILE : n;
         for (uint64_t r = r0; r < r1; r++)
             for (uint64_t k = 0; k < i2 - i1; k++)
-                axpy(j->work + r * n + c0, j->U + (i1 + k) * n + c0, j->err[r * BLOCK + k], c1 - c0);
+                lqmf_gptq_axpy_f32(j->work + r * n + c0, j->U + (i1 + k) * n + c0, -j->err[r * BLOCK + k],
+                                   c1 - c0);
     }
 }
 

@@ -65,11 +65,11 @@ static void acc_rows(void *vc, uint32_t ith, uint32_t nth) {
     acc_ctx *c = vc;
     const uint64_t n = c->n;
     for (uint64_t i; (i = atomic_fetch_add(&c->next, 1)) < n;) {
-        double *restrict Hi = c->H + i * n;
+        double *Hi = c->H + i * n;
         for (uint32_t t = 0; t < c->n_tok; t++) {
-            const double *restrict xt = c->x + (uint64_t)t * n;
+            const double *xt = c->x + (uint64_t)t * n;
             const double a = xt[i];
-            for (uint64_t j = i; j < n; j++) Hi[j] += a * xt[j];
+            lqmf_gptq_axpy_f64(Hi + i, xt + i, a, n - i);
         }
     }
 }

@@ -637,3 +637,30 @@ TEST(gptq_calib_tiny_llama) {
     free(buf);
     lqmf_model_close(m);
 }
+
+TEST(gptq_calib_tiny_gpt2) {
+    DATA(dir, "models/tiny-gpt2");
+    lqmf_model *m = NULL;
+    REQUIRE_OK(lqmf_model_open(dir, &m));
+    int32_t toks[40];
+    for (int k = 0; k < 40; k++) toks[k] = (int32_t)((k * 37 + 11) % (int)m->hp.n_vocab);
+    lqmf_gptq_calib *c = NULL;
+    REQUIRE_OK(lqmf_gptq_calib_new(m, toks, 40, 16, 0, 1, &c)); /* pieces of 16, 16 and 8 tokens */
+    const char *names[] = {"blk.0.attn_qkv.weight", "blk.0.attn_output.weight", "blk.1.ffn_up.weight",
+                           "blk.1.ffn_down.weight"};
+    const uint64_t want[] = {m->hp.n_embd, m->hp.n_embd, m->hp.n_embd, m->hp.n_ff};
+    for (int t = 0; t < 4; t++) {
+        uint64_t n = 0;
+        const double *H = lqmf_gptq_calib_hessian(c, names[t], &n);
+        CHECKF(H && n == want[t], "%s: %s", names[t], lqmf_last_error());
+        if (!H) continue;
+        uint64_t pos = 0;
+        for (uint64_t i = 0; i < n; i++) pos += H[i * n + i] > 0;
+        CHECKF(pos == n, "%s: %llu of %llu diagonal entries positive", names[t], (unsigned long long)pos,
+               (unsigned long long)n);
+        CHECK(psd(H, n));
+    }
+    CHECK(lqmf_gptq_calib_hessian(c, "blk.0.attn_q.weight", &(uint64_t){0}) == NULL); /* not in GPT-2 */
+    lqmf_gptq_calib_free(c);
+    lqmf_model_close(m);
+}
