@@ -113,9 +113,12 @@ typedef struct lqmf_gptq_calib lqmf_gptq_calib;
 lqmf_status lqmf_gptq_calib_new(const lqmf_model *m, const int32_t *tokens, size_t n_tokens,
                                 uint32_t n_ctx, uint64_t mem_budget, uint32_t n_threads,
                                 lqmf_gptq_calib **out);
-/* H for internal tensor name ("blk.3.attn_q.weight"), computing its chunk
- * when needed; *n_in set. NULL (with the error set) when the tensor is not a
- * calibrated linear weight. The pointer lives until the next call. */
+/* H [n_in][n_in] (symmetric, both triangles filled) for internal tensor
+ * name ("blk.3.attn_q.weight"), computing its chunk when needed (ask in
+ * layer order: returning to an earlier chunk runs the text again); *n_in
+ * set. NULL (with the error set) when the tensor is not a calibrated linear
+ * weight (LQMF_E_NOT_FOUND) or the run fails. Owned by c; the pointer lives
+ * until the next call. */
 const double *lqmf_gptq_calib_hessian(lqmf_gptq_calib *c, const char *tensor, uint64_t *n_in);
 void lqmf_gptq_calib_free(lqmf_gptq_calib *c); /* NULL: no-op */
 

@@ -9,7 +9,6 @@
 #include "lqmf/gptq.h"
 #include "quant/gptq_priv.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #define DEFAULT_BUDGET (1ull << 30)  /* bytes of Hessians held at once */
 #define DEFAULT_CTX 512u
 #define PAR_MIN_WORK (1u << 20)      /* multiply-adds below which one thread accumulates */
+#define ACC_TOKENS 16                /* activation rows per cache block of the accumulation */
 
 static const struct {
     const char *kind;
@@ -55,22 +55,22 @@ typedef struct {
     const double *x; /* [n_tok][n] */
     uint64_t n;
     uint32_t n_tok;
-    atomic_uint_fast64_t next;
 } acc_ctx;
 
-/* Upper triangle, row by row: H[i][j] += sum_t x[t][i] * x[t][j], j >= i,
- * tokens in order (so the diagonal sums exactly like the imatrix's). */
+/* Upper triangle: H[i][j] += sum_t x[t][i] * x[t][j], j >= i, rows
+ * interleaved over threads (balancing the triangle), tokens in blocks that
+ * stay in cache and in order within each row (so the diagonal sums exactly
+ * like the imatrix's). */
 static void acc_rows(void *vc, uint32_t ith, uint32_t nth) {
-    (void)ith, (void)nth;
-    acc_ctx *c = vc;
+    const acc_ctx *c = vc;
     const uint64_t n = c->n;
-    for (uint64_t i; (i = atomic_fetch_add(&c->next, 1)) < n;) {
-        double *Hi = c->H + i * n;
-        for (uint32_t t = 0; t < c->n_tok; t++) {
-            const double *xt = c->x + (uint64_t)t * n;
-            const double a = xt[i];
-            lqmf_gptq_axpy_f64(Hi + i, xt + i, a, n - i);
-        }
+    for (uint32_t t0 = 0; t0 < c->n_tok; t0 += ACC_TOKENS) {
+        const uint32_t t1 = t0 + ACC_TOKENS < c->n_tok ? t0 + ACC_TOKENS : c->n_tok;
+        for (uint64_t i = ith; i < n; i += nth)
+            for (uint32_t t = t0; t < t1; t++) {
+                const double *xt = c->x + (uint64_t)t * n;
+                lqmf_gptq_axpy_f64(c->H + i * n + i, xt + i, xt[i], n - i);
+            }
     }
 }
 
@@ -101,7 +101,6 @@ static void on_activation(void *user, int32_t layer, const char *name, const flo
     }
     for (size_t k = 0; k < need; k++) c->xd[k] = x[k];
     acc_ctx a = {.H = s->H, .x = c->xd, .n = dim, .n_tok = n_tokens};
-    atomic_init(&a.next, 0);
     const uint64_t work = (uint64_t)n_tokens * dim * dim / 2;
     lqmf_gptq_parallel(work < PAR_MIN_WORK ? 1 : c->n_threads, acc_rows, &a);
 }

@@ -436,6 +436,31 @@ TEST(gptq_pack_known_words) {
     lqmf_gptq_matrix_free(&m);
 }
 
+TEST(gptq_pack_literal_words) {
+    /* worked by hand: 4 bits, output 0 inputs 0..7 = 0..7 -> qweight[0][0] = 0x76543210;
+     * 3 bits, input 10 of output 1 = 5 (0b101): its low bits 01 at bits 30-31 of
+     * qweight[0][1] (0x40000000), its high bit at bit 0 of qweight[1][1] (0x00000001) */
+    lqmf_gptq_matrix m;
+    known_matrix(&m, 4);
+    memset(m.q, 0, 32 * 64);
+    memset(m.zeros, 1, 64);
+    for (uint8_t c = 0; c < 8; c++) m.q[c] = c;
+    m.q[64 + 10] = 5;
+    lqmf_gptq_packed p;
+    REQUIRE_OK(lqmf_gptq_pack(&m, 4, &p));
+    CHECK_EQ_INT((uint32_t)p.qweight[0], 0x76543210u);
+    CHECK_EQ_INT((uint32_t)p.qweight[32 + 1], 0x00000500u); /* row 1 holds inputs 8..15 */
+    CHECK_EQ_INT((uint32_t)p.qzeros[0], 0u);                /* zero 1 is stored as 0 */
+    lqmf_gptq_packed_free(&p);
+    REQUIRE_OK(lqmf_gptq_pack(&m, 3, &p));
+    CHECK_EQ_INT((uint32_t)p.qweight[1], 0x40000000u);
+    CHECK_EQ_INT((uint32_t)p.qweight[32 + 1], 0x00000001u);
+    CHECK_EQ_INT((uint32_t)p.qweight[2 * 32 + 1], 0u);
+    CHECK_EQ_INT((uint32_t)p.qweight[0], 0x00fac688u); /* inputs 0..7 = 0..7 at 3c: 0b111110101100011010001000 */
+    lqmf_gptq_packed_free(&p);
+    lqmf_gptq_matrix_free(&m);
+}
+
 TEST(gptq_pack_roundtrip) {
     const uint64_t n_out = 64, n = 256;
     rng_seed(9);
