@@ -18,6 +18,8 @@
 #define MAX_THREADS 64
 #define MAX_DIM (1ull << 20)    /* cap on n_in and n_out */
 #define PAR_MIN_DIM 256         /* factorizations below this run on one thread */
+#define UPDATE_SLICE 256        /* columns per cache slice of the panel update */
+#define INV_COLS 4              /* columns of L^-1 built together (dot_rows_cols is written for 4) */
 
 /* ---- threads ------------------------------------------------------------------ */
 
@@ -110,36 +112,90 @@ static double dot(const double *a, const double *b, uint64_t n) {
 typedef struct {
     double *A;     /* [n][n]: lower triangle in, L (lower) out; L^-1 transposed into the strict upper part */
     double *dinv;  /* [n] 1 / L[j][j] */
+    double *tbuf;  /* [nth][INV_COLS][n] columns of L^-1 being built, one slot per thread */
     uint64_t n, b0, b1;
     atomic_uint_fast64_t next;
 } fact_ctx;
 
-/* Crout: L[i][j] = (A[i][j] - L[i][0..j) . L[j][0..j)) / L[j][j], j in [b0, b1). */
-static void crout_row(double *A, uint64_t n, uint64_t i, uint64_t b0, uint64_t b1) {
+/* s[a][b] = X_a[0..len) . Y_b[0..len) for 4 rows X_a = X + a*n and 2 rows
+ * Y_b = Y + b*n: every load feeds several products (the plain dot is bound
+ * by loads). */
+static void dot_4x2(const double *X, const double *Y, uint64_t n, uint64_t len, double s[4][2]) {
+    lqmf_gptq_v2d a00 = {0, 0}, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    uint64_t k = 0;
+    for (; k + 2 <= len; k += 2) {
+        lqmf_gptq_v2d y0, y1, x0, x1, x2, x3;
+        memcpy(&y0, Y + k, 16);
+        memcpy(&y1, Y + n + k, 16);
+        memcpy(&x0, X + k, 16);
+        memcpy(&x1, X + n + k, 16);
+        memcpy(&x2, X + 2 * n + k, 16);
+        memcpy(&x3, X + 3 * n + k, 16);
+        a00 += x0 * y0, a01 += x0 * y1, a10 += x1 * y0, a11 += x1 * y1;
+        a20 += x2 * y0, a21 += x2 * y1, a30 += x3 * y0, a31 += x3 * y1;
+    }
+    const lqmf_gptq_v2d acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 2; b++) {
+            s[a][b] = acc[a][b][0] + acc[a][b][1];
+            for (uint64_t t = k; t < len; t++) s[a][b] += X[a * n + t] * Y[b * n + t];
+        }
+}
+
+/* A[i][j] -= L[i][k0..k1) . L[j][k0..k1) for rows i in [i0, min(i0 + 4, i1))
+ * and columns j in the panel [b0, b1) (the upper-triangle entries this
+ * touches in panel rows are scratch, overwritten later by the inverse). */
+static void update_group(double *A, uint64_t n, uint64_t i0, uint64_t i1, uint64_t b0, uint64_t b1, uint64_t k0,
+                         uint64_t k1) {
+    const uint64_t ni = i1 - i0 < 4 ? i1 - i0 : 4;
+    uint64_t j = b0;
+    if (ni == 4)
+        for (; j + 2 <= b1; j += 2) {
+            double s[4][2];
+            dot_4x2(A + i0 * n + k0, A + j * n + k0, n, k1 - k0, s);
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 2; b++) A[(i0 + a) * n + j + b] -= s[a][b];
+        }
+    for (; j < b1; j++)
+        for (uint64_t a = 0; a < ni; a++) A[(i0 + a) * n + j] -= dot(A + (i0 + a) * n + k0, A + j * n + k0, k1 - k0);
+}
+
+/* Within the panel: L[i][j] = (A[i][j] - L[i][b0..j) . L[j][b0..j)) / L[j][j]
+ * for j in [b0, b1), once A holds the updates of columns before b0. */
+static void solve_row(double *A, uint64_t n, uint64_t i, uint64_t b0, uint64_t b1) {
     double *Li = A + i * n;
     for (uint64_t j = b0; j < b1; j++) {
         const double *Lj = A + j * n;
-        Li[j] = (Li[j] - dot(Li, Lj, j)) / Lj[j];
+        Li[j] = (Li[j] - dot(Li + b0, Lj + b0, j - b0)) / Lj[j];
     }
 }
 
-/* Rows below the current panel, interleaved over threads. */
-static void panel_rows(void *vc, uint32_t ith, uint32_t nth) {
+/* Rows below the panel, groups of 4 interleaved over threads: the update
+ * by earlier columns in cache-sized slices, then the in-panel solve. */
+static void below_panel(void *vc, uint32_t ith, uint32_t nth) {
     fact_ctx *c = vc;
-    for (uint64_t i = c->b1 + ith; i < c->n; i += nth) crout_row(c->A, c->n, i, c->b0, c->b1);
+    const uint64_t n = c->n, b0 = c->b0, b1 = c->b1;
+    for (uint64_t k0 = 0; k0 < b0; k0 += UPDATE_SLICE) {
+        const uint64_t k1 = k0 + UPDATE_SLICE < b0 ? k0 + UPDATE_SLICE : b0;
+        for (uint64_t i0 = b1 + 4 * (uint64_t)ith; i0 < n; i0 += 4 * (uint64_t)nth)
+            update_group(c->A, n, i0, n, b0, b1, k0, k1);
+    }
+    for (uint64_t i0 = b1 + 4 * (uint64_t)ith; i0 < n; i0 += 4 * (uint64_t)nth)
+        for (uint64_t i = i0; i < i0 + 4 && i < n; i++) solve_row(c->A, n, i, b0, b1);
 }
 
-/* Left-looking Cholesky by column panels: the panel's own rows first, then
- * every row below it (in parallel). Fails at the first pivot <= 0, naming
- * the original column. */
+/* Cholesky by column panels: the panel's rows (update, then factor, on the
+ * caller), then every row below it (in parallel). Fails at the first pivot
+ * <= 0, naming the original column. */
 static lqmf_status cholesky(fact_ctx *c, uint32_t nth, const uint32_t *col_of_row) {
     const uint64_t n = c->n;
     for (uint64_t b0 = 0; b0 < n; b0 += PANEL) {
         const uint64_t b1 = b0 + PANEL < n ? b0 + PANEL : n;
+        for (uint64_t i0 = b0; i0 < b1; i0 += 4) update_group(c->A, n, i0, b1, b0, b1, 0, b0);
         for (uint64_t i = b0; i < b1; i++) {
-            crout_row(c->A, n, i, b0, i);
+            solve_row(c->A, n, i, b0, i);
             double *Li = c->A + i * n;
-            const double s = Li[i] - dot(Li, Li, i);
+            const double s = Li[i] - dot(Li + b0, Li + b0, i - b0);
             if (!(s > 0) || !isfinite(s))
                 return lqmf_error(LQMF_E_INVALID,
                                   "gptq: H is not positive definite after damping (pivot %g at input column %u)",
@@ -149,25 +205,67 @@ static lqmf_status cholesky(fact_ctx *c, uint32_t nth, const uint32_t *col_of_ro
         }
         c->b0 = b0;
         c->b1 = b1;
-        lqmf_gptq_parallel(n >= PAR_MIN_DIM ? nth : 1, panel_rows, c);
+        lqmf_gptq_parallel(n >= PAR_MIN_DIM ? nth : 1, below_panel, c);
     }
     return LQMF_OK;
 }
 
-/* Column j of L^-1 by forward substitution, stored as row j of the strict
- * upper part: T[j][i] = -(L[i][j..i) . T[j][j..i)) / L[i][i], T[j][j] = dinv[j]. */
-static void inverse_cols(void *vc, uint32_t ith, uint32_t nth) {
-    (void)ith, (void)nth;
-    fact_ctx *c = vc;
+/* s[r][a] = L_r[j0..i) . T_a[j0..i) for the rows L_0 = L, L_1 = L + n
+ * (nr of them) and the INV_COLS rows T_a = T + a*n. */
+static void dot_rows_cols(const double *L, uint64_t nr, const double *T, uint64_t n, uint64_t j0, uint64_t i,
+                          double s[2][INV_COLS]) {
+    lqmf_gptq_v2d a00 = {0, 0}, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    const double *L1 = nr > 1 ? L + n : L;
+    uint64_t k = j0;
+    for (; k + 2 <= i; k += 2) {
+        lqmf_gptq_v2d l0, l1, t0, t1, t2, t3;
+        memcpy(&l0, L + k, 16);
+        memcpy(&l1, L1 + k, 16);
+        memcpy(&t0, T + k, 16);
+        memcpy(&t1, T + n + k, 16);
+        memcpy(&t2, T + 2 * n + k, 16);
+        memcpy(&t3, T + 3 * n + k, 16);
+        a00 += l0 * t0, a01 += l0 * t1, a02 += l0 * t2, a03 += l0 * t3;
+        a10 += l1 * t0, a11 += l1 * t1, a12 += l1 * t2, a13 += l1 * t3;
+    }
+    const lqmf_gptq_v2d acc[2][INV_COLS] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
+    for (int r = 0; r < 2; r++)
+        for (int a = 0; a < INV_COLS; a++) {
+            s[r][a] = acc[r][a][0] + acc[r][a][1];
+            for (uint64_t t = k; t < i; t++) s[r][a] += (r ? L1 : L)[t] * T[a * n + t];
+        }
+}
+
+/* T[a][i] from its dot s (see inverse_group). */
+static inline double inverse_entry(const fact_ctx *c, uint64_t j, uint64_t i, double s) {
+    return i < j ? 0.0 : i == j ? c->dinv[j] : -s * c->dinv[i];
+}
+
+/* Columns [j0, j0 + INV_COLS) of L^-1 by forward substitution, together and
+ * two rows of L at a time so that each load feeds several products, then
+ * stored as rows of the strict upper part: T[j][i] = -(L[i][j..i) .
+ * T[j][j..i)) / L[i][i], T[j][j] = dinv[j], T[j][i] = 0 for i < j. */
+static void inverse_group(fact_ctx *c, uint64_t j0, double *T) {
     const uint64_t n = c->n;
-    for (uint64_t j; (j = atomic_fetch_add(&c->next, 1)) < n;) {
-        double *Tj = c->A + j * n;
-        for (uint64_t i = j + 1; i < n; i++) {
-            const double *Li = c->A + i * n;
-            const double s = Li[j] * c->dinv[j] + dot(Li + j + 1, Tj + j + 1, i - j - 1);
-            Tj[i] = -s * c->dinv[i];
+    for (uint64_t i = j0; i < n; i += 2) {
+        const double *Li = c->A + i * n;
+        const uint64_t nr = i + 1 < n ? 2 : 1;
+        double s[2][INV_COLS];
+        dot_rows_cols(Li, nr, T, n, j0, i, s);
+        for (uint64_t a = 0; a < INV_COLS; a++) {
+            T[a * n + i] = inverse_entry(c, j0 + a, i, s[0][a]);
+            if (nr == 2) T[a * n + i + 1] = inverse_entry(c, j0 + a, i + 1, s[1][a] + Li[n + i] * T[a * n + i]);
         }
     }
+    for (uint64_t j = j0; j < j0 + INV_COLS && j < n; j++)
+        memcpy(c->A + j * n + j + 1, T + (j - j0) * n + j + 1, (n - j - 1) * sizeof *T);
+}
+
+static void inverse_cols(void *vc, uint32_t ith, uint32_t nth) {
+    (void)nth;
+    fact_ctx *c = vc;
+    double *T = c->tbuf + (uint64_t)ith * INV_COLS * c->n;
+    for (uint64_t g; (g = atomic_fetch_add(&c->next, 1)) * INV_COLS < c->n;) inverse_group(c, g * INV_COLS, T);
 }
 
 /* Processing order: perm[k] is the original column quantized k-th. */
@@ -205,9 +303,11 @@ static lqmf_status inverse_factor(const double *H, uint64_t n, const uint32_t *p
     const double damp = damp_percent * mean / (double)n;
     fact_ctx c = {.n = n};
     uint32_t *col_of_row = malloc(n * sizeof *col_of_row);
+    const uint32_t inv_nth = n >= PAR_MIN_DIM ? nth : 1;
     c.A = malloc(n * n * sizeof *c.A);
     c.dinv = malloc(n * sizeof *c.dinv);
-    lqmf_status st = c.A && c.dinv && col_of_row ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "gptq: out of memory "
+    c.tbuf = malloc((uint64_t)inv_nth * INV_COLS * n * sizeof *c.tbuf);
+    lqmf_status st = c.A && c.dinv && c.tbuf && col_of_row ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "gptq: out of memory "
                                                                         "for the %llu x %llu Hessian factor",
                                                                         (unsigned long long)n,
                                                                         (unsigned long long)n);
@@ -220,13 +320,14 @@ static lqmf_status inverse_factor(const double *H, uint64_t n, const uint32_t *p
     if (st == LQMF_OK) st = cholesky(&c, nth, col_of_row);
     if (st == LQMF_OK) {
         atomic_init(&c.next, 0);
-        lqmf_gptq_parallel(n >= PAR_MIN_DIM ? nth : 1, inverse_cols, &c);
+        lqmf_gptq_parallel(inv_nth, inverse_cols, &c);
         for (uint64_t a = 0; a < n; a++) /* U[a][b] = (L^-1)[n-1-a][n-1-b] = T[n-1-b][n-1-a] */
             for (uint64_t b = a; b < n; b++)
                 U[a * n + b] = (float)(a == b ? c.dinv[n - 1 - a] : c.A[(n - 1 - b) * n + (n - 1 - a)]);
     }
     free(c.A);
     free(c.dinv);
+    free(c.tbuf);
     free(col_of_row);
     return st;
 }
@@ -295,15 +396,37 @@ static void block_row(const qjob *j, uint64_t r, uint64_t i1, uint64_t i2) {
     }
 }
 
+/* y[0..len) -= e[0] * x[0..len) + ... + e[3] * x[3*n..3*n+len): four rows
+ * of U per pass over y. */
+static void sub4_f32(float *restrict y, const float *restrict x, uint64_t n, const float e[4], uint64_t len) {
+    const lqmf_gptq_v4f e0 = {e[0], e[0], e[0], e[0]}, e1 = {e[1], e[1], e[1], e[1]};
+    const lqmf_gptq_v4f e2 = {e[2], e[2], e[2], e[2]}, e3 = {e[3], e[3], e[3], e[3]};
+    uint64_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        lqmf_gptq_v4f v, x0, x1, x2, x3;
+        memcpy(&v, y + k, 16);
+        memcpy(&x0, x + k, 16);
+        memcpy(&x1, x + n + k, 16);
+        memcpy(&x2, x + 2 * n + k, 16);
+        memcpy(&x3, x + 3 * n + k, 16);
+        v -= ((e0 * x0 + e1 * x1) + e2 * x2) + e3 * x3;
+        memcpy(y + k, &v, 16);
+    }
+    for (; k < len; k++) y[k] -= ((e[0] * x[k] + e[1] * x[n + k]) + e[2] * x[2 * n + k]) + e[3] * x[3 * n + k];
+}
+
 /* Rows [r0, r1), columns [i2, n) -= err . U[i1..i2)[i2..n), tiled over columns. */
 static void lazy_update(const qjob *j, uint64_t r0, uint64_t r1, uint64_t i1, uint64_t i2) {
     const uint64_t n = j->n_in;
     for (uint64_t c0 = i2; c0 < n; c0 += LAZY_TILE) {
         const uint64_t c1 = c0 + LAZY_TILE < n ? c0 + LAZY_TILE : n;
-        for (uint64_t r = r0; r < r1; r++)
-            for (uint64_t k = 0; k < i2 - i1; k++)
-                lqmf_gptq_axpy_f32(j->work + r * n + c0, j->U + (i1 + k) * n + c0, -j->err[r * BLOCK + k],
-                                   c1 - c0);
+        for (uint64_t r = r0; r < r1; r++) {
+            float *w = j->work + r * n + c0;
+            const float *e = j->err + r * BLOCK;
+            uint64_t k = 0;
+            for (; k + 4 <= i2 - i1; k += 4) sub4_f32(w, j->U + (i1 + k) * n + c0, n, e + k, c1 - c0);
+            for (; k < i2 - i1; k++) lqmf_gptq_axpy_f32(w, j->U + (i1 + k) * n + c0, -e[k], c1 - c0);
+        }
     }
 }
 
