@@ -228,7 +228,7 @@ TEST(gptq_matches_reference) {
     rng_seed(11);
     double *H = random_h(n, 600, 5); /* input column 5 is dead */
     float *W = random_w(n_out, n);
-    double worst_frac = 1, worst_diff = 0;
+    double worst_frac = 1, worst_diff = 0, worst_dev = 0;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         lqmf_gptq_params p = lqmf_gptq_default_params();
         p.bits = cases[t].bits;
@@ -242,11 +242,24 @@ TEST(gptq_matches_reference) {
         uint64_t same = 0;
         for (uint64_t k = 0; k < n_out * n; k++) same += m.q[k] == r.q[k];
         const double frac = (double)same / (double)(n_out * n);
-        CHECKF(frac > 0.995, "case %zu (bits %u gs %d desc %d sym %d): %.4f of codes identical", t, p.bits,
+        /* f32 working weights against f64: a code that flips near a rounding
+         * boundary changes the error fed to the rest of its row, and other
+         * codes of that row follow (seen: up to 91 of a 288-column row) */
+        CHECKF(frac > 0.99, "case %zu (bits %u gs %d desc %d sym %d): %.4f of codes identical", t, p.bits,
                (int)p.group_size, p.desc_act, p.sym, frac);
         for (uint64_t c = 0; c < n; c++) CHECK_EQ_INT(m.g_idx[c], r.g_idx[c]);
         /* dequantized weights: mean |diff| well below a quantization step */
-        float *dq = dequant_matrix(&m);
+        float *dq = dequant_matrix(&m), *dr = malloc(n_out * n * sizeof *dr);
+        for (uint64_t o = 0; o < n_out; o++)
+            for (uint64_t c = 0; c < n; c++) {
+                const uint64_t g = (uint64_t)r.g_idx[c];
+                dr[o * n + c] = (float)(r.scales[g * n_out + o] * ((double)r.q[o * n + c] - r.zeros[g * n_out + o]));
+            }
+        const double e_ours = output_error(W, dq, H, n_out, n), e_ref = output_error(W, dr, H, n_out, n);
+        const double dev = fabs(e_ours / e_ref - 1);
+        CHECKF(dev < 0.02, "case %zu: output error %g vs reference %g", t, e_ours, e_ref);
+        worst_dev = dev > worst_dev ? dev : worst_dev;
+        free(dr);
         double diff = 0, step = 0;
         for (uint64_t o = 0; o < n_out; o++)
             for (uint64_t c = 0; c < n; c++) {
@@ -255,15 +268,16 @@ TEST(gptq_matches_reference) {
                 diff += fabs(dq[o * n + c] - rs * ((double)r.q[o * n + c] - r.zeros[g * n_out + o]));
                 step += rs;
             }
-        CHECKF(diff / step < 0.01, "case %zu: mean |dequant diff| / step = %.4f", t, diff / step);
+        CHECKF(diff / step < 0.05, "case %zu: mean |dequant diff| / step = %.4f", t, diff / step);
         worst_frac = frac < worst_frac ? frac : worst_frac;
         worst_diff = diff / step > worst_diff ? diff / step : worst_diff;
         free(dq);
         ref_free(&r);
         lqmf_gptq_matrix_free(&m);
     }
-    printf("    [vs f64 reference, worst of 8 cases: %.4f codes identical, mean deq diff %.2e steps]\n",
-           worst_frac, worst_diff);
+    printf("    [vs f64 reference, worst of 8 cases: %.4f codes identical, mean deq diff %.2e steps, "
+           "output error within %.2e]\n",
+           worst_frac, worst_diff, worst_dev);
     free(H);
     free(W);
 }
