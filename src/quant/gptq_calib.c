@@ -57,20 +57,44 @@ typedef struct {
     uint32_t n_tok;
 } acc_ctx;
 
+/* y[0..len) += ((a0 x0 + a1 x1) + a2 x2) + a3 x3 over four rows x_k = x + k*n:
+ * one pass over y for four tokens. */
+static void add4_f64(double *restrict y, const double *restrict x, uint64_t n, const double a[4], uint64_t len) {
+    const lqmf_gptq_v2d a0 = {a[0], a[0]}, a1 = {a[1], a[1]}, a2 = {a[2], a[2]}, a3 = {a[3], a[3]};
+    uint64_t k = 0;
+    for (; k + 2 <= len; k += 2) {
+        lqmf_gptq_v2d v, x0, x1, x2, x3;
+        memcpy(&v, y + k, 16);
+        memcpy(&x0, x + k, 16);
+        memcpy(&x1, x + n + k, 16);
+        memcpy(&x2, x + 2 * n + k, 16);
+        memcpy(&x3, x + 3 * n + k, 16);
+        v += ((a0 * x0 + a1 * x1) + a2 * x2) + a3 * x3;
+        memcpy(y + k, &v, 16);
+    }
+    for (; k < len; k++) y[k] += ((a[0] * x[k] + a[1] * x[n + k]) + a[2] * x[2 * n + k]) + a[3] * x[3 * n + k];
+}
+
 /* Upper triangle: H[i][j] += sum_t x[t][i] * x[t][j], j >= i, rows
  * interleaved over threads (balancing the triangle), tokens in blocks that
- * stay in cache and in order within each row (so the diagonal sums exactly
- * like the imatrix's). */
+ * stay in cache, four at a time. */
 static void acc_rows(void *vc, uint32_t ith, uint32_t nth) {
     const acc_ctx *c = vc;
     const uint64_t n = c->n;
     for (uint32_t t0 = 0; t0 < c->n_tok; t0 += ACC_TOKENS) {
         const uint32_t t1 = t0 + ACC_TOKENS < c->n_tok ? t0 + ACC_TOKENS : c->n_tok;
-        for (uint64_t i = ith; i < n; i += nth)
-            for (uint32_t t = t0; t < t1; t++) {
+        for (uint64_t i = ith; i < n; i += nth) {
+            uint32_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                const double *xt = c->x + (uint64_t)t * n;
+                const double a[4] = {xt[i], xt[n + i], xt[2 * n + i], xt[3 * n + i]};
+                add4_f64(c->H + i * n + i, xt + i, n, a, n - i);
+            }
+            for (; t < t1; t++) {
                 const double *xt = c->x + (uint64_t)t * n;
                 lqmf_gptq_axpy_f64(c->H + i * n + i, xt + i, xt[i], n - i);
             }
+        }
     }
 }
 
