@@ -52,8 +52,9 @@ typedef struct {
  * The algorithm of the reference implementation: dead inputs (H[c][c] == 0)
  * get H[c][c] = 1 and a zero weight column; act-order permutes columns by
  * decreasing diag(H) (ties: lower column first); damp_percent * mean(diag H)
- * is added to the diagonal; the upper Cholesky factor U of H^-1 (f64) drives
- * the column loop, with error updates batched over blocks of 128 columns.
+ * is added to the diagonal; the upper Cholesky factor U of H^-1 (computed
+ * in f64) drives the column loop, which works in f32 like the reference,
+ * with error updates batched over blocks of 128 columns.
  * A group's scale and zero come from its weights as updated by the errors of
  * all earlier columns (blocks are cut at group starts so this is exact; the
  * reference, for group sizes below 128, reads groups that start inside a
