@@ -153,7 +153,8 @@ static int run_quantize(int argc, char **argv) {
 }
 
 LQMF_COMMAND(quantize, "quantize",
-             "REQUEST... [--yes] [--json] [--no-test] | SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] "
+             "REQUEST... [--yes] [--json] [--no-test] [--advice] | SOURCE --type TYPE [-o OUT.gguf] "
+             "[--imatrix F] [-t N] "
              "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]",
              "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
              "--type a plain conversion to a GGUF file",
