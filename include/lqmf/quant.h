@@ -64,7 +64,8 @@ typedef float (*lqmf_vec_dot_fn)(int64_t n, const void *w, const void *a);
  * rows in the vec_dot_type (as bytes apart), 1 <= nr, nx <= LQMF_QUANT_TILE:
  *   out[j * os + r] = vec_dot(n, w + r * ws, a + j * as)
  * (equal up to float summation order), so out can point into y (n_tok,
- * n_out) with os = n_out. Each weight block is read once for all nx rows. */
+ * n_out) with os = n_out. Each weight block is read once for all nx rows;
+ * nx = 1 (decoding) costs at most nr vec_dots. */
 #define LQMF_QUANT_TILE 4
 typedef void (*lqmf_vec_dot_tile_fn)(int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
                                      int nx, float *out, size_t os);

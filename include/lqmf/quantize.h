@@ -1,8 +1,10 @@
 /* Quantize a model into a GGUF file, llama-quantize style: a file-level mix
  * (Q4_K_M, Q2_K, ...) or one tensor type, per-tensor rules, overrides and an
  * optional importance matrix. Streaming: one tensor at a time through the
- * GGUF converter (memory about three copies of the largest tensor), rows
- * quantized on n_threads threads, the output written atomically.
+ * GGUF converter (memory about two copies of the largest tensor as f32; the
+ * pages of a source mapped from a file leave the process after their
+ * tensor, bench/bench_quant_memory.c), rows quantized on n_threads threads,
+ * the output written atomically.
  *
  * Per-tensor type (first that applies):
  *   1. 1-D tensors (norms, biases): F32.

@@ -98,3 +98,9 @@ LQMF_K_DOT(q6_K, avx512) {
     }
     return s;
 }
+
+/* Decoding takes the dot above row by row; prompts the AVX2 4-token tile. */
+LQMF_K_DOT_TILE(q6_K, avx512) {
+    LQMF_K_TILE_ONE_TOKEN(q6_K, avx512)
+    lqmf_k_q6_K_dot_tile_avx2(n, w, ws, nr, a, as, nx, out, os);
+}

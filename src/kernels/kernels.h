@@ -42,6 +42,7 @@ LQMF_K_DOT(f32, avx512);
 LQMF_K_DOT(f16, avx512);
 LQMF_K_DOT(bf16, avx512);
 LQMF_K_DOT(q6_K, avx512);
+LQMF_K_DOT_TILE(q6_K, avx512);
 LQMF_K_DOT_TILE(q4_0, avx512);
 LQMF_K_DOT_TILE(q5_0, avx512);
 LQMF_K_DOT_TILE(q8_0, avx512);
@@ -55,6 +56,16 @@ LQMF_K_DOT_TILE(iq4_nl, avx512);
             for (int r = 0; r < nr; r++)                                                               \
                 out[(size_t)j * os + (size_t)r] =                                                      \
                     lqmf_k_##t##_dot_##isa(n, (const uint8_t *)w + (size_t)r * ws, (const uint8_t *)a + (size_t)j * as); \
+    }
+
+/* Decoding (nx == 1) in a tile built for four tokens: nr calls of the
+ * type's dot on `isa` instead (the 4-token kernel would spend three
+ * quarters of its work on repeats). Put first in the tile's body. */
+#define LQMF_K_TILE_ONE_TOKEN(t, isa)                                                                  \
+    if (nx == 1) {                                                                                     \
+        for (int r_ = 0; r_ < nr; r_++)                                                                \
+            out[r_] = lqmf_k_##t##_dot_##isa(n, (const uint8_t *)w + (size_t)r_ * ws, a);              \
+        return;                                                                                        \
     }
 
 #endif

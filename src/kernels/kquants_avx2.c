@@ -243,6 +243,7 @@ LQMF_K_DOT(q4_K, avx2) {
 }
 
 LQMF_K_DOT_TILE(q4_K, avx2) {
+    LQMF_K_TILE_ONE_TOKEN(q4_K, avx2)
     const block_q8_K *t[4];
     tile_tokens(a, as, nx, t);
     for (int r = 0; r < nr; r++) {
@@ -269,6 +270,7 @@ LQMF_K_DOT(q5_K, avx2) {
 }
 
 LQMF_K_DOT_TILE(q5_K, avx2) {
+    LQMF_K_TILE_ONE_TOKEN(q5_K, avx2)
     const block_q8_K *t[4];
     tile_tokens(a, as, nx, t);
     for (int r = 0; r < nr; r++) {
@@ -335,6 +337,7 @@ LQMF_K_DOT(q6_K, avx2) {
 }
 
 LQMF_K_DOT_TILE(q6_K, avx2) {
+    LQMF_K_TILE_ONE_TOKEN(q6_K, avx2)
     const block_q8_K *t[4];
     tile_tokens(a, as, nx, t);
     for (int r = 0; r < nr; r++) {

@@ -39,10 +39,12 @@ static inline __m256 tok_scales(const block_q8_0 *const a[4], int64_t i) {
     return _mm256_set_m128(d, d);
 }
 
-/* Tile rows and tokens: missing ones of a partial tile repeat the first and
- * their sums are dropped. acc[r] holds, per lane half, the sums of tokens
- * 0-3 of row r; out[j * os + r] = both halves added. */
-#define TILE_SETUP(block)                                                                                \
+/* Tile rows and tokens (one token: the rows' dots): missing ones of a
+ * partial tile repeat the first and their sums are dropped. acc[r] holds, per
+ * lane half, the sums of tokens 0-3 of row r; out[j * os + r] = both halves
+ * added. */
+#define TILE_SETUP(name, block)                                                                          \
+    LQMF_K_TILE_ONE_TOKEN(name, avx2)                                                                    \
     const block *wr[4];                                                                                  \
     const block_q8_0 *ar[4];                                                                             \
     for (int k = 0; k < 4; k++) {                                                                        \
@@ -97,7 +99,7 @@ static inline void tile_store(const __m256 acc[4], int nr, int nx, float *out, s
 /* Tile of 4 rows x 4 tokens, signed levels: |q| times a with q's sign. */
 #define SYM_TILE_SIGNED(name, block)                                                                     \
     LQMF_K_DOT_TILE(name, avx2) {                                                                        \
-        TILE_SETUP(block);                                                                               \
+        TILE_SETUP(name, block);                                                                         \
         for (int64_t i = 0; i < n / QK32; i++) {                                                         \
             const __m256i a0 = load32(ar[0][i].qs), a1 = load32(ar[1][i].qs), a2 = load32(ar[2][i].qs),  \
                           a3 = load32(ar[3][i].qs);                                                      \
@@ -119,7 +121,7 @@ static inline void tile_store(const __m256 acc[4], int nr, int nx, float *out, s
  * from maddubs directly, minus OFF * sum a (once per token, shared by the rows). */
 #define SYM_TILE_OFFSET(name, block, OFF)                                                                \
     LQMF_K_DOT_TILE(name, avx2) {                                                                        \
-        TILE_SETUP(block);                                                                               \
+        TILE_SETUP(name, block);                                                                         \
         const __m256i off = _mm256_set1_epi8(OFF);                                                       \
         for (int64_t i = 0; i < n / QK32; i++) {                                                         \
             const __m256i a0 = load32(ar[0][i].qs), a1 = load32(ar[1][i].qs), a2 = load32(ar[2][i].qs),  \

@@ -61,9 +61,10 @@ static inline int32x4_t hadd4(const int32x4_t p[4]) {
 /* A tile of nr <= 4 weight rows x nx <= 4 tokens: each weight block is
  * unpacked once for all tokens; acc[r] holds the sums of tokens 0-3 of row r.
  * Missing rows and tokens of a partial tile repeat the first and are
- * dropped. AFF: also m * da * sum a (one activation sum per token), m the
- * block's field MF. */
+ * dropped; one token takes the rows' dots instead. AFF: also m * da * sum a
+ * (one activation sum per token), m the block's field MF. */
 #define TILE_BODY(name, block, AFF, MF)                                                                      \
+    LQMF_K_TILE_ONE_TOKEN(name, neon)                                                                        \
     const block *wr[4];                                                                                      \
     const block_q8_0 *ar[4];                                                                                 \
     for (int k = 0; k < 4; k++) {                                                                            \

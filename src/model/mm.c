@@ -4,8 +4,9 @@
  * unit, each group of up to four tokens meets every row of the unit in tiles
  * of 3 rows x 4 tokens: the group's activations stay in L1 and the unit's
  * rows in L2. Quantized weights: the activations are converted once, before
- * the dispatch; one token is one vec_dot per row, more go through the
- * type's tiles of LQMF_QUANT_TILE rows x LQMF_QUANT_TILE tokens. */
+ * the dispatch, then go through the type's tiles of LQMF_QUANT_TILE rows x
+ * up to LQMF_QUANT_TILE tokens (one token too: the tiles decode several
+ * rows at once or fall back to one vec_dot per row). */
 #include "mm.h"
 
 #include <stdatomic.h>
@@ -30,10 +31,6 @@ static void mm_unit(const mm_ctx *c, uint32_t jb, uint64_t r0, uint64_t r1) {
     const lqmf_dot_fn dot = c->k->dot[j->w->type];
     const uint8_t *w = (const uint8_t *)j->w->data;
     const lqmf_quant_traits *qt = c->qt[jb];
-    if (qt && c->n_tok == 1) {
-        for (uint64_t r = r0; r < r1; r++) j->y[r] = qt->vec_dot((int64_t)n_in, w + r * rb, c->xq[jb]);
-        return;
-    }
     if (qt) {
         const size_t xb = c->xq_bytes[jb];
         for (uint32_t t = 0; t < c->n_tok; t += LQMF_QUANT_TILE) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +69,9 @@ typedef struct {
     size_t n_re;
     lqmf_imatrix *im;
     uint32_t n_threads;
+    /* read-only file mappings of the process when writing (see release_source) */
+    struct span *spans;
+    size_t n_spans;
     /* statistics, filled while writing */
     lqmf_quantize_result *res;
     uint64_t bytes_done, bytes_total;
@@ -159,6 +163,7 @@ static lqmf_status ctx_init(qctx *c, const lqmf_model *m, const lqmf_quantize_op
 }
 
 static void ctx_free(qctx *c) {
+    free(c->spans);
     for (size_t i = 0; i < c->n_re; i++) regfree(&c->re[i]);
     free(c->re);
     lqmf_imatrix_free(c->im);
@@ -173,6 +178,49 @@ lqmf_status lqmf_quantize_plan(const lqmf_model *m, const lqmf_quantize_opts *o,
     }
     ctx_free(&c);
     return st;
+}
+
+/* ---- source pages ---------------------------------------------------------------
+ * A source opened from a file is a read-only mapping, and every page of it
+ * read stays in the process's resident set: quantizing would count the whole
+ * model in its peak memory although it streams one tensor at a time. After
+ * each tensor is written its pages leave the process (MADV_DONTNEED; the
+ * kernel keeps them in the page cache and maps them again if they are read
+ * again). Only tensors inside read-only file mappings, as /proc/self/maps
+ * lists them, are released: owned buffers are never touched. */
+struct span {
+    uintptr_t lo, hi;
+};
+
+/* The read-only file mappings of the process (none when /proc is not readable). */
+static void load_spans(qctx *c) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    size_t cap = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi, inode;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &lo, &hi, perms, &inode) != 4 || !inode ||
+            perms[1] == 'w')
+            continue;
+        if (c->n_spans == cap) {
+            struct span *g = realloc(c->spans, (cap = cap ? 2 * cap : 16) * sizeof *g);
+            if (!g) break;
+            c->spans = g;
+        }
+        c->spans[c->n_spans++] = (struct span){(uintptr_t)lo, (uintptr_t)hi};
+    }
+    if (f) fclose(f);
+}
+
+static void release_source(const qctx *c, const lqmf_tensor *t) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)t->data, hi = lo + t->nbytes;
+    for (size_t i = 0; i < c->n_spans; i++)
+        if (c->spans[i].lo <= lo && hi <= c->spans[i].hi) {
+            const uintptr_t a = lo & ~(page - 1), b = (hi + page - 1) & ~(page - 1);
+            madvise((void *)a, b < c->spans[i].hi ? b - a : c->spans[i].hi - a, MADV_DONTNEED);
+            return;
+        }
 }
 
 /* ---- converter hooks --------------------------------------------------------- */
@@ -245,6 +293,7 @@ static lqmf_status hook_quantize(void *user, const lqmf_tensor *t, lqmf_type typ
 
 static bool hook_progress(void *user, size_t i, size_t n, const lqmf_tensor *t) {
     qctx *c = user;
+    release_source(c, t);
     c->bytes_done += t->nbytes;
     if (!c->o->progress) return true;
     lqmf_quantize_progress p = {i + 1, n, c->bytes_done, c->bytes_total, lqmf_time_now() - c->t0, t->name,
@@ -284,6 +333,7 @@ lqmf_status lqmf_quantize_model(const lqmf_model *m, const char *out_path, const
     }
     c.res = res;
     c.t0 = lqmf_time_now();
+    load_spans(&c);
     for (size_t i = 0; i < m->n_tensors; i++) c.bytes_total += m->tensors[i].nbytes;
     lqmf_gguf_convert_opts co = lqmf_gguf_convert_default_opts();
     co.name = o->name;

@@ -23,8 +23,8 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
                         lqmf_q_##name, ff, lqmf_k_##name##_dot_##dot_isa,                     \
                         lqmf_k_##name##_dot_tile_##tile_isa }
 /* One ISA's table: kernels from `isa`, except the dot products of F32, F16,
- * BF16 and Q6_K, from `hot`, and the tiles of Q4_0, Q5_0, Q8_0 and IQ4_NL,
- * from `tiles` (the AVX-512 table: AVX2 plus those). */
+ * BF16 and Q6_K and the tile of Q6_K, from `hot`, and the tiles of Q4_0,
+ * Q5_0, Q8_0 and IQ4_NL, from `tiles` (the AVX-512 table: AVX2 plus those). */
 #define TABLE(isa, hot, tiles)                                                           \
     {                                                                                        \
         FLOAT_ENTRY(F32, f32, isa, hot, lqmf_k_f32_from_float_##isa),                    \
@@ -40,7 +40,7 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
         QUANT_ENTRY(Q3_K, Q8_K, q3_K, isa, isa, isa, NULL),                              \
         QUANT_ENTRY(Q4_K, Q8_K, q4_K, isa, isa, isa, NULL),                              \
         QUANT_ENTRY(Q5_K, Q8_K, q5_K, isa, isa, isa, NULL),                              \
-        QUANT_ENTRY(Q6_K, Q8_K, q6_K, isa, hot, isa, NULL),                              \
+        QUANT_ENTRY(Q6_K, Q8_K, q6_K, isa, hot, hot, NULL),                              \
         QUANT_ENTRY(IQ4_XS, Q8_K, iq4_xs, isa, isa, isa, NULL),                          \
         [LQMF_TYPE_Q8_K] = { LQMF_TYPE_Q8_K, LQMF_TYPE_Q8_K, lqmf_k_q8_K_to_float_##isa,      \
                              lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL, NULL },         \

@@ -524,15 +524,16 @@ static void check_kernels(const qtype *q, lqmf_isa isa) {
  * with padding, outputs into a wider matrix whose other cells must stay
  * untouched), within DOT_TOL of each dot. */
 static void check_tiles(const qtype *q, lqmf_isa isa) {
-    enum { N = 1024, T = LQMF_QUANT_TILE, OS = 7 };
+    enum { NMAX = 1056, T = LQMF_QUANT_TILE, OS = 7 };
     lqmf_type t = q->t;
+    const int64_t N = bsize(t) == 32 ? NMAX : 1024; /* 32-weight blocks: an odd count (33) */
     const lqmf_quant_traits *ref = lqmf_quant_traits_isa(t, LQMF_ISA_REF),
                             *simd = lqmf_quant_traits_isa(t, isa);
     const lqmf_quant_traits *vref = lqmf_quant_traits_isa(ref->vec_dot_type, LQMF_ISA_REF);
     REQUIRE(simd->vec_dot_tile && ref->vec_dot_tile);
     const size_t ws = row_bytes(t, N) + 40, as = row_bytes(ref->vec_dot_type, N) + 24;
     uint8_t *wq = calloc(T, ws), *aq = calloc(T, as);
-    static float x[N], yw[N], ya[N];
+    static float x[NMAX], yw[NMAX], ya[NMAX];
     double tol[T][T];
     for (int r = 0; r < T; r++) {
         if (r % 2) random_blocks(q, wq + r * ws, N / bsize(t));

@@ -5,6 +5,7 @@
 #include "lqmf/gguf_convert.h"
 #include "lqmf/quant.h"
 #include "lqmf/quantize.h"
+#include "lqmf/engine.h"
 #include "../test.h"
 
 #include <dirent.h>
@@ -327,4 +328,55 @@ TEST(quantize_imatrix_roundtrip) {
     lqmf_imatrix_free(im);
     lqmf_imatrix_free(back);
     lqmf_model_close(m);
+}
+
+/* ---- memory ---------------------------------------------------------------------- */
+
+static uint64_t rss_file(void) { /* RssFile of this process, bytes */
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static uint64_t tensors_hash(const lqmf_model *m) { /* FNV-1a over every tensor's bytes */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        for (uint64_t k = 0; k < m->tensors[i].nbytes; k++)
+            h = (h ^ ((const uint8_t *)m->tensors[i].data)[k]) * 1099511628211ull;
+    return h;
+}
+
+/* Streaming: the pages of a mapped source leave the process after their
+ * tensor (RssFile grows by far less than the source), the source still reads
+ * the same afterwards, and a model in owned buffers is left as it was. */
+TEST(quantize_releases_source_pages) {
+    lqmf_hparams hp = {.arch = LQMF_ARCH_LLAMA, .n_vocab = 2000, .n_ctx_train = 256, .n_embd = 256,
+                       .n_layer = 4, .n_head = 4, .n_head_kv = 2, .head_dim = 64, .n_ff = 512,
+                       .norm_eps = 1e-5f, .rope_theta = 10000, .bos_id = 1, .eos_id = -1};
+    lqmf_model *mem = NULL, *src = NULL;
+    REQUIRE_OK(lqmf_engine_random_model(&hp, LQMF_TYPE_F32, 4, &mem));
+    const uint64_t h = tensors_hash(mem);
+    const char *path = tmp_path("release-src.gguf"), *out = tmp_path("release-q8.gguf");
+    REQUIRE_OK(lqmf_model_write_gguf(mem, path, NULL));
+    lqmf_quantize_opts o = lqmf_quantize_default_opts();
+    o.type = "Q8_0";
+    o.n_threads = 1;
+    CHECK_OK(lqmf_quantize_model(mem, out, &o, NULL));
+    CHECK(tensors_hash(mem) == h);
+
+    struct stat sb;
+    REQUIRE(stat(path, &sb) == 0);
+    REQUIRE_OK(lqmf_model_open(path, &src));
+    const uint64_t before = rss_file();
+    CHECK_OK(lqmf_quantize_model(src, out, &o, NULL));
+    const uint64_t after = rss_file(), grown = after > before ? after - before : 0;
+    CHECKF(grown < (uint64_t)sb.st_size / 4, "RssFile grew by %llu bytes for a %lld-byte source",
+           (unsigned long long)grown, (long long)sb.st_size);
+    CHECK(tensors_hash(src) == h);
+    lqmf_model_close(src);
+    lqmf_model_close(mem);
 }
