@@ -1,9 +1,12 @@
 /* lqmf quantize SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N]
  *   [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]
  * A model (HF folder, GGUF, llama2.c) to a quantized GGUF: a progress bar on
- * a terminal (plain lines otherwise), then the summary. */
+ * a terminal (plain lines otherwise), then the summary. TYPE NF4, FP4 or
+ * INT8 writes a bitsandbytes checkpoint folder from an HF folder instead
+ * (-o OUTDIR, default "<source>-<TYPE>"). */
 #include "cli.h"
 #include "cmd_test.h"
+#include "lqmf/hfq.h"
 #include "lqmf/quantize.h"
 
 #include <stdlib.h>
@@ -61,14 +64,40 @@ static bool parse_override(char *arg, lqmf_quantize_override *ov) {
     return lqmf_type_from_name(eq + 1, &ov->type);
 }
 
-/* Default output: "<source without extension or trailing slash>-<TYPE>.gguf". */
-static char *default_out(const char *src, const char *type) {
+static bool show_hfq_progress(void *user, const lqmf_hfq_progress *p) {
+    progress_state *s = user;
+    double frac = p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : 1.0;
+    if (s->tty) {
+        int w = 30, fill = (int)(frac * w);
+        fprintf(stderr, "\r[%.*s%*s] %3.0f%% %zu/%zu linear weights   ", fill, "##############################",
+                w - fill, "", frac * 100, p->done, p->total);
+        if (p->done == p->total) fputc('\n', stderr);
+    } else if (p->done == p->total || p->done - s->last_line >= 16) {
+        fprintf(stderr, "quantize: %zu/%zu linear weights, %s\n", p->done, p->total, p->tensor);
+        s->last_line = p->done;
+    }
+    return true;
+}
+
+static void hfq_summary(const char *out, lqmf_hfq_kind k, const lqmf_hfq_result *r) {
+    printf("✅ Quantization Successful!\n");
+    printf("Model saved to: %s\n", out);
+    printf("Size: %.2f MB (reduced from %.2f MB)\n", (double)r->out_bytes / 1e6, (double)r->src_bytes / 1e6);
+    printf("Time: %.2f seconds\n", r->seconds);
+    printf("Compression Ratio: %.2fx\n", r->out_bytes ? (double)r->src_bytes / (double)r->out_bytes : 0.0);
+    printf("Quantization: %s BitsAndBytes (%s), %u linear weights; runtime: a CUDA GPU with bitsandbytes\n",
+           k == LQMF_HFQ_INT8 ? "8-bit" : "4-bit", lqmf_hfq_kind_name(k), r->n_quantized);
+    printf("Bits per weight: %.2f\n", r->bpw);
+}
+
+/* Default output: "<source without extension or trailing slash>-<TYPE><ext>". */
+static char *default_out(const char *src, const char *type, const char *ext) {
     size_t len = strlen(src);
     while (len > 1 && src[len - 1] == '/') len--;
     const char *dot = memrchr(src, '.', len), *slash = memrchr(src, '/', len);
     if (dot && (!slash || dot > slash)) len = (size_t)(dot - src);
     char *out = NULL;
-    return asprintf(&out, "%.*s-%s.gguf", (int)len, src, type) < 0 ? NULL : out;
+    return asprintf(&out, "%.*s-%s%s", (int)len, src, type, ext) < 0 ? NULL : out;
 }
 
 /* --type/-q or -o/--output make a plain conversion; other words are a
@@ -79,6 +108,32 @@ static bool plain_conversion(int argc, char **argv) {
             LQMF_IS(argv[i], "--output"))
             return true;
     return false;
+}
+
+/* The bitsandbytes checkpoint folder of an HF source, then its quick test. */
+static int run_hfq(const char *src, const char *out, lqmf_hfq_kind kind, bool no_test) {
+    char *out_owned = out ? NULL : default_out(src, lqmf_hfq_kind_name(kind), "");
+    if (!out) out = out_owned;
+    progress_state ps = {isatty(STDERR_FILENO) != 0, 0};
+    lqmf_hfq_opts o = {.kind = kind, .progress = show_hfq_progress, .user = &ps};
+    lqmf_model *m = NULL;
+    lqmf_hfq_result r;
+    lqmf_status st = lqmf_model_open(src, &m);
+    if (st == LQMF_OK) st = lqmf_hfq_write(m, out, &o, &r);
+    lqmf_model_close(m);
+    if (st != LQMF_OK) {
+        free(out_owned);
+        return lqmf_cli_fail(st);
+    }
+    hfq_summary(out, kind, &r);
+    int rc = 0;
+    if (!no_test) {
+        printf("\n");
+        fflush(stdout);
+        rc = lqmf_cli_test_artifact(out, src);
+    }
+    free(out_owned);
+    return rc;
 }
 
 static int run_quantize(int argc, char **argv) {
@@ -118,13 +173,16 @@ static int run_quantize(int argc, char **argv) {
     }
     if (!src || !o.type) return lqmf_cli_usage("quantize");
     o.overrides = ovs;
+    lqmf_hfq_kind kind;
+    if (lqmf_hfq_kind_from_name(o.type, &kind)) return run_hfq(src, out, kind, no_test);
     int32_t ft;
     if (!lqmf_quantize_ftype(o.type, &ft)) {
-        fprintf(stderr, "lqmf quantize: unknown type '%s' (try Q4_K_M, Q5_K_M, Q8_0, Q4_0, Q2_K, Q6_K, F16)\n",
+        fprintf(stderr, "lqmf quantize: unknown type '%s' (try Q4_K_M, Q5_K_M, Q8_0, Q4_0, Q2_K, Q6_K, F16, "
+                "NF4, FP4, INT8)\n",
                 o.type);
         return 2;
     }
-    char *out_owned = out ? NULL : default_out(src, o.type);
+    char *out_owned = out ? NULL : default_out(src, o.type, ".gguf");
     if (!out) out = out_owned;
     progress_state ps = {isatty(STDERR_FILENO) != 0, 0};
     o.progress = show_progress;
@@ -154,7 +212,8 @@ static int run_quantize(int argc, char **argv) {
 
 LQMF_COMMAND(quantize, "quantize",
              "REQUEST... [--yes] [--json] [--no-test] | SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] "
-             "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]",
+             "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test] | HF_FOLDER --type NF4|FP4|INT8 "
+             "[-o OUTDIR] [--no-test]",
              "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
-             "--type a plain conversion to a GGUF file",
+             "--type a plain conversion to a GGUF file or a bitsandbytes checkpoint folder",
              run_quantize)
