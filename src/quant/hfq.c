@@ -462,9 +462,10 @@ static lqmf_status read_f32(const lqmf_st_tensor *t, const char *field, float **
     memcpy(v, t->data, t->n_elems * sizeof *v);
     for (uint64_t i = 0; i < t->n_elems; i++)
         if (!isfinite(v[i])) {
+            double bad = v[i];
             free(v);
             return lqmf_error(LQMF_E_FORMAT, "tensor %s: %s[%llu] is %g (not finite)", t->name, field,
-                              (unsigned long long)i, (double)v[i]);
+                              (unsigned long long)i, bad);
         }
     *out = v;
     return LQMF_OK;

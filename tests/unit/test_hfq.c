@@ -3,6 +3,8 @@
  * format description (formats-and-hub-api.md 4.4), loaded back through
  * lqmf_model_open and run against the source; bad inputs fail by name. */
 #include "lqmf/engine.h"
+#include "lqmf/eval.h"
+#include "lqmf/factory.h"
 #include "lqmf/hfq.h"
 #include "lqmf/quantize.h"
 #include "lqmf/tokenizer.h"
@@ -331,4 +333,235 @@ TEST(hfq_int8_tiny_llama) {
 TEST(hfq_int8_tiny_gpt2) {
     DATA(dir, "models/tiny-gpt2");
     round_trip(dir, LQMF_HFQ_INT8, 0.001);
+}
+
+/* ---- the factory ------------------------------------------------------------ */
+
+static lqmf_factory_request cpu_request(const char *request, const char *out, const char *db, lqmf_hw *hw) {
+    memset(hw, 0, sizeof *hw);
+    hw->ram_total = hw->ram_available = 8ull << 30; /* a fixed 8 GiB CPU machine */
+    hw->n_cpus = 2;
+    return (lqmf_factory_request){
+        .request = request, .out_dir = out, .store_path = db, .hw = hw, .n_threads = 2, .assume_yes = true};
+}
+
+static bool exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+TEST(hfq_factory_tiny_gpt2_bnb_4bit) {
+    DATA(src, "models/tiny-gpt2");
+    char request[1024], out[512], db[512], want[1024];
+    snprintf(request, sizeof request, "quantize %s to bnb 4-bit", src);
+    snprintf(out, sizeof out, "%s/quantized-models", lqmf_test_tmpdir());
+    snprintf(db, sizeof db, "%s/home/experiments.db", lqmf_test_tmpdir());
+    lqmf_hw hw;
+    lqmf_factory_request rq = cpu_request(request, out, db, &hw);
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    REQUIRE(r.outcome == LQMF_FACTORY_SUCCEEDED);
+    CHECK_STR(r.scheme->name, "NF4");
+    snprintf(want, sizeof want, "%s/tiny-gpt2_bnb_4bit", out);
+    CHECK_STR(r.out_folder, want);
+    CHECK_STR(r.artifact, want); /* the folder is the artifact */
+    CHECK(r.plan_text && strstr(r.plan_text, "NF4 is meant for a CUDA GPU"));
+    check_stats cs;
+    check_checkpoint(src, r.artifact, false, &cs);
+    CHECK_EQ_INT(cs.n_linear, 16);
+    char *card = NULL;
+    size_t len;
+    REQUIRE_OK(lqmf_read_file(r.card, 1 << 20, &card, &len));
+    CHECK(strstr(card, "Quantization: 4-bit BitsAndBytes (NF4") && strstr(card, "## Test results") &&
+          strstr(card, r.sha256) && strstr(card, "tiny-gpt2_bnb_4bit"));
+    free(card);
+    lqmf_buf b;
+    lqmf_buf_init(&b);
+    CHECK_OK(lqmf_factory_render_summary(&r, &b));
+    lqmf_buf_append(&b, "", 1);
+    CHECK(strstr((char *)b.data, "Quantization: 4-bit BitsAndBytes (NF4"));
+    lqmf_buf_free(&b);
+    /* the store: the folder as the artifact, with the KL of the auto-test */
+    lqmf_store *s;
+    lqmf_store_snapshot snap;
+    REQUIRE_OK(lqmf_store_open(db, LQMF_STORE_SQLITE, &s));
+    CHECK_OK(lqmf_store_load(s, &snap));
+    lqmf_store_close(s);
+    REQUIRE(snap.n_artifacts == 1 && snap.n_experiments == 1);
+    char *abs = realpath(r.artifact, NULL);
+    CHECK_STR(snap.artifacts[0].path, abs);
+    free(abs);
+    CHECK_STR(snap.artifacts[0].method, "NF4");
+    CHECK_STR(snap.artifacts[0].format, "safetensors");
+    CHECK_STR(snap.artifacts[0].sha256, r.sha256);
+    CHECK(snap.experiments[0].state == LQMF_STORE_SUCCEEDED);
+    double kl = lqmf_store_artifact_metric(&snap, snap.artifacts[0].id, LQMF_METRIC_KL);
+    printf("  factory NF4 of tiny-gpt2: verdict %s, KL %.5f, %.2f MB\n", r.test_verdict, kl,
+           (double)r.quant.out_bytes / 1e6);
+    CHECKF(kl >= 0 && kl < 0.02, "KL %g", kl);
+    lqmf_store_snapshot_free(&snap);
+    /* lqmf test finds it by name */
+    lqmf_eval_found_list l = {0};
+    char *path = NULL;
+    CHECK_OK(lqmf_eval_discover(out, &l));
+    CHECK_OK(lqmf_eval_resolve(&l, "tiny-gpt2_bnb_4bit", &path, NULL));
+    CHECK_STR(path, want);
+    CHECK(l.n == 1 && !strcmp(l.items[0].method, "nf4") && l.items[0].bits == 4);
+    free(path);
+    lqmf_eval_found_list_free(&l);
+    lqmf_factory_result_free(&r);
+}
+
+TEST(hfq_factory_names_and_refusals) {
+    char out[256];
+    lqmf_factory_folder_name("microsoft/DialoGPT-small", false, lqmf_plan_scheme_find("NF4"), out, sizeof out);
+    CHECK_STR(out, "microsoft_DialoGPT-small_bnb_4bit");
+    lqmf_factory_folder_name("microsoft/DialoGPT-small", false, lqmf_plan_scheme_find("INT8"), out, sizeof out);
+    CHECK_STR(out, "microsoft_DialoGPT-small_bnb_8bit");
+    DATA(src, "models/tiny-gpt2");
+    char request[1024], dir[512], db[512];
+    snprintf(request, sizeof request, "quantize %s to bitsandbytes 3-bit", src);
+    snprintf(dir, sizeof dir, "%s/qm", lqmf_test_tmpdir());
+    snprintf(db, sizeof db, "%s/e.db", lqmf_test_tmpdir());
+    lqmf_hw hw;
+    lqmf_factory_request rq = cpu_request(request, dir, db, &hw);
+    lqmf_factory_result r;
+    CHECK_ERR(lqmf_factory_run(&rq, &r), LQMF_E_UNSUPPORTED, "not 3-bit");
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_REFUSED);
+    lqmf_factory_result_free(&r);
+}
+
+static bool stop_after_3(void *user, const lqmf_factory_progress *p) {
+    int *n = user;
+    return p->stage != LQMF_FACTORY_QUANTIZE || ++*n < 3;
+}
+
+TEST(hfq_factory_interrupted_leaves_nothing) {
+    DATA(src, "models/tiny-llama");
+    char request[1024], out[512], db[512], folder[1024];
+    snprintf(request, sizeof request, "quantize %s with llm.int8", src);
+    snprintf(out, sizeof out, "%s/quantized-models", lqmf_test_tmpdir());
+    snprintf(db, sizeof db, "%s/e.db", lqmf_test_tmpdir());
+    lqmf_hw hw;
+    lqmf_factory_request rq = cpu_request(request, out, db, &hw);
+    int calls = 0;
+    rq.progress = stop_after_3;
+    rq.user = &calls;
+    lqmf_factory_result r;
+    CHECK_EQ_INT(lqmf_factory_run(&rq, &r), LQMF_E_INTERRUPTED);
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_INTERRUPTED);
+    CHECK_STR(r.scheme ? r.scheme->name : "", "INT8");
+    snprintf(folder, sizeof folder, "%s/tiny-llama_bnb_8bit", out);
+    CHECK(!exists(folder));
+    DIR *d = opendir(out); /* no hidden temporary either */
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.' || strlen(e->d_name) > 2;
+    if (d) closedir(d);
+    CHECK_EQ_INT(n, 0);
+    lqmf_factory_result_free(&r);
+}
+
+/* ---- bad inputs ---------------------------------------------------------------- */
+
+/* Copy the checkpoint at q into dir with tensor `name` dropped (repl NULL)
+ * or its bytes replaced by repl (as U8 [len] or F32 with the same shape). */
+static void tamper(const char *q, const char *dir, const char *name, const void *repl, uint64_t repl_len) {
+    lqmf_safetensors *st;
+    lqmf_st_writer *w;
+    REQUIRE_OK(lqmf_st_open(q, &st));
+    REQUIRE_OK(lqmf_st_writer_new(&w));
+    mkdir(dir, 0777);
+    for (size_t i = 0; i < lqmf_st_n_tensors(st); i++) {
+        const lqmf_st_tensor *t = lqmf_st_tensor_at(st, i);
+        if (strcmp(t->name, name) != 0) {
+            CHECK_OK(lqmf_st_writer_add(w, t->name, t->dtype, t->n_dims, t->shape, t->data, t->nbytes));
+        } else if (repl && t->dtype == LQMF_ST_U8) {
+            CHECK_OK(lqmf_st_writer_add(w, t->name, LQMF_ST_U8, 1, &repl_len, repl, repl_len));
+        } else if (repl) {
+            CHECK_OK(lqmf_st_writer_add(w, t->name, t->dtype, t->n_dims, t->shape, repl, t->nbytes));
+        }
+    }
+    char p[1024], c[1024];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    CHECK_OK(lqmf_st_writer_write(w, p));
+    lqmf_st_writer_free(w);
+    lqmf_st_close(st);
+    char *text = NULL;
+    size_t len = 0;
+    snprintf(c, sizeof c, "%s/config.json", q);
+    REQUIRE_OK(lqmf_read_file(c, 1 << 20, &text, &len));
+    snprintf(c, sizeof c, "%s/config.json", dir);
+    FILE *f = fopen(c, "wb");
+    fwrite(text, 1, len, f);
+    fclose(f);
+    free(text);
+}
+
+TEST(hfq_bad_checkpoints_named) {
+    DATA(src, "models/tiny-llama");
+    char q[1024], bad[1024];
+    snprintf(q, sizeof q, "%s/q", lqmf_test_tmpdir());
+    lqmf_hfq_result r;
+    write_ckpt(src, q, LQMF_HFQ_NF4, &r);
+    lqmf_model *m = NULL;
+    const char *P = "model.layers.1.self_attn.k_proj.weight";
+    char name[256];
+    /* a missing absmax */
+    snprintf(bad, sizeof bad, "%s/b1", lqmf_test_tmpdir());
+    snprintf(name, sizeof name, "%s.absmax", P);
+    tamper(q, bad, name, NULL, 0);
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_NOT_FOUND, "model.layers.1.self_attn.k_proj.weight.absmax: missing");
+    /* a quant_state with a bad blocksize, then with double quantization */
+    snprintf(bad, sizeof bad, "%s/b2", lqmf_test_tmpdir());
+    snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__nf4", P);
+    const char *js = "{\"quant_type\": \"nf4\", \"blocksize\": 48, \"dtype\": \"bfloat16\", \"shape\": [128, 256]}";
+    tamper(q, bad, name, js, strlen(js));
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "bitsandbytes__nf4: blocksize");
+    snprintf(bad, sizeof bad, "%s/b3", lqmf_test_tmpdir());
+    js = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [128, 256], "
+         "\"nested_blocksize\": 256, \"nested_offset\": 0.01}";
+    tamper(q, bad, name, js, strlen(js));
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_UNSUPPORTED, "nested_blocksize");
+    /* a shape that does not match the packed codes */
+    snprintf(bad, sizeof bad, "%s/b4", lqmf_test_tmpdir());
+    js = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [256, 256]}";
+    tamper(q, bad, name, js, strlen(js));
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "k_proj.weight: 16384 elements, expected 32768");
+    /* an fp4 state on nf4 data: JSON that says another type */
+    snprintf(bad, sizeof bad, "%s/b5", lqmf_test_tmpdir());
+    js = "{\"quant_type\": \"fp4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [128, 256]}";
+    tamper(q, bad, name, js, strlen(js));
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "quant_type \"fp4\", expected \"nf4\"");
+    /* a NaN absmax */
+    snprintf(bad, sizeof bad, "%s/b6", lqmf_test_tmpdir());
+    snprintf(name, sizeof name, "%s.absmax", P);
+    float nan_am[512];
+    for (int i = 0; i < 512; i++) nan_am[i] = i == 3 ? NAN : 1.0f;
+    tamper(q, bad, name, nan_am, sizeof nan_am);
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "absmax[3] is nan");
+    CHECK(m == NULL);
+    /* an unsupported method in config.json */
+    lqmf_hfq_config qc;
+    const char *awq = "{\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}";
+    CHECK_ERR(lqmf_hfq_config_parse(awq, strlen(awq), "c.json", &qc), LQMF_E_UNSUPPORTED,
+              "quant_method \"awq\" is not supported");
+    const char *both = "{\"quantization_config\": {\"quant_method\": \"bitsandbytes\", \"load_in_4bit\": true, "
+                       "\"load_in_8bit\": true}}";
+    CHECK_ERR(lqmf_hfq_config_parse(both, strlen(both), "c.json", &qc), LQMF_E_UNSUPPORTED, "both true");
+    /* the writer: a GGUF source, a bad block size; the output is replaced whole */
+    lqmf_model *src_m = NULL;
+    REQUIRE_OK(lqmf_model_open(src, &src_m));
+    CHECK_ERR(lqmf_hfq_write(src_m, q, &(lqmf_hfq_opts){.kind = LQMF_HFQ_NF4, .blocksize = 100}, NULL),
+              LQMF_E_INVALID, "blocksize 100");
+    CHECK_OK(lqmf_hfq_write(src_m, q, &(lqmf_hfq_opts){.kind = LQMF_HFQ_INT8}, NULL));
+    lqmf_model_close(src_m);
+    CHECK_OK(lqmf_model_open(q, &m));
+    lqmf_model_close(m);
+    snprintf(name, sizeof name, "%s/model.safetensors", q);
+    lqmf_safetensors *st = NULL;
+    CHECK_OK(lqmf_st_open(name, &st));
+    CHECK(st && lqmf_st_find(st, "model.layers.0.self_attn.q_proj.SCB") &&
+          !lqmf_st_find(st, "model.layers.0.self_attn.q_proj.weight.absmax"));
+    lqmf_st_close(st);
 }
