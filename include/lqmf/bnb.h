@@ -8,7 +8,10 @@
  *     w[i] = code[q[i]] * absmax[i / blocksize].
  *   LLM.int8 row-wise: per output row SCB = max |w| (fp32), q = round(w *
  *     127 / SCB) as int8; w = q * SCB / 127.
- * Double quantization (8-bit absmax) is not produced. */
+ * Double quantization (bnb_4bit_use_double_quant): the 4-bit absmax array
+ * minus its mean (nested_offset) is itself quantized 8-bit blockwise (256
+ * per block, fp32 nested_absmax per block) with the 256-value dynamic code:
+ * absmax[b] = code8[q8[b]] * nested_absmax[b / 256] + nested_offset. */
 #ifndef LQMF_BNB_H
 #define LQMF_BNB_H
 
@@ -44,6 +47,21 @@ lqmf_status lqmf_bnb_quantize_4bit(lqmf_bnb_4bit t, const float *x, uint64_t n, 
 /* out[n] = code[q[i]] * absmax[i / blocksize]; code is the 16-entry table
  * stored with the tensor (quant_map). */
 void lqmf_bnb_dequantize_4bit(const float *code, const uint8_t *packed, const float *absmax, uint64_t n,
+                              uint64_t blocksize, float *out);
+
+#define LQMF_BNB_NESTED_BLOCKSIZE 256u
+
+/* bitsandbytes' signed 8-bit dynamic code (create_dynamic_map with 7
+ * exponent bits): 0, 1 and +-10^(i-6) times the midpoints of linspace(0.1,
+ * 1, 2^i + 1) for i = 0..6, sorted ascending. Static storage. */
+const float *lqmf_bnb_dynamic_code(void);
+
+/* 8-bit blockwise quantization with a 256-entry code (ascending): per block
+ * of `blocksize` scale = max |x|, q = the nearest code entry to x / scale.
+ * x[n] -> q[n], scale[ceil(n / blocksize)]. Fails on a non-finite value. */
+lqmf_status lqmf_bnb_quantize_8bit(const float *code, const float *x, uint64_t n, uint64_t blocksize, uint8_t *q,
+                                   float *scale);
+void lqmf_bnb_dequantize_8bit(const float *code, const uint8_t *q, const float *scale, uint64_t n,
                               uint64_t blocksize, float *out);
 
 /* LLM.int8: w [n_out][n_in] row-major into q [n_out][n_in] and scb[n_out].

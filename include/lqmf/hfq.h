@@ -10,10 +10,14 @@
  * linear with prefix P ("model.layers.0.self_attn.q_proj."), W [out, in]
  * (GPT-2 Conv1D transposed to it, as transformers does):
  *   4-bit: P.weight U8 [out*in/2, 1] packed codes (even index high nibble);
- *          P.weight.absmax F32 [ceil(out*in/blocksize)];
+ *          P.weight.absmax F32 [nb = ceil(out*in/blocksize)];
  *          P.weight.quant_map F32 [16];
  *          P.weight.quant_state.bitsandbytes__nf4 (or __fp4) U8 [len], the
  *          UTF-8 JSON {"quant_type","blocksize","dtype","shape":[out,in]}.
+ *          With double quantization P.weight.absmax is U8 [nb], plus
+ *          P.weight.nested_absmax F32 [ceil(nb/256)] and
+ *          P.weight.nested_quant_map F32 [256], and the JSON adds
+ *          "nested_blocksize": 256, "nested_dtype", "nested_offset".
  *   int8:  P.weight I8 [out, in]; P.SCB F32 [out]; P.weight_format U8 [] = 0.
  * config.json is the source's plus "quantization_config"; the tokenizer and
  * generation files are copied. The folder appears whole or not at all: it
@@ -58,6 +62,7 @@ typedef struct {
 typedef struct {
     lqmf_hfq_kind kind;
     uint32_t blocksize; /* 4-bit: 0 means 64 */
+    bool double_quant;  /* 4-bit: absmax 8-bit blockwise (bnb_4bit_use_double_quant) */
     /* After each quantized weight; false stops the call with
      * LQMF_E_INTERRUPTED and nothing written. May be NULL. */
     bool (*progress)(void *user, const lqmf_hfq_progress *p);

@@ -3,7 +3,7 @@
  * A model (HF folder, GGUF, llama2.c) to a quantized GGUF: a progress bar on
  * a terminal (plain lines otherwise), then the summary. TYPE NF4, FP4 or
  * INT8 writes a bitsandbytes checkpoint folder from an HF folder instead
- * (-o OUTDIR, default "<source>-<TYPE>"). */
+ * (-o OUTDIR, default "<source>-<TYPE>"; --double-quant: 8-bit absmax). */
 #include "cli.h"
 #include "cmd_test.h"
 #include "lqmf/hfq.h"
@@ -111,11 +111,11 @@ static bool plain_conversion(int argc, char **argv) {
 }
 
 /* The bitsandbytes checkpoint folder of an HF source, then its quick test. */
-static int run_hfq(const char *src, const char *out, lqmf_hfq_kind kind, bool no_test) {
+static int run_hfq(const char *src, const char *out, lqmf_hfq_kind kind, bool dq, bool no_test) {
     char *out_owned = out ? NULL : default_out(src, lqmf_hfq_kind_name(kind), "");
     if (!out) out = out_owned;
     progress_state ps = {isatty(STDERR_FILENO) != 0, 0};
-    lqmf_hfq_opts o = {.kind = kind, .progress = show_hfq_progress, .user = &ps};
+    lqmf_hfq_opts o = {.kind = kind, .double_quant = dq, .progress = show_hfq_progress, .user = &ps};
     lqmf_model *m = NULL;
     lqmf_hfq_result r;
     lqmf_status st = lqmf_model_open(src, &m);
@@ -141,7 +141,7 @@ static int run_quantize(int argc, char **argv) {
     lqmf_quantize_opts o = lqmf_quantize_default_opts();
     lqmf_quantize_override ovs[MAX_OVERRIDES];
     const char *src = NULL, *out = NULL;
-    bool no_test = false;
+    bool no_test = false, double_quant = false;
     o.type = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -166,6 +166,8 @@ static int run_quantize(int argc, char **argv) {
             o.keep_output = true;
         else if (LQMF_IS(a, "--no-test"))
             no_test = true;
+        else if (LQMF_IS(a, "--double-quant"))
+            double_quant = true;
         else if (a[0] != '-' && !src)
             src = a;
         else
@@ -174,7 +176,7 @@ static int run_quantize(int argc, char **argv) {
     if (!src || !o.type) return lqmf_cli_usage("quantize");
     o.overrides = ovs;
     lqmf_hfq_kind kind;
-    if (lqmf_hfq_kind_from_name(o.type, &kind)) return run_hfq(src, out, kind, no_test);
+    if (lqmf_hfq_kind_from_name(o.type, &kind)) return run_hfq(src, out, kind, double_quant, no_test);
     int32_t ft;
     if (!lqmf_quantize_ftype(o.type, &ft)) {
         fprintf(stderr, "lqmf quantize: unknown type '%s' (try Q4_K_M, Q5_K_M, Q8_0, Q4_0, Q2_K, Q6_K, F16, "
@@ -213,7 +215,7 @@ static int run_quantize(int argc, char **argv) {
 LQMF_COMMAND(quantize, "quantize",
              "REQUEST... [--yes] [--json] [--no-test] | SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] "
              "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test] | HF_FOLDER --type NF4|FP4|INT8 "
-             "[-o OUTDIR] [--no-test]",
+             "[--double-quant] [-o OUTDIR] [--no-test]",
              "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
              "--type a plain conversion to a GGUF file or a bitsandbytes checkpoint folder",
              run_quantize)

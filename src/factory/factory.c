@@ -205,7 +205,11 @@ static lqmf_status quantize_bnb(factory_run *fr, q_state *q) {
     snprintf(r->artifact, sizeof r->artifact, "%s", r->out_folder);
     lqmf_hfq_result h;
     lqmf_status st = lqmf_hfq_write(fr->model, r->out_folder,
-                                    &(lqmf_hfq_opts){.kind = kind, .progress = on_linear, .user = q}, &h);
+                                    &(lqmf_hfq_opts){.kind = kind,
+                                                     .double_quant = true, /* the planner's NF4 size */
+                                                     .progress = on_linear,
+                                                     .user = q},
+                                    &h);
     if (st != LQMF_OK) return st;
     fr->wrote_artifact = true;
     r->quant = (lqmf_quantize_result){.ftype = -1,

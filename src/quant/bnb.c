@@ -2,6 +2,8 @@
 #include "lqmf/bnb.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <strings.h>
 
 /* functional.get_4bit_type("nf4"): quantiles of N(0, 1) scaled to [-1, 1]. */
@@ -74,6 +76,69 @@ void lqmf_bnb_dequantize_4bit(const float *code, const uint8_t *packed, const fl
         uint8_t q = i % 2 == 0 ? packed[i / 2] >> 4 : packed[i / 2] & 0xF;
         out[i] = code[q] * absmax[i / blocksize];
     }
+}
+
+static float dynamic_code[256];
+static pthread_once_t dynamic_once = PTHREAD_ONCE_INIT;
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static void make_dynamic_code(void) {
+    size_t k = 0;
+    for (int i = 0; i < 7; i++) {
+        int items = (1 << i) + 1; /* boundaries of linspace(0.1, 1, items) */
+        double scale = pow(10.0, i - 6);
+        for (int j = 0; j + 1 < items; j++) {
+            double lo = 0.1 + 0.9 * j / (items - 1), hi = 0.1 + 0.9 * (j + 1) / (items - 1);
+            dynamic_code[k++] = (float)(scale * (lo + hi) / 2);
+            dynamic_code[k++] = (float)(-scale * (lo + hi) / 2);
+        }
+    }
+    dynamic_code[k++] = 0.0f;
+    dynamic_code[k++] = 1.0f;
+    qsort(dynamic_code, k, sizeof dynamic_code[0], cmp_float);
+}
+
+const float *lqmf_bnb_dynamic_code(void) {
+    pthread_once(&dynamic_once, make_dynamic_code);
+    return dynamic_code;
+}
+
+/* Index of the entry of an ascending 256-entry code nearest v. */
+static uint8_t nearest256(const float *code, float v) {
+    unsigned lo = 0, hi = 255;
+    while (hi - lo > 1) { /* code[lo] <= v <= code[hi] when v is in range */
+        unsigned mid = (lo + hi) / 2;
+        if (code[mid] <= v) lo = mid;
+        else hi = mid;
+    }
+    return (uint8_t)(fabsf(v - code[lo]) <= fabsf(code[hi] - v) ? lo : hi);
+}
+
+lqmf_status lqmf_bnb_quantize_8bit(const float *code, const float *x, uint64_t n, uint64_t blocksize, uint8_t *q,
+                                   float *scale) {
+    for (uint64_t b0 = 0; b0 < n; b0 += blocksize) {
+        uint64_t end = b0 + blocksize < n ? b0 + blocksize : n;
+        float am = 0;
+        for (uint64_t i = b0; i < end; i++) {
+            if (!isfinite(x[i]))
+                return lqmf_error(LQMF_E_INVALID, "bnb 8-bit: value %llu is %g (not finite)", (unsigned long long)i,
+                                  (double)x[i]);
+            am = fmaxf(am, fabsf(x[i]));
+        }
+        scale[b0 / blocksize] = am;
+        const float inv = am > 0 ? 1.0f / am : 0.0f;
+        for (uint64_t i = b0; i < end; i++) q[i] = nearest256(code, x[i] * inv);
+    }
+    return LQMF_OK;
+}
+
+void lqmf_bnb_dequantize_8bit(const float *code, const uint8_t *q, const float *scale, uint64_t n,
+                              uint64_t blocksize, float *out) {
+    for (uint64_t i = 0; i < n; i++) out[i] = code[q[i]] * scale[i / blocksize];
 }
 
 lqmf_status lqmf_bnb_quantize_int8(const float *w, uint64_t n_out, uint64_t n_in, int8_t *q, float *scb) {

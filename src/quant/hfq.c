@@ -110,29 +110,69 @@ static lqmf_status add_owned(out_set *o, const char *name, lqmf_st_dtype dt, uin
     return st;
 }
 
+/* absmax[nb] as bitsandbytes' double quantization: P.weight.absmax U8,
+ * nested_absmax, nested_quant_map; *offset = the mean subtracted first. */
+static lqmf_status write_nested(out_set *o, const char *wname, float *absmax, uint64_t nb, float *offset) {
+    double sum = 0;
+    for (uint64_t b = 0; b < nb; b++) sum += absmax[b];
+    *offset = nb ? (float)(sum / (double)nb) : 0.0f;
+    for (uint64_t b = 0; b < nb; b++) absmax[b] -= *offset;
+    uint64_t nn = lqmf_bnb_n_blocks(nb, LQMF_BNB_NESTED_BLOCKSIZE);
+    uint8_t *q = malloc(nb + 1);
+    float *scale = malloc(nn * sizeof *scale + 1), *map = malloc(256 * sizeof *map);
+    lqmf_status st = q && scale && map ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
+    const float *code = lqmf_bnb_dynamic_code();
+    if (st == LQMF_OK) {
+        st = lqmf_bnb_quantize_8bit(code, absmax, nb, LQMF_BNB_NESTED_BLOCKSIZE, q, scale);
+        memcpy(map, code, 256 * sizeof *map);
+    }
+    char name[600];
+    const uint64_t s_q[1] = {nb}, s_scale[1] = {nn}, s_map[1] = {256};
+    snprintf(name, sizeof name, "%s.absmax", wname);
+    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_U8, 1, s_q, q, nb), q = NULL;
+    snprintf(name, sizeof name, "%s.nested_absmax", wname);
+    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_scale, scale, nn * 4), scale = NULL;
+    snprintf(name, sizeof name, "%s.nested_quant_map", wname);
+    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 256 * 4), map = NULL;
+    free(q);
+    free(scale);
+    free(map);
+    return st;
+}
+
 /* P.weight (4-bit) and its companions, for W [n_out][n_in]. */
 static lqmf_status write_4bit(out_set *o, const char *wname, lqmf_bnb_4bit t, const float *w, uint64_t n_out,
-                              uint64_t n_in, uint64_t bs, lqmf_st_dtype src_dt) {
+                              uint64_t n_in, uint64_t bs, bool dq, lqmf_st_dtype src_dt) {
     uint64_t n = n_out * n_in, nb = lqmf_bnb_n_blocks(n, bs), np = (n + 1) / 2;
     uint8_t *packed = malloc(np ? np : 1);
-    float *absmax = malloc(nb * sizeof *absmax + 1), *map = malloc(16 * sizeof *map);
-    char *js = NULL;
-    int len = asprintf(&js, "{\"quant_type\": \"%s\", \"blocksize\": %llu, \"dtype\": \"%s\", \"shape\": [%llu, %llu]}",
-                       lqmf_bnb_name(t), (unsigned long long)bs, torch_dtype(src_dt), (unsigned long long)n_out,
-                       (unsigned long long)n_in);
-    lqmf_status st = packed && absmax && map && len > 0 ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
+    float *absmax = malloc(nb * sizeof *absmax + 1), *map = malloc(16 * sizeof *map), offset = 0;
+    char *js = NULL, name[600];
+    lqmf_status st = packed && absmax && map ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st == LQMF_OK) {
         st = lqmf_bnb_quantize_4bit(t, w, n, bs, packed, absmax);
         if (st != LQMF_OK) lqmf_error_prefix(st, "tensor %s", wname);
         memcpy(map, lqmf_bnb_code(t), 16 * sizeof *map);
     }
-    char name[512];
-    const uint64_t s_packed[2] = {np, 1}, s_absmax[1] = {nb}, s_map[1] = {16}, s_js[1] = {(uint64_t)(len > 0 ? len : 0)};
+    const uint64_t s_packed[2] = {np, 1}, s_absmax[1] = {nb}, s_map[1] = {16};
     if (st == LQMF_OK) st = add_owned(o, wname, LQMF_ST_U8, 2, s_packed, packed, np), packed = NULL;
+    if (st == LQMF_OK && dq) st = write_nested(o, wname, absmax, nb, &offset);
     snprintf(name, sizeof name, "%s.absmax", wname);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_absmax, absmax, nb * 4), absmax = NULL;
+    if (st == LQMF_OK && !dq) st = add_owned(o, name, LQMF_ST_F32, 1, s_absmax, absmax, nb * 4), absmax = NULL;
     snprintf(name, sizeof name, "%s.quant_map", wname);
     if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 64), map = NULL;
+    int len = -1;
+    if (st == LQMF_OK && dq)
+        len = asprintf(&js,
+                       "{\"quant_type\": \"%s\", \"blocksize\": %llu, \"dtype\": \"%s\", \"shape\": [%llu, %llu], "
+                       "\"nested_blocksize\": %u, \"nested_dtype\": \"float32\", \"nested_offset\": %.9g}",
+                       lqmf_bnb_name(t), (unsigned long long)bs, torch_dtype(src_dt), (unsigned long long)n_out,
+                       (unsigned long long)n_in, LQMF_BNB_NESTED_BLOCKSIZE, (double)offset);
+    else if (st == LQMF_OK)
+        len = asprintf(&js, "{\"quant_type\": \"%s\", \"blocksize\": %llu, \"dtype\": \"%s\", \"shape\": [%llu, %llu]}",
+                       lqmf_bnb_name(t), (unsigned long long)bs, torch_dtype(src_dt), (unsigned long long)n_out,
+                       (unsigned long long)n_in);
+    if (st == LQMF_OK && len < 0) js = NULL, st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+    const uint64_t s_js[1] = {(uint64_t)(len > 0 ? len : 0)};
     snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", wname, lqmf_bnb_name(t));
     if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_U8, 1, s_js, js, (uint64_t)len), js = NULL;
     free(packed);
@@ -177,18 +217,19 @@ static lqmf_status write_bytes(const char *path, const void *p, size_t n) {
     return lqmf_afile_commit(&f);
 }
 
-static json_t *bnb_config(lqmf_hfq_kind k, const char *compute_dtype) {
+static json_t *bnb_config(lqmf_hfq_kind k, bool dq, const char *compute_dtype) {
     bool four = k != LQMF_HFQ_INT8;
     return json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:b, s:b, s:n, s:f, s:b, s:b, s:s}", "_load_in_4bit", four,
                      "_load_in_8bit", !four, "bnb_4bit_compute_dtype", compute_dtype, "bnb_4bit_quant_storage",
                      "uint8", "bnb_4bit_quant_type", k == LQMF_HFQ_FP4 ? "fp4" : "nf4",
-                     "bnb_4bit_use_double_quant", false, "llm_int8_enable_fp32_cpu_offload", false,
+                     "bnb_4bit_use_double_quant", dq && four, "llm_int8_enable_fp32_cpu_offload", false,
                      "llm_int8_has_fp16_weight", false, "llm_int8_skip_modules", "llm_int8_threshold", 6.0,
                      "load_in_4bit", four, "load_in_8bit", !four, "quant_method", "bitsandbytes");
 }
 
 /* config.json of src_dir plus quantization_config, into dir. */
-static lqmf_status write_config(const char *src_dir, const char *dir, lqmf_hfq_kind k, const char *compute_dtype) {
+static lqmf_status write_config(const char *src_dir, const char *dir, lqmf_hfq_kind k, bool dq,
+                                const char *compute_dtype) {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", src_dir);
     json_error_t err;
@@ -197,7 +238,7 @@ static lqmf_status write_config(const char *src_dir, const char *dir, lqmf_hfq_k
         json_decref(cfg);
         return lqmf_error(LQMF_E_FORMAT, "%s: %s", path, cfg ? "not a JSON object" : err.text);
     }
-    json_t *q = bnb_config(k, compute_dtype);
+    json_t *q = bnb_config(k, dq, compute_dtype);
     char *text = NULL;
     if (q && json_object_set_new(cfg, "quantization_config", q) == 0) text = json_dumps(cfg, JSON_INDENT(2));
     json_decref(cfg);
@@ -282,7 +323,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
         if (opt->kind == LQMF_HFQ_INT8) st = write_int8(o, t->src_name, w, n_out, n_in);
         else
             st = write_4bit(o, t->src_name, opt->kind == LQMF_HFQ_FP4 ? LQMF_BNB_FP4 : LQMF_BNB_NF4, w, n_out, n_in,
-                            bs, s->dtype);
+                            bs, opt->double_quant, s->dtype);
         free(w);
         if (st != LQMF_OK) return st;
         (*n_q)++;
@@ -324,7 +365,7 @@ static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (st == LQMF_OK) st = lqmf_st_writer_write(o.w, path);
-    if (st == LQMF_OK) st = write_config(m->path, tmp, opt->kind, torch_dtype(first_dt));
+    if (st == LQMF_OK) st = write_config(m->path, tmp, opt->kind, opt->double_quant, torch_dtype(first_dt));
     if (st == LQMF_OK) st = copy_side_files(m->path, tmp);
     struct stat sb;
     if (st == LQMF_OK && stat(path, &sb) == 0) res->out_bytes = (uint64_t)sb.st_size;
@@ -471,9 +512,19 @@ static lqmf_status read_f32(const lqmf_st_tensor *t, const char *field, float **
     return LQMF_OK;
 }
 
-/* quant_state JSON: quant_type, blocksize, shape [out, in]; no nesting. */
-static lqmf_status parse_quant_state(const lqmf_st_tensor *qs, lqmf_bnb_4bit want, uint64_t *bs, uint64_t *n_out,
-                                     uint64_t *n_in) {
+typedef struct {
+    uint64_t bs, n_out, n_in;
+    bool nested;
+    double offset; /* nested_offset */
+} quant_state;
+
+static bool json_dim(json_t *v) {
+    return json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= (1ll << 31);
+}
+
+/* quant_state JSON: quant_type, blocksize, shape [out, in]; nested_blocksize
+ * (256), nested_offset when double-quantized. */
+static lqmf_status parse_quant_state(const lqmf_st_tensor *qs, lqmf_bnb_4bit want, quant_state *q) {
     if (qs->dtype != LQMF_ST_U8 || qs->n_elems > QUANT_STATE_MAX)
         return lqmf_error(LQMF_E_FORMAT, "tensor %s: want U8 JSON of at most %u bytes, got %s of %llu", qs->name,
                           QUANT_STATE_MAX, lqmf_st_dtype_name(qs->dtype), (unsigned long long)qs->n_elems);
@@ -482,50 +533,83 @@ static lqmf_status parse_quant_state(const lqmf_st_tensor *qs, lqmf_bnb_4bit wan
     if (!js) return lqmf_error(LQMF_E_FORMAT, "tensor %s: bad JSON: %s", qs->name, err.text);
     lqmf_status st = LQMF_OK;
     const char *qt = json_string_value(json_object_get(js, "quant_type"));
-    json_t *jbs = json_object_get(js, "blocksize"), *shape = json_object_get(js, "shape");
+    json_t *jbs = json_object_get(js, "blocksize"), *shape = json_object_get(js, "shape"),
+           *nbs = json_object_get(js, "nested_blocksize"), *noff = json_object_get(js, "nested_offset");
     lqmf_bnb_4bit t;
+    q->nested = nbs || noff;
     if (!qt || !lqmf_bnb_from_name(qt, &t) || t != want)
         st = lqmf_error(LQMF_E_FORMAT, "tensor %s: quant_type \"%.20s\", expected \"%s\"", qs->name,
                         qt ? qt : "(missing)", lqmf_bnb_name(want));
-    else if (!json_is_integer(jbs) || !lqmf_bnb_blocksize_valid((uint64_t)json_integer_value(jbs)) ||
-             json_integer_value(jbs) < 0)
+    else if (!json_is_integer(jbs) || json_integer_value(jbs) < 0 ||
+             !lqmf_bnb_blocksize_valid((uint64_t)json_integer_value(jbs)))
         st = lqmf_error(LQMF_E_FORMAT, "tensor %s: blocksize is not a power of two in 32..4096", qs->name);
-    else if (json_object_get(js, "nested_blocksize") || json_object_get(js, "nested_offset"))
-        st = lqmf_error(LQMF_E_UNSUPPORTED, "tensor %s: nested_blocksize: double quantization is not supported",
-                        qs->name);
-    else if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_is_integer(json_array_get(shape, 0)) ||
-             !json_is_integer(json_array_get(shape, 1)) || json_integer_value(json_array_get(shape, 0)) <= 0 ||
-             json_integer_value(json_array_get(shape, 1)) <= 0 ||
-             json_integer_value(json_array_get(shape, 0)) > (1ll << 31) ||
-             json_integer_value(json_array_get(shape, 1)) > (1ll << 31))
+    else if (q->nested && (!json_is_integer(nbs) || json_integer_value(nbs) != LQMF_BNB_NESTED_BLOCKSIZE))
+        st = lqmf_error(LQMF_E_UNSUPPORTED, "tensor %s: nested_blocksize is not %u", qs->name,
+                        LQMF_BNB_NESTED_BLOCKSIZE);
+    else if (q->nested && (!json_is_number(noff) || !isfinite(json_number_value(noff))))
+        st = lqmf_error(LQMF_E_FORMAT, "tensor %s: nested_offset is not a finite number", qs->name);
+    else if (!json_is_array(shape) || json_array_size(shape) != 2 || !json_dim(json_array_get(shape, 0)) ||
+             !json_dim(json_array_get(shape, 1)))
         st = lqmf_error(LQMF_E_FORMAT, "tensor %s: shape is not [out, in] of positive integers up to 2^31", qs->name);
     else {
-        *bs = (uint64_t)json_integer_value(jbs);
-        *n_out = (uint64_t)json_integer_value(json_array_get(shape, 0));
-        *n_in = (uint64_t)json_integer_value(json_array_get(shape, 1));
+        q->bs = (uint64_t)json_integer_value(jbs);
+        q->n_out = (uint64_t)json_integer_value(json_array_get(shape, 0));
+        q->n_in = (uint64_t)json_integer_value(json_array_get(shape, 1));
+        q->offset = q->nested ? json_number_value(noff) : 0;
     }
     json_decref(js);
     return st;
 }
 
+/* The fp32 absmax of P.weight: stored, or decoded from the nested 8-bit form. */
+static lqmf_status read_absmax(const lqmf_safetensors *st, const char *wn, const quant_state *q, uint64_t nb,
+                               float **out) {
+    lqmf_status s;
+    if (!q->nested) {
+        if ((s = need(companion(st, wn, ".absmax"), wn, ".absmax", LQMF_ST_F32, nb)) != LQMF_OK) return s;
+        return read_f32(companion(st, wn, ".absmax"), "absmax", out);
+    }
+    uint64_t nn = lqmf_bnb_n_blocks(nb, LQMF_BNB_NESTED_BLOCKSIZE);
+    const lqmf_st_tensor *a8 = companion(st, wn, ".absmax");
+    if ((s = need(a8, wn, ".absmax", LQMF_ST_U8, nb)) != LQMF_OK ||
+        (s = need(companion(st, wn, ".nested_absmax"), wn, ".nested_absmax", LQMF_ST_F32, nn)) != LQMF_OK ||
+        (s = need(companion(st, wn, ".nested_quant_map"), wn, ".nested_quant_map", LQMF_ST_F32, 256)) != LQMF_OK)
+        return s;
+    float *scale = NULL, *map = NULL, *am = malloc(nb * sizeof *am + 1);
+    s = am ? read_f32(companion(st, wn, ".nested_absmax"), "nested_absmax", &scale)
+           : lqmf_error(LQMF_E_NOMEM, "tensor %s: out of memory", wn);
+    if (s == LQMF_OK) s = read_f32(companion(st, wn, ".nested_quant_map"), "nested_quant_map", &map);
+    if (s == LQMF_OK) {
+        lqmf_bnb_dequantize_8bit(map, a8->data, scale, nb, LQMF_BNB_NESTED_BLOCKSIZE, am);
+        for (uint64_t b = 0; b < nb; b++) am[b] += (float)q->offset;
+    }
+    free(scale);
+    free(map);
+    if (s != LQMF_OK) free(am);
+    else *out = am;
+    return s;
+}
+
 static lqmf_status dequant_4bit(const lqmf_safetensors *st, const lqmf_st_tensor *wt, const lqmf_st_tensor *qs,
                                 lqmf_bnb_4bit t, float **w, uint64_t *n_out, uint64_t *n_in) {
-    uint64_t bs = 0, n;
-    lqmf_status s = parse_quant_state(qs, t, &bs, n_out, n_in);
+    quant_state q = {0};
+    uint64_t n;
+    lqmf_status s = parse_quant_state(qs, t, &q);
     if (s != LQMF_OK) return s;
-    if (!lqmf_mul_u64(*n_out, *n_in, &n) || n > (1ull << 40))
+    *n_out = q.n_out;
+    *n_in = q.n_in;
+    if (!lqmf_mul_u64(q.n_out, q.n_in, &n) || n > (1ull << 40))
         return lqmf_error(LQMF_E_FORMAT, "tensor %s: shape too large", qs->name);
     const char *wn = wt->name;
     if ((s = need(wt, wn, "", LQMF_ST_U8, (n + 1) / 2)) != LQMF_OK ||
-        (s = need(companion(st, wn, ".absmax"), wn, ".absmax", LQMF_ST_F32, lqmf_bnb_n_blocks(n, bs))) != LQMF_OK ||
         (s = need(companion(st, wn, ".quant_map"), wn, ".quant_map", LQMF_ST_F32, 16)) != LQMF_OK)
         return s;
     float *absmax = NULL, *map = NULL, *out = NULL;
-    s = read_f32(companion(st, wn, ".absmax"), "absmax", &absmax);
+    s = read_absmax(st, wn, &q, lqmf_bnb_n_blocks(n, q.bs), &absmax);
     if (s == LQMF_OK) s = read_f32(companion(st, wn, ".quant_map"), "quant_map", &map);
     if (s == LQMF_OK && !(out = malloc(n * sizeof *out)))
         s = lqmf_error(LQMF_E_NOMEM, "tensor %s: out of memory", wn);
-    if (s == LQMF_OK) lqmf_bnb_dequantize_4bit(map, wt->data, absmax, n, bs, out);
+    if (s == LQMF_OK) lqmf_bnb_dequantize_4bit(map, wt->data, absmax, n, q.bs, out);
     free(absmax);
     free(map);
     *w = out;

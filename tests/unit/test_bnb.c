@@ -128,3 +128,39 @@ TEST(bnb_int8_vs_float64) {
     CHECK(lqmf_bnb_quantize_int8(w, R, C, q, scb) == LQMF_E_INVALID);
     CHECK(strstr(lqmf_last_error(), "row 1 column 7") != NULL);
 }
+
+/* The dynamic 8-bit code: 256 ascending values, 0 and 1 in it, the ends and
+ * the smallest magnitude as create_dynamic_map(signed, 7 exponent bits) makes
+ * them; 8-bit blockwise codes equal the float64 nearest entry. */
+TEST(bnb_dynamic_code_and_8bit_blockwise) {
+    const float *c = lqmf_bnb_dynamic_code();
+    int zeros = 0;
+    for (int i = 0; i < 256; i++) {
+        if (i) CHECK(c[i] >= c[i - 1]);
+        zeros += c[i] == 0.0f;
+    }
+    CHECK_EQ_INT(zeros, 1);
+    CHECK(c[255] == 1.0f);
+    CHECK(fabs(c[0] - -(1.0 - 0.9 / 64 / 2)) < 1e-7); /* -(midpoint of the last 1/64 step of 0.1..1) */
+    CHECK(fabs(c[254] - (1.0 - 0.9 / 64 / 2)) < 1e-7);
+    CHECK(fabs(c[128] - 0.55e-6) < 1e-12); /* 10^-6 x (0.1 + 1) / 2, just above 0 */
+    enum { N = 700 };
+    float x[N], y[N], sc[3];
+    uint8_t q[N];
+    uint32_t s = 11;
+    for (int i = 0; i < N; i++) x[i] = lcg(&s) * (float)(i % 7 + 1) * 0.01f;
+    REQUIRE_OK(lqmf_bnb_quantize_8bit(c, x, N, 256, q, sc));
+    lqmf_bnb_dequantize_8bit(c, q, sc, N, 256, y);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        double am = 0;
+        for (int j = i / 256 * 256; j < (i / 256 + 1) * 256 && j < N; j++) am = fmax(am, fabs(x[j]));
+        double v = x[i] / am;
+        int best = 0;
+        for (int k = 1; k < 256; k++)
+            if (fabs(v - c[k]) < fabs(v - c[best])) best = k;
+        if (q[i] != best && fabs(fabs(v - c[q[i]]) - fabs(v - c[best])) > 1e-6) bad++;
+        CHECK(fabs(y[i] - x[i]) <= am * 0.0071 + 1e-9); /* half the widest step, 0.9 / 64 / 2 */
+    }
+    CHECK_EQ_INT(bad, 0);
+}

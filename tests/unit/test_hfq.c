@@ -98,11 +98,25 @@ static const double NF4[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -
 
 typedef struct {
     int n_linear, n_copied;
-    double worst_rel; /* max |w - deq| / absmax (4-bit) or / SCB (int8) */
+    double worst_rel;    /* max |w - deq| / absmax (4-bit, less the absmax error) or / SCB (int8) */
+    double worst_absmax; /* double quantization: max |absmax - true| / true */
 } check_stats;
 
 /* Every source tensor: a linear is quantized as the tables say and decodes
  * within the bound; any other is copied byte for byte. */
+/* Block b's absmax as stored: F32, or (double quantization) an 8-bit code
+ * times the nested absmax of its group of 256 blocks plus nested_offset. */
+typedef struct {
+    const unsigned char *am, *nested, *nmap;
+    double offset;
+    bool dq;
+} absmax_view;
+
+static double absmax_at(const absmax_view *v, uint64_t b) {
+    return v->dq ? (double)(f32_at(v->nmap, v->am[b]) * f32_at(v->nested, b / 256) + (float)v->offset)
+                 : f32_at(v->am, b);
+}
+
 static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8, check_stats *cs) {
     char p1[1024], p2[1024];
     snprintf(p1, sizeof p1, "%s/model.safetensors", src_dir);
@@ -165,8 +179,19 @@ static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8
             CHECKF(!strcmp(qdt, "U8") && qnd == 2 && qs[0] == n / 2 && qs[1] == 1, "%s: %s [%llu,%llu]", key, qdt,
                    (unsigned long long)qs[0], (unsigned long long)qs[1]);
             snprintf(name, sizeof name, "%s.absmax", key);
-            const unsigned char *am = stf_get(&q, name, &dt, &nd, sh);
-            REQUIRE(am && !strcmp(dt, "F32") && nd == 1 && sh[0] == n / 64);
+            absmax_view av = {.am = stf_get(&q, name, &dt, &nd, sh)};
+            REQUIRE(av.am && nd == 1 && sh[0] == n / 64);
+            av.dq = !strcmp(dt, "U8");
+            CHECK(av.dq || !strcmp(dt, "F32"));
+            if (av.dq) { /* nested_absmax F32 [ceil(nb / 256)], nested_quant_map F32 [256] */
+                expected += 2;
+                snprintf(name, sizeof name, "%s.nested_absmax", key);
+                av.nested = stf_get(&q, name, &dt, &nd, sh);
+                REQUIRE(av.nested && !strcmp(dt, "F32") && nd == 1 && sh[0] == (n / 64 + 255) / 256);
+                snprintf(name, sizeof name, "%s.nested_quant_map", key);
+                av.nmap = stf_get(&q, name, &dt, &nd, sh);
+                REQUIRE(av.nmap && !strcmp(dt, "F32") && nd == 1 && sh[0] == 256);
+            }
             snprintf(name, sizeof name, "%s.quant_map", key);
             const unsigned char *map = stf_get(&q, name, &dt, &nd, sh);
             REQUIRE(map && !strcmp(dt, "F32") && nd == 1 && sh[0] == 16);
@@ -181,16 +206,26 @@ static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8
             CHECK_STR(json_string_value(json_object_get(st, "dtype")), !strcmp(sdt, "BF16") ? "bfloat16" : "float32");
             CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(st, "shape"), 0)), (long long)n_out);
             CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(st, "shape"), 1)), (long long)n_in);
+            if (av.dq) {
+                CHECK_EQ_INT(json_integer_value(json_object_get(st, "nested_blocksize")), 256);
+                CHECK_STR(json_string_value(json_object_get(st, "nested_dtype")), "float32");
+                CHECK(json_is_number(json_object_get(st, "nested_offset")));
+                av.offset = json_number_value(json_object_get(st, "nested_offset"));
+            }
             json_decref(st);
             for (uint64_t b = 0; b < n / 64; b++) {
-                double bam = 0;
+                double bam = 0, am = absmax_at(&av, b);
                 for (uint64_t k = b * 64; k < b * 64 + 64; k++)
                     bam = fmax(bam, fabs(src_w(sp, sdt, conv1d, n_out, n_in, k / n_in, k % n_in)));
-                CHECKF(f32_at(am, b) == (float)bam, "%s block %llu: absmax", key, (unsigned long long)b);
+                /* exact, or within half the 8-bit code's widest step (0.9 / 64 / 2) of the nested absmax */
+                double am_err = fabs(am - bam), am_tol = av.dq ? 0.0071 * f32_at(av.nested, b / 256) + 1e-7 : 0;
+                CHECKF(am_err <= am_tol, "%s block %llu: absmax %g, true %g", key, (unsigned long long)b, am, bam);
+                if (am_err > cs->worst_absmax) cs->worst_absmax = am_err / bam;
                 for (uint64_t k = b * 64; k < b * 64 + 64; k++) {
                     int code = k % 2 ? qp[k / 2] & 15 : qp[k / 2] >> 4; /* even index high nibble */
-                    double w = src_w(sp, sdt, conv1d, n_out, n_in, k / n_in, k % n_in), d = NF4[code] * f32_at(am, b);
-                    double rel = bam > 0 ? fabs(w - d) / bam : fabs(w - d);
+                    double w = src_w(sp, sdt, conv1d, n_out, n_in, k / n_in, k % n_in), d = NF4[code] * am;
+                    /* codes are in [-1, 1]: an absmax off by e moves a value by at most e */
+                    double rel = bam > 0 ? (fabs(w - d) - am_err) / bam : fabs(w - d);
                     if (rel > cs->worst_rel) cs->worst_rel = rel;
                 }
             }
@@ -205,7 +240,7 @@ static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8
 }
 
 /* quantization_config of out_dir/config.json, checked field by field. */
-static void check_config(const char *out_dir, bool int8) {
+static void check_config(const char *out_dir, bool int8, bool dq) {
     char p[1024];
     snprintf(p, sizeof p, "%s/config.json", out_dir);
     json_t *c = json_load_file(p, JSON_REJECT_DUPLICATES, NULL), *q = json_object_get(c, "quantization_config");
@@ -214,7 +249,7 @@ static void check_config(const char *out_dir, bool int8) {
     CHECK(json_is_true(json_object_get(q, "load_in_4bit")) == !int8);
     CHECK(json_is_true(json_object_get(q, "load_in_8bit")) == int8);
     CHECK_STR(json_string_value(json_object_get(q, "bnb_4bit_quant_type")), "nf4");
-    CHECK(json_is_false(json_object_get(q, "bnb_4bit_use_double_quant")));
+    CHECK(json_is_true(json_object_get(q, "bnb_4bit_use_double_quant")) == dq);
     CHECK_STR(json_string_value(json_object_get(q, "bnb_4bit_quant_storage")), "uint8");
     CHECK(json_real_value(json_object_get(q, "llm_int8_threshold")) == 6.0);
     CHECK(json_object_get(c, "architectures") != NULL); /* the source config is kept */
@@ -279,26 +314,28 @@ static void engine_kl(const char *src_dir, const char *q_dir, double *kl, double
     lqmf_model_close(b);
 }
 
-static void write_ckpt(const char *src, const char *out, lqmf_hfq_kind k, lqmf_hfq_result *r) {
+static void write_ckpt(const char *src, const char *out, lqmf_hfq_kind k, bool dq, lqmf_hfq_result *r) {
     lqmf_model *m = NULL;
     REQUIRE_OK(lqmf_model_open(src, &m));
-    CHECK_OK(lqmf_hfq_write(m, out, &(lqmf_hfq_opts){.kind = k}, r));
+    CHECK_OK(lqmf_hfq_write(m, out, &(lqmf_hfq_opts){.kind = k, .double_quant = dq}, r));
     lqmf_model_close(m);
 }
 
-static void round_trip(const char *src, lqmf_hfq_kind k, double max_kl) {
+static void round_trip(const char *src, lqmf_hfq_kind k, bool dq, double max_kl) {
     char out[1024];
     snprintf(out, sizeof out, "%s/q", lqmf_test_tmpdir());
     lqmf_hfq_result r;
-    write_ckpt(src, out, k, &r);
+    write_ckpt(src, out, k, dq, &r);
     if (lqmf_test_failed()) return;
     check_stats cs;
     check_checkpoint(src, out, k == LQMF_HFQ_INT8, &cs);
-    check_config(out, k == LQMF_HFQ_INT8);
+    check_config(out, k == LQMF_HFQ_INT8, dq);
     double kl, top1;
     engine_kl(src, out, &kl, &top1);
-    printf("  %s %s: %d linears, %d copied, worst err %.4f of absmax, %.2f MB -> %.2f MB, KL %.5f, top-1 %.1f%%\n",
-           strrchr(src, '/') + 1, lqmf_hfq_kind_name(k), cs.n_linear, cs.n_copied, cs.worst_rel,
+    printf("  %s %s%s: %d linears, %d copied, worst err %.4f of absmax (absmax err %.4f), %.2f MB -> %.2f MB, "
+           "KL %.5f, top-1 %.1f%%\n",
+           strrchr(src, '/') + 1, lqmf_hfq_kind_name(k), dq ? "+dq" : "", cs.n_linear, cs.n_copied, cs.worst_rel,
+           cs.worst_absmax,
            (double)r.src_bytes / 1e6, (double)r.out_bytes / 1e6, kl, top1 * 100);
     CHECK_EQ_INT(r.n_quantized, cs.n_linear);
     CHECKF(kl >= 0 && kl < max_kl, "KL %g >= %g", kl, max_kl);
@@ -317,22 +354,27 @@ static void round_trip(const char *src, lqmf_hfq_kind k, double max_kl) {
 
 TEST(hfq_nf4_tiny_gpt2) {
     DATA(dir, "models/tiny-gpt2");
-    round_trip(dir, LQMF_HFQ_NF4, 0.02);
+    round_trip(dir, LQMF_HFQ_NF4, false, 0.02);
 }
 
 TEST(hfq_nf4_tiny_llama) {
     DATA(dir, "models/tiny-llama");
-    round_trip(dir, LQMF_HFQ_NF4, 0.02);
+    round_trip(dir, LQMF_HFQ_NF4, false, 0.02);
+}
+
+TEST(hfq_nf4_double_quant_tiny_llama) {
+    DATA(dir, "models/tiny-llama");
+    round_trip(dir, LQMF_HFQ_NF4, true, 0.02);
 }
 
 TEST(hfq_int8_tiny_llama) {
     DATA(dir, "models/tiny-llama");
-    round_trip(dir, LQMF_HFQ_INT8, 0.001);
+    round_trip(dir, LQMF_HFQ_INT8, false, 0.001);
 }
 
 TEST(hfq_int8_tiny_gpt2) {
     DATA(dir, "models/tiny-gpt2");
-    round_trip(dir, LQMF_HFQ_INT8, 0.001);
+    round_trip(dir, LQMF_HFQ_INT8, false, 0.001);
 }
 
 /* ---- the factory ------------------------------------------------------------ */
@@ -503,7 +545,7 @@ TEST(hfq_bad_checkpoints_named) {
     char q[1024], bad[1024];
     snprintf(q, sizeof q, "%s/q", lqmf_test_tmpdir());
     lqmf_hfq_result r;
-    write_ckpt(src, q, LQMF_HFQ_NF4, &r);
+    write_ckpt(src, q, LQMF_HFQ_NF4, false, &r);
     lqmf_model *m = NULL;
     const char *P = "model.layers.1.self_attn.k_proj.weight";
     char name[256];
@@ -520,9 +562,14 @@ TEST(hfq_bad_checkpoints_named) {
     CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "bitsandbytes__nf4: blocksize");
     snprintf(bad, sizeof bad, "%s/b3", lqmf_test_tmpdir());
     js = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [128, 256], "
+         "\"nested_blocksize\": 128, \"nested_offset\": 0.01}";
+    tamper(q, bad, name, js, strlen(js));
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_UNSUPPORTED, "nested_blocksize is not 256");
+    snprintf(bad, sizeof bad, "%s/b3b", lqmf_test_tmpdir()); /* nested, but absmax is F32 */
+    js = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [128, 256], "
          "\"nested_blocksize\": 256, \"nested_offset\": 0.01}";
     tamper(q, bad, name, js, strlen(js));
-    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_UNSUPPORTED, "nested_blocksize");
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "k_proj.weight.absmax: dtype F32, expected U8");
     /* a shape that does not match the packed codes */
     snprintf(bad, sizeof bad, "%s/b4", lqmf_test_tmpdir());
     js = "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [256, 256]}";
