@@ -36,8 +36,11 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 # Per-ISA kernel files get their own target flags; everything else is generic.
 ISA_avx2   := -mavx2 -mfma -mf16c
 ISA_avx512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
+# Arm NEON kernels (*_neon.c) are empty except when building for AArch64;
+# there NEON_MARCH picks the target, e.g. -march=armv8.2-a+dotprod for SDOT.
+ISA_neon   := $(if $(filter aarch64%,$(shell $(CC) -dumpmachine)),$(NEON_MARCH))
 
-.PHONY: all asan fuzz check clean bench
+.PHONY: all asan fuzz check clean bench neon-test
 all: $(B)/liblqmf.a $(B)/lqmf $(B)/lqmf-tests $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 $(B)/%_avx2.o: %_avx2.c
@@ -46,6 +49,9 @@ $(B)/%_avx2.o: %_avx2.c
 $(B)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(OPT) $(WARN) $(ISA_avx512) $(CFLAGS) -c $< -o $@
+$(B)/%_neon.o: %_neon.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(OPT) $(WARN) $(ISA_neon) $(CFLAGS) -c $< -o $@
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(OPT) $(WARN) $(CFLAGS) -c $< -o $@
@@ -86,6 +92,28 @@ $(FZ)/bin/%: $(FZ)/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(FZ)/bin/%)
+
+# NEON kernel tests: the kernels, the quantizers and tests/unit/test_quant.c
+# (no other library needed) built for AArch64 with and without the dotprod
+# extension, run under qemu-user (natively on an AArch64 host).
+ifeq ($(shell uname -m),aarch64)
+  NEON_CC ?= $(CC)
+  NEON_RUN ?=
+else
+  NEON_CC ?= aarch64-linux-gnu-gcc
+  NEON_RUN ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+endif
+NEON_MARCHES := armv8.2-a+dotprod armv8-a
+NEON_TEST_SRC := tests/main.c tests/unit/test_quant.c \
+                 $(filter-out %_avx2.c %_avx512.c,$(sort $(wildcard src/kernels/*.c))) \
+                 src/quant/quant.c src/quant/quant_k.c src/quant/quant_legacy.c src/quant/search.c \
+                 src/core/error.c src/core/half.c src/core/types.c
+build/neon/kernel-tests-%: $(NEON_TEST_SRC) $(wildcard include/lqmf/*.h src/kernels/*.h src/quant/*.h tests/test.h)
+	@mkdir -p $(dir $@)
+	$(NEON_CC) -std=c17 -D_GNU_SOURCE -Iinclude -Isrc -O2 -g -pthread -march=$* $(WARN) \
+	    -o $@ $(NEON_TEST_SRC) -lm -pthread
+neon-test: $(NEON_MARCHES:%=build/neon/kernel-tests-%)
+	@for m in $(NEON_MARCHES); do echo "== -march=$$m"; $(NEON_RUN) build/neon/kernel-tests-$$m || exit 1; done
 
 check:
 	./scripts/test.sh

@@ -133,6 +133,10 @@ void lqmf_advice_check(const lqmf_plan *p, lqmf_advice *a);
 /* Prompt, call, parse, check. Never fails: on any error the verdict is
  * LQMF_ADVICE_NONE and why holds the message. */
 void lqmf_advice_get(const lqmf_llm_client *c, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *out);
+/* lqmf_advice_get with the client of the configuration's llm_provider; a
+ * provider that cannot be set up (no key, unknown name) is advice NONE with
+ * the reason in why. Never fails. */
+void lqmf_advice_ask(const lqmf_config *cfg, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *out);
 /* The advice as text lines appended to out ("Advice from openai (gpt-4o-mini): ..."). */
 void lqmf_advice_render(const lqmf_advice *a, lqmf_buf *out);
 

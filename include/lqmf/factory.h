@@ -4,7 +4,10 @@
  *             Hub repository (metadata, config.json and safetensors headers
  *             only, no weights yet)
  *   plan      hardware probe + estimates (lqmf_plan_make); a refusal when
- *             nothing fits; the confirm callback unless assume_yes
+ *             nothing fits; the configured LLM provider's advice when asked
+ *             for (taken only when it fits per the estimate, as `lqmf plan`
+ *             judges it; any failure leaves the planner's choice); the
+ *             confirm callback unless assume_yes
  *   download  the repository's selected files into the Hub cache
  *   quantize  to GGUF (lqmf_quantize_model) into
  *             <out_dir>/<org>_<name>_<method>_<bits>bit/<name>-<SCHEME>.gguf,
@@ -22,11 +25,15 @@
  * for GPTQ or AWQ is refused with a message naming what exists. Every run that reaches the
  * store is recorded: succeeded, failed (refusals and declines included, with
  * the reason) or interrupted (the progress callback returned false, e.g. on
- * Ctrl-C). A failed or interrupted run leaves no artifact folder behind
- * (one that existed before is left as it was). Nothing here prints. */
+ * Ctrl-C; during the download that cuts the transfers short, as does the
+ * cancel callback of the hub options, and the partial files stay in the Hub
+ * cache for the next run to resume). A failed or interrupted run leaves no
+ * artifact folder behind (one that existed before is left as it was).
+ * Nothing here prints. */
 #ifndef LQMF_FACTORY_H
 #define LQMF_FACTORY_H
 
+#include "lqmf/advisor.h"
 #include "lqmf/hub.h"
 #include "lqmf/hw.h"
 #include "lqmf/intent.h"
@@ -79,6 +86,12 @@ typedef struct {
     uint32_t n_threads;          /* quantize threads; 0: all CPUs */
     bool assume_yes;             /* do not ask confirm */
     bool skip_test;
+    /* LLM advice on the plan: asked when llm_config is given and
+     * lqmf_advice_wanted(llm_config, advice) (a provider is set, and advice
+     * or its llm_advice is true). Never required: an error or timeout of the
+     * provider leaves the planner's choice, with a note in the plan text. */
+    const lqmf_config *llm_config; /* NULL: no advice */
+    bool advice;
     /* After planning, with the plan in r; false declines. NULL: proceed. */
     bool (*confirm)(void *user, const lqmf_factory_result *r);
     /* At each step; false stops the run as interrupted. May be NULL. */
@@ -97,7 +110,11 @@ struct lqmf_factory_result {
     lqmf_model_meta meta;
     lqmf_plan plan;               /* owned; chosen < 0 when refused */
     const lqmf_scheme *scheme;    /* chosen scheme; NULL when refused */
-    char *plan_text;              /* the plan rendered (owned); NULL before planning */
+    char *plan_text;              /* the plan rendered (owned), with the advice; NULL before planning */
+    bool advice_asked;            /* the provider was asked: advice holds its answer */
+    lqmf_advice advice;           /* verdict NONE when it failed (why says how) */
+    bool advice_taken; /* the advised scheme is the one quantized (it fits; it may agree with the planner) */
+    const lqmf_scheme *planner_scheme; /* the planner's own choice; NULL when refused */
     char out_folder[1024];        /* <out_dir>/<org>_<name>_<method>_<bits>bit */
     char artifact[1200];          /* the GGUF file in it, or the bitsandbytes folder itself */
     char card[1200];              /* its README.md */

@@ -80,10 +80,19 @@ typedef struct {
     unsigned stall_timeout_s; /* a transfer under 1 KiB/s this long is retried */
     unsigned connect_timeout_s;
     unsigned n_parallel; /* files downloaded at once */
+    /* Asked while a request is in flight (about every 50 ms during a
+     * transfer, at least once a second when no byte moves) and during
+     * retry waits; true stops the operation with LQMF_E_INTERRUPTED. A
+     * download stopped so keeps its .incomplete files: the next download of
+     * the same files resumes them. Called from the download's worker
+     * threads, so it must be thread-safe (read a flag set by a signal
+     * handler, an atomic). NULL: never stopped. */
+    bool (*cancel)(void *user);
+    void *cancel_user;
 } lqmf_hub_options;
 
 /* Defaults: all NULL, offline -1, 5 retries from 500 ms, stall 30 s,
- * connect 10 s, 4 parallel files. */
+ * connect 10 s, 4 parallel files, no cancel. */
 void lqmf_hub_options_init(lqmf_hub_options *o);
 
 typedef struct lqmf_hub lqmf_hub;
@@ -204,7 +213,9 @@ typedef struct {
  * and hash mismatches with exponential backoff, verify size and sha256 (LFS)
  * or git blob sha1, then link into the snapshot. Checks free disk space
  * first. Offline: succeeds only when every file is cached. On failure the
- * message names the first failed file. o may be NULL. */
+ * message names the first failed file. The client's cancel callback stops
+ * it promptly with LQMF_E_INTERRUPTED (partial files kept for resuming).
+ * o may be NULL. */
 lqmf_status lqmf_hub_download(lqmf_hub *h, const lqmf_hub_repo *r, const bool *selected,
                               const lqmf_hub_download_options *o);
 

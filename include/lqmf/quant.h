@@ -27,11 +27,14 @@ typedef enum {
     LQMF_ISA_AVX512,  /* AVX-512 F/BW/DQ/VL: AVX2 kernels plus 512-bit dot products
                          for F32, F16, BF16 and Q6_K, and, where the CPU has
                          AVX-512 VNNI, tiles for Q4_0, Q5_0, Q8_0 and IQ4_NL */
+    LQMF_ISA_NEON,    /* Arm AArch64 Advanced SIMD, with SDOT where the library is
+                         built for the dotprod extension (then the CPU must have it) */
     LQMF_ISA_COUNT
 } lqmf_isa;
 
 /* Choose the active ISA: the best one the CPU supports, or the one named by
- * the environment variable LQMF_ISA=ref|avx2|avx512. A forced ISA that is
+ * the environment variable LQMF_ISA=ref|avx2|avx512|neon ("scalar" is a
+ * synonym of "ref"). A forced ISA that is
  * unknown, not built in or not supported by this CPU is an error (and the
  * active ISA is left unchanged). Call once at startup to report that error;
  * lookups made before any call initialise lazily and fall back to the best
@@ -40,7 +43,7 @@ lqmf_status lqmf_kernel_init(void);
 /* Select an ISA explicitly (tests, benchmarks, --isa flags). */
 lqmf_status lqmf_kernel_select(lqmf_isa isa);
 lqmf_isa lqmf_kernel_isa(void);                 /* the active ISA */
-const char *lqmf_kernel_isa_name(lqmf_isa isa); /* "ref", "avx2", "avx512" */
+const char *lqmf_kernel_isa_name(lqmf_isa isa); /* "ref", "avx2", "avx512", "neon" */
 /* Built into this library and supported by this CPU (ref: always). */
 bool lqmf_kernel_isa_available(lqmf_isa isa);
 

@@ -3,25 +3,20 @@
  * record, model card) with one progress line and the summary.
  * `lqmf quantize SOURCE --type TYPE [-o OUT]` stays the plain converter
  * (cmd_quantize.c); without --type/-o the words are a request.
- * Options: --yes/-y (no confirmation), --no-test, --json, -t N, --db PATH,
+ * Options: --yes/-y (no confirmation), --no-test, --json, --advice (ask the
+ * LLM provider about the plan, as llm_advice = true does), -t N, --db PATH,
  * and the configuration flags (--config, --env-file, --quantized-models-dir,
  * --storage-backend, ...). Ctrl-C stops the run: no artifact is left and
  * the experiment is recorded as interrupted. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/config.h"
 #include "lqmf/factory.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t g_sigint;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_sigint = 1;
-}
 
 typedef struct {
     bool tty, json;
@@ -31,7 +26,7 @@ typedef struct {
 
 static bool on_progress(void *user, const lqmf_factory_progress *p) {
     ui_state *u = user;
-    if (g_sigint) return false;
+    if (lqmf_cli_sigint_seen(NULL)) return false;
     if (u->json) return true;
     int pct = p->frac >= 0 ? (int)(p->frac * 100 + 0.5) : -1;
     if (u->tty) {
@@ -86,10 +81,14 @@ static void print_json(const lqmf_factory_result *r) {
         r->quant.out_bytes ? (double)r->src_bytes / (double)r->quant.out_bytes : 0.0, "bits_per_weight",
         r->quant.bpw, "seconds", r->seconds, "sha256", r->sha256, "test", r->test_verdict[0] ? r->test_verdict : NULL,
         "experiment_id", (json_int_t)r->experiment_id, "message", r->message[0] ? r->message : NULL);
-    char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-    if (s) puts(s);
-    free(s);
-    json_decref(o);
+    if (o && r->advice_asked)
+        json_object_set_new(o, "advice",
+                            json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "provider", r->advice.provider,
+                                      "model", r->advice.model, "verdict",
+                                      lqmf_advice_verdict_name(r->advice.verdict), "scheme",
+                                      r->advice.scheme[0] ? r->advice.scheme : NULL, "why", r->advice.why,
+                                      "taken", r->advice_taken));
+    lqmf_cli_print_json(o, 0);
 }
 
 static void print_text(const lqmf_factory_result *r) {
@@ -109,7 +108,7 @@ static void print_text(const lqmf_factory_result *r) {
 
 typedef struct {
     char request[LQMF_INTENT_MAX_BYTES + 1];
-    bool yes, json, no_test;
+    bool yes, json, no_test, advice;
     uint32_t threads;
     const char *db;
     lqmf_store_backend backend;
@@ -124,6 +123,7 @@ static int parse_args(int argc, char **argv, bool prefix, factory_args *a) {
         if (LQMF_IS(s, "--yes") || LQMF_IS(s, "-y")) a->yes = true;
         else if (LQMF_IS(s, "--json")) a->json = true;
         else if (LQMF_IS(s, "--no-test")) a->no_test = true;
+        else if (LQMF_IS(s, "--advice")) a->advice = true;
         else if ((LQMF_IS(s, "-t") || LQMF_IS(s, "--threads")) && i + 1 < argc)
             a->threads = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (LQMF_IS(s, "--db") && i + 1 < argc) a->db = argv[++i];
@@ -155,6 +155,7 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
     lqmf_hub_options ho;
     lqmf_hub_options_init(&ho);
     ho.max_retries = (unsigned)lqmf_config_get_int(cfg, LQMF_CFG_MAX_RETRIES);
+    ho.cancel = lqmf_cli_sigint_seen; /* Ctrl-C cuts a download short (its partial files are kept) */
     ui_state ui = {.tty = isatty(STDERR_FILENO) != 0, .json = a.json, .last_stage = -1, .last_pct = -1};
     lqmf_factory_request rq = {
         .request = a.request,
@@ -166,19 +167,18 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
         .n_threads = a.threads,
         .assume_yes = a.yes,
         .skip_test = a.no_test,
+        .llm_config = cfg,
+        .advice = a.advice,
         .confirm = confirm,
         .progress = on_progress,
         .user = &ui,
     };
     /* Ctrl-C sets a flag the progress callback reads: the quantizer then
      * removes its temporary file and the run is recorded as interrupted. */
-    struct sigaction sa = {.sa_handler = on_sigint}, old;
-    sigemptyset(&sa.sa_mask);
-    g_sigint = 0;
-    sigaction(SIGINT, &sa, &old);
+    lqmf_cli_sigint_catch();
     lqmf_factory_result r;
     st = lqmf_factory_run(&rq, &r);
-    sigaction(SIGINT, &old, NULL);
+    lqmf_cli_sigint_restore();
     end_progress(&ui);
     if (a.json) print_json(&r);
     else {

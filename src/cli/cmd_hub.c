@@ -1,6 +1,7 @@
 /* lqmf download REPO ...   and   lqmf hf login|status|logout
  * (the same `hf` words work in the REPL through the command table). */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/hub.h"
 
 #include <stdlib.h>
@@ -151,6 +152,7 @@ static int download(int argc, char **argv) {
     lqmf_hub_options o;
     lqmf_hub_options_init(&o);
     o.cache_dir = cache_dir;
+    o.cancel = lqmf_cli_sigint_seen;
     if (parallel) o.n_parallel = parallel;
     lqmf_hub *h = NULL;
     lqmf_hub_repo *r = NULL;
@@ -183,7 +185,9 @@ static int download(int argc, char **argv) {
         lqmf_hub_download_options d = {.local_dir = local_dir};
         if (!quiet) d.progress = on_progress, d.progress_user = &b;
         double t0 = lqmf_time_now();
+        lqmf_cli_sigint_catch(); /* Ctrl-C stops the transfers; partial files stay for a resume */
         st = lqmf_hub_download(h, r, sel, &d);
+        lqmf_cli_sigint_restore();
         if (st == LQMF_OK) {
             if (!quiet) fprintf(stderr, "Done in %.1f s\n", lqmf_time_now() - t0);
             printf("%s\n", local_dir ? local_dir : r->snapshot_dir);
@@ -193,6 +197,11 @@ static int download(int argc, char **argv) {
     free(sel);
     lqmf_hub_repo_free(r);
     lqmf_hub_free(h);
+    if (st == LQMF_E_INTERRUPTED) {
+        fprintf(stderr,
+                "lqmf: download interrupted; partial files are kept: run the same command to resume\n");
+        return LQMF_EXIT_INTERRUPTED;
+    }
     return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
 }
 
@@ -294,34 +303,65 @@ static int hf_login(void) {
     return 0;
 }
 
-static int hf_status(void) {
+#define HF_JSON_KEYS                                                                                         \
+    "status --json keys: endpoint, cache_dir, offline, logged_in, token_source (env | lqmf | hf_cli;\n"      \
+    "  null when none), token_where (variable or file; null), user {name, fullname, type, is_pro,\n"         \
+    "  orgs[], token_name, token_role} (null when not checked), error (why the account check failed;\n"      \
+    "  null). Exit codes: 0 logged in (account verified, or offline), 1 not logged in or check failed."
+
+/* Stable names of token sources for --json. */
+static const char *source_key(lqmf_hub_token_source s) {
+    static const char *const keys[] = {"none", "option", "env", "lqmf", "hf_cli"};
+    return (unsigned)s <= LQMF_HUB_TOKEN_HF_CLI ? keys[s] : "none";
+}
+
+static json_t *user_json(const lqmf_hub_user *u) {
+    if (!u) return json_null();
+    json_t *orgs = json_array();
+    for (size_t i = 0; i < u->n_orgs; i++) json_array_append_new(orgs, json_string(u->orgs[i]));
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:s, s:s}", "name", u->name, "fullname", u->fullname, "type",
+                     u->type, "is_pro", u->is_pro, "orgs", orgs, "token_name", u->token_name, "token_role",
+                     u->token_role);
+}
+
+static int hf_status(bool as_json) {
     lqmf_hub *h = NULL;
     lqmf_status st = lqmf_hub_new(NULL, &h);
     if (st != LQMF_OK) return lqmf_cli_fail(st);
     const lqmf_hub_token *t = lqmf_hub_token_info(h);
+    bool logged_in = t->source != LQMF_HUB_TOKEN_NONE;
+    lqmf_hub_user *u = NULL;
+    if (logged_in && !lqmf_hub_is_offline(h)) st = lqmf_hub_whoami(h, &u);
+    int rc = logged_in && st == LQMF_OK ? 0 : 1;
+    if (as_json) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o}", "endpoint", lqmf_hub_endpoint(h),
+                      "cache_dir", lqmf_hub_cache_dir(h), "offline", lqmf_hub_is_offline(h), "logged_in",
+                      logged_in, "token_source", logged_in ? json_string(source_key(t->source)) : json_null(),
+                      "token_where", lqmf_cli_json_str(t->where), "user", user_json(u), "error",
+                      st == LQMF_OK ? json_null() : json_string(lqmf_last_error()));
+        lqmf_hub_user_free(u);
+        lqmf_hub_free(h);
+        return lqmf_cli_print_json(o, rc);
+    }
     printf("Hugging Face Hub: %s\n", lqmf_hub_endpoint(h));
     printf("  cache:  %s%s\n", lqmf_hub_cache_dir(h), lqmf_hub_is_offline(h) ? " (HF_HUB_OFFLINE set)" : "");
-    if (t->source == LQMF_HUB_TOKEN_NONE) {
+    if (!logged_in) {
         char *path = NULL;
         lqmf_hub_token_path(&path);
         printf("  not logged in: no token in HF_TOKEN, HUGGINGFACE_TOKEN, %s or huggingface-cli's "
                "token file (run `lqmf hf login`)\n",
                path ? path : "lqmf's token file");
         free(path);
-        lqmf_hub_free(h);
-        return 1;
+    } else {
+        printf("  token source: %s%s%s\n", lqmf_hub_token_source_name(t->source), t->where ? " " : "",
+               t->where ? t->where : "");
+        if (lqmf_hub_is_offline(h)) printf("  account not checked: offline mode\n");
+        if (u) print_user(u);
     }
-    printf("  token source: %s%s%s\n", lqmf_hub_token_source_name(t->source), t->where ? " " : "",
-           t->where ? t->where : "");
-    lqmf_hub_user *u = NULL;
-    if (lqmf_hub_is_offline(h))
-        printf("  account not checked: offline mode\n");
-    else
-        st = lqmf_hub_whoami(h, &u);
-    if (u) print_user(u);
     lqmf_hub_user_free(u);
     lqmf_hub_free(h);
-    return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
+    return st == LQMF_OK ? rc : lqmf_cli_fail(st);
 }
 
 static int hf_logout(void) {
@@ -344,11 +384,13 @@ static int hf_logout(void) {
 }
 
 static int hf(int argc, char **argv) {
+    bool as_json = lqmf_cli_take_json(&argc, argv);
+    if (argc == 2 && LQMF_IS(argv[1], "status")) return hf_status(as_json);
+    if (as_json) return lqmf_cli_usage(argv[0]);
     if (argc == 2 && LQMF_IS(argv[1], "login")) return hf_login();
-    if (argc == 2 && LQMF_IS(argv[1], "status")) return hf_status();
     if (argc == 2 && LQMF_IS(argv[1], "logout")) return hf_logout();
     return lqmf_cli_usage(argv[0]);
 }
 
-LQMF_COMMAND(hf, "hf", "login|status|logout",
-             "Hugging Face account: save (verified), show or remove the token", hf)
+LQMF_COMMAND_DOC(hf, "hf", "login | status [--json] | logout",
+                 "Hugging Face account: save (verified), show or remove the token", HF_JSON_KEYS, hf)

@@ -2,6 +2,7 @@
  * report is built once as a JSON object; --json prints it, otherwise it is
  * laid out as text. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/gguf.h"
 #include "lqmf/model.h"
 
@@ -280,12 +281,8 @@ static int run_inspect(int argc, char **argv) {
     }
     json_t *info = model_info(m);
     lqmf_model_close(m);
-    if (as_json) {
-        json_dumpf(info, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(9));
-        putchar('\n');
-    } else {
-        print_text(info);
-    }
+    if (as_json) return lqmf_cli_print_json(info, 0);
+    print_text(info);
     json_decref(info);
     return 0;
 }

@@ -2,6 +2,7 @@
  * the target (from the request, else the probed hardware, else the
  * configuration) and print the ranked plans with their arithmetic. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/advisor.h"
 #include "lqmf/config.h"
 #include "lqmf/hf_config.h"
@@ -234,12 +235,7 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
                                  "model_from", meta_from, "memory_from", mem_from, "plan", plan_json(m, p));
         if (fallback) json_object_set_new(root, "cpu_fallback", plan_json(m, fallback));
         if (adv) json_object_set_new(root, "advice", advice_json(adv));
-        char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-        json_decref(root);
-        if (!s) return lqmf_cli_fail(lqmf_error(LQMF_E_NOMEM, "plan: cannot build JSON"));
-        puts(s);
-        free(s);
-        return p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1;
+        return lqmf_cli_print_json(root, p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1);
     }
     lqmf_buf b;
     lqmf_buf_init(&b);
@@ -261,23 +257,6 @@ static int report(const plan_args *a, const char *intent_line, const lqmf_model_
     fwrite(b.data, 1, b.len, stdout);
     lqmf_buf_free(&b);
     return p->chosen >= 0 || (fallback && fallback->chosen >= 0) ? 0 : 1;
-}
-
-/* Advice on plan p from the configured provider; a provider that cannot be
- * set up (no key, unknown name) is advice "none", never a failed plan. */
-static void advise(const lqmf_config *cfg, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *adv) {
-    lqmf_llm_client c;
-    if (lqmf_llm_client_init(cfg, NULL, &c) == LQMF_OK) {
-        lqmf_advice_get(&c, m, p, adv);
-        memset(c.key, 0, sizeof c.key);
-        return;
-    }
-    memset(adv, 0, sizeof *adv);
-    adv->option = -1;
-    snprintf(adv->provider, sizeof adv->provider, "%s", lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER));
-    snprintf(adv->model, sizeof adv->model, "%s", c.provider ? c.model : "-");
-    snprintf(adv->why, sizeof adv->why, "%s", lqmf_last_error());
-    lqmf_clear_error();
 }
 
 static int run_plan(int argc, char **argv) {
@@ -342,7 +321,7 @@ static int run_plan(int argc, char **argv) {
     }
     lqmf_advice adv;
     bool want_advice = st == LQMF_OK && lqmf_advice_wanted(cfg, a.advice);
-    if (want_advice) advise(cfg, &m, p.chosen < 0 && have_fb ? &fb : &p, &adv);
+    if (want_advice) lqmf_advice_ask(cfg, &m, p.chosen < 0 && have_fb ? &fb : &p, &adv);
     lqmf_config_free(cfg);
     if (st != LQMF_OK) {
         lqmf_plan_free(&p);

@@ -213,9 +213,9 @@ static int run_quantize(int argc, char **argv) {
 }
 
 LQMF_COMMAND(quantize, "quantize",
-             "REQUEST... [--yes] [--json] [--no-test] | SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N] "
-             "[--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test] | HF_FOLDER --type NF4|FP4|INT8 "
-             "[--double-quant] [-o OUTDIR] [--no-test]",
+             "REQUEST... [--yes] [--json] [--no-test] [--advice] | SOURCE --type TYPE [-o OUT.gguf] "
+             "[--imatrix F] [-t N] [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test] | HF_FOLDER "
+             "--type NF4|FP4|INT8 [--double-quant] [-o OUTDIR] [--no-test]",
              "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
              "--type a plain conversion to a GGUF file or a bitsandbytes checkpoint folder",
              run_quantize)

@@ -4,6 +4,7 @@
  * accepts the REPL's phrasings ("list successful experiments"). A store
  * that does not exist yet reads as empty; none of these creates one. */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/store.h"
 
 #include <jansson.h>
@@ -165,6 +166,59 @@ static int parse_id(const char *s, int64_t *id) {
     return 1;
 }
 
+/* ---- --json rows (keys documented in STORE_JSON_KEYS) ----------------------------------- */
+
+#define STORE_JSON_KEYS                                                                                      \
+    "--json (list, history, show): one JSON document; times are unix seconds (0 = not yet).\n"               \
+    "  model      {id, source, revision, architecture, n_params, size_bytes, created_at}\n"                  \
+    "  artifact   {id, model_id, path, format, method, bits_per_weight, size_bytes, sha256,\n"               \
+    "              created_at, kl_divergence, perplexity (latest; null when unmeasured)}\n"                  \
+    "  experiment {id, state, request, model_id, artifact_id, started_at, finished_at, seconds\n"            \
+    "              (null while running), error, host, pid, host_info}\n"                                     \
+    "  evaluation {id, experiment_id, model_id, artifact_id, metric, value, unit, protocol}\n"               \
+    "list: {experiments: [experiment]} | {models: [model]} | {artifacts: [artifact]}\n"                      \
+    "history: {models: [model + {runs, succeeded, artifacts, best_artifact_id, best_kl, last_run}]};\n"      \
+    "  with MODEL: {models: [model + {artifacts: [artifact], experiments: [experiment]}]}, exit 1 when\n"    \
+    "  none matches\n"                                                                                       \
+    "show: {experiment, model, artifact (null when none), plan (the recorded plan object; null),\n"          \
+    "  evaluations: [evaluation + {other_run}]}, exit 1 when there is no such experiment"
+
+static json_t *model_json(const lqmf_store_model *m) {
+    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:f}", "id", (json_int_t)m->id, "source", m->source,
+                     "revision", m->revision, "architecture", m->architecture, "n_params",
+                     (json_int_t)m->n_params, "size_bytes", (json_int_t)m->size_bytes, "created_at",
+                     m->created_at);
+}
+
+static json_t *artifact_json(const lqmf_store_snapshot *snap, const lqmf_store_artifact *a) {
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:f, s:I, s:s, s:f, s:o, s:o}", "id", (json_int_t)a->id,
+                     "model_id", (json_int_t)a->model_id, "path", a->path, "format", a->format, "method",
+                     a->method, "bits_per_weight", a->bits_per_weight, "size_bytes",
+                     (json_int_t)a->size_bytes, "sha256", a->sha256, "created_at", a->created_at,
+                     "kl_divergence",
+                     lqmf_cli_json_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL)), "perplexity",
+                     lqmf_cli_json_num(lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_PPL)));
+}
+
+static json_t *experiment_json(const lqmf_store_experiment *e) {
+    return json_pack("{s:I, s:s, s:s, s:I, s:I, s:f, s:f, s:o, s:s, s:s, s:I, s:s}", "id", (json_int_t)e->id,
+                     "state", lqmf_store_state_name(e->state), "request", e->request, "model_id",
+                     (json_int_t)e->model_id, "artifact_id", (json_int_t)e->artifact_id, "started_at",
+                     e->started_at, "finished_at", e->finished_at, "seconds", lqmf_cli_json_num(duration(e)),
+                     "error", e->error, "host", e->host, "pid", (json_int_t)e->pid, "host_info",
+                     e->host_info);
+}
+
+static json_t *evaluation_json(const lqmf_store_evaluation *v) {
+    return json_pack("{s:I, s:I, s:I, s:I, s:s, s:f, s:s, s:s}", "id", (json_int_t)v->id, "experiment_id",
+                     (json_int_t)v->experiment_id, "model_id", (json_int_t)v->model_id, "artifact_id",
+                     (json_int_t)v->artifact_id, "metric", v->metric, "value", v->value, "unit", v->unit,
+                     "protocol", v->protocol);
+}
+
+/* {key: array}, the array taking no new reference. */
+static json_t *wrap(const char *key, json_t *array) { return json_pack("{s:o}", key, array); }
+
 /* ---- list ------------------------------------------------------------------------------ */
 
 static void print_experiment_header(void) {
@@ -224,6 +278,7 @@ static int run_list(int argc, char **argv) {
     int state = -1, what = 0; /* 0 experiments, 1 models, 2 artifacts */
     const char *model = NULL;
     size_t limit = 0;
+    bool as_json = lqmf_cli_take_json(&argc, argv);
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
         const char *w = argv[i];
@@ -256,17 +311,24 @@ static int run_list(int argc, char **argv) {
         return lqmf_cli_fail(st);
     }
     const lqmf_store_snapshot *snap = &c.snap;
+    json_t *rows = as_json ? json_array() : NULL;
     if (what == 1) {
-        list_models(snap);
+        if (!rows) list_models(snap);
+        for (size_t i = 0; rows && i < snap->n_models; i++)
+            json_array_append_new(rows, model_json(&snap->models[i]));
     } else if (what == 2) {
-        print_artifact_header();
-        for (size_t i = 0; i < snap->n_artifacts; i++) print_artifact_row(snap, &snap->artifacts[i]);
+        if (!rows) print_artifact_header();
+        for (size_t i = 0; i < snap->n_artifacts; i++)
+            if (rows)
+                json_array_append_new(rows, artifact_json(snap, &snap->artifacts[i]));
+            else
+                print_artifact_row(snap, &snap->artifacts[i]);
     } else {
         /* the last `limit` matches, oldest first */
         size_t n = 0, skip = 0;
         for (int pass = 0; pass < 2; pass++) {
-            if (pass == 1) {
-                skip = limit && n > limit ? n - limit : 0;
+            if (pass == 1) skip = limit && n > limit ? n - limit : 0;
+            if (pass == 1 && !rows) {
                 if (n)
                     print_experiment_header();
                 else
@@ -283,23 +345,25 @@ static int run_list(int argc, char **argv) {
                     continue;
                 if (pass == 0)
                     n++;
-                else if (k++ >= skip)
+                else if (k++ < skip)
+                    continue;
+                else if (rows)
+                    json_array_append_new(rows, experiment_json(e));
+                else
                     print_experiment_row(snap, e);
             }
         }
     }
     cli_close(&c);
-    return 0;
+    const char *key = what == 1 ? "models" : what == 2 ? "artifacts" : "experiments";
+    return rows ? lqmf_cli_print_json(wrap(key, rows), 0) : 0;
 }
 
-LQMF_COMMAND(list, "list", "[STATE] [experiments|models|artifacts]",
-             "list experiments (STATE: successful, failed, interrupted, running), models, artifacts",
-             run_list)
+LQMF_COMMAND_DOC(list, "list", "[STATE] [experiments|models|artifacts] [--model M] [--limit N] [--json]",
+                 "list experiments (STATE: successful, failed, interrupted, running), models, artifacts",
+                 STORE_JSON_KEYS, run_list)
 
 /* ---- stats ------------------------------------------------------------------------------- */
-
-/* A number, or null when NAN. */
-static json_t *j_num(double v) { return isnan(v) ? json_null() : json_real(v); }
 
 static json_t *stats_json(const lqmf_store_stats *st) {
     json_t *methods = json_array(), *best = json_array();
@@ -309,8 +373,8 @@ static json_t *stats_json(const lqmf_store_stats *st) {
             methods, json_pack("{s:s, s:s, s:I, s:f, s:f, s:o, s:o, s:I}", "format", g->format, "method",
                                g->method, "artifacts", (json_int_t)g->n_artifacts, "mean_bits_per_weight",
                                g->mean_bits_per_weight, "mean_size_bytes", g->mean_size_bytes,
-                               "mean_size_ratio", j_num(g->mean_size_ratio), "mean_kl_divergence",
-                               j_num(g->mean_kl), "kl_measured", (json_int_t)g->n_kl));
+                               "mean_size_ratio", lqmf_cli_json_num(g->mean_size_ratio), "mean_kl_divergence",
+                               lqmf_cli_json_num(g->mean_kl), "kl_measured", (json_int_t)g->n_kl));
     }
     for (size_t i = 0; i < st->n_best; i++) {
         const lqmf_store_best *b = &st->best[i];
@@ -318,19 +382,20 @@ static json_t *stats_json(const lqmf_store_stats *st) {
             best, json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "model", b->model->source, "artifact_id",
                             (json_int_t)b->artifact->id, "path", b->artifact->path, "format",
                             b->artifact->format, "method", b->artifact->method, "size_bytes",
-                            (json_int_t)b->artifact->size_bytes, "kl_divergence", j_num(b->kl)));
+                            (json_int_t)b->artifact->size_bytes, "kl_divergence", lqmf_cli_json_num(b->kl)));
     }
     return json_pack(
         "{s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I}, "
         "s:o, s:I, s:o}",
         "experiments", "total", (json_int_t)st->n_experiments, "running", (json_int_t)st->n_running,
         "succeeded", (json_int_t)st->n_succeeded, "failed", (json_int_t)st->n_failed, "interrupted",
-        (json_int_t)st->n_interrupted, "success_rate", j_num(st->success_rate), "failure_rate",
-        j_num(st->failure_rate), "interrupted_rate", j_num(st->interrupted_rate), "mean_seconds_succeeded",
-        j_num(st->mean_seconds_succeeded), "mean_seconds_failed", j_num(st->mean_seconds_failed), "storage",
-        "artifacts", (json_int_t)st->n_sized_artifacts, "original_bytes", (json_int_t)st->original_bytes,
-        "artifact_bytes", (json_int_t)st->artifact_bytes, "saved_bytes", (json_int_t)st->saved_bytes,
-        "by_method", methods, "budget_bytes", (json_int_t)st->budget_bytes, "best_per_model", best);
+        (json_int_t)st->n_interrupted, "success_rate", lqmf_cli_json_num(st->success_rate), "failure_rate",
+        lqmf_cli_json_num(st->failure_rate), "interrupted_rate", lqmf_cli_json_num(st->interrupted_rate),
+        "mean_seconds_succeeded", lqmf_cli_json_num(st->mean_seconds_succeeded), "mean_seconds_failed",
+        lqmf_cli_json_num(st->mean_seconds_failed), "storage", "artifacts", (json_int_t)st->n_sized_artifacts,
+        "original_bytes", (json_int_t)st->original_bytes, "artifact_bytes", (json_int_t)st->artifact_bytes,
+        "saved_bytes", (json_int_t)st->saved_bytes, "by_method", methods, "budget_bytes",
+        (json_int_t)st->budget_bytes, "best_per_model", best);
 }
 
 /* budget: the --budget argument as given, or NULL. */
@@ -407,21 +472,14 @@ static int run_stats(int argc, char **argv) {
         cli_close(&c);
         return lqmf_cli_fail(st);
     }
-    if (as_json) {
-        json_t *j = stats_json(&stats);
-        char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-        if (text)
-            printf("%s\n", text);
-        else
-            fprintf(stderr, "lqmf: stats: cannot write JSON\n");
-        free(text);
-        json_decref(j);
-    } else {
+    int rc = 0;
+    if (as_json)
+        rc = lqmf_cli_print_json(stats_json(&stats), 0);
+    else
         stats_text(&stats, budget ? budget_text : NULL);
-    }
     lqmf_store_stats_free(&stats);
     cli_close(&c);
-    return 0;
+    return rc;
 }
 
 LQMF_COMMAND(stats, "stats", "[--budget SIZE] [--json]",
@@ -429,38 +487,77 @@ LQMF_COMMAND(stats, "stats", "[--budget SIZE] [--json]",
 
 /* ---- history ------------------------------------------------------------------------------ */
 
+/* What was tried on one model. */
+typedef struct {
+    size_t runs, ok, artifacts;
+    double last, best_kl; /* best_kl NAN when none measured */
+    const lqmf_store_artifact *best;
+} model_summary;
+
+static model_summary summarize(const lqmf_store_snapshot *snap, const lqmf_store_model *m) {
+    model_summary r = {.best_kl = NAN};
+    for (size_t k = 0; k < snap->n_experiments; k++) {
+        const lqmf_store_experiment *e = &snap->experiments[k];
+        if (e->model_id != m->id) continue;
+        r.runs++;
+        r.ok += e->state == LQMF_STORE_SUCCEEDED;
+        if (e->started_at > r.last) r.last = e->started_at;
+    }
+    for (size_t k = 0; k < snap->n_artifacts; k++) {
+        const lqmf_store_artifact *a = &snap->artifacts[k];
+        if (a->model_id != m->id) continue;
+        r.artifacts++;
+        double kl = lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL);
+        if (!isnan(kl) && (isnan(r.best_kl) || kl < r.best_kl)) {
+            r.best_kl = kl;
+            r.best = a;
+        }
+    }
+    return r;
+}
+
 static void history_overview(const lqmf_store_snapshot *snap) {
     printf("%-36s  %5s  %5s  %9s  %-24s  %s\n", "MODEL", "RUNS", "OK", "ARTIFACTS", "BEST (KL)", "LAST RUN");
     for (size_t i = 0; i < snap->n_models; i++) {
         const lqmf_store_model *m = &snap->models[i];
-        size_t runs = 0, ok = 0, arts = 0;
-        double last = 0, best_kl = NAN;
-        const lqmf_store_artifact *best = NULL;
-        for (size_t k = 0; k < snap->n_experiments; k++) {
-            const lqmf_store_experiment *e = &snap->experiments[k];
-            if (e->model_id != m->id) continue;
-            runs++;
-            ok += e->state == LQMF_STORE_SUCCEEDED;
-            if (e->started_at > last) last = e->started_at;
-        }
-        for (size_t k = 0; k < snap->n_artifacts; k++) {
-            const lqmf_store_artifact *a = &snap->artifacts[k];
-            if (a->model_id != m->id) continue;
-            arts++;
-            double kl = lqmf_store_artifact_metric(snap, a->id, LQMF_METRIC_KL);
-            if (!isnan(kl) && (isnan(best_kl) || kl < best_kl)) {
-                best_kl = kl;
-                best = a;
-            }
-        }
+        model_summary x = summarize(snap, m);
         char s[64], b[64], t[32];
-        if (best)
-            snprintf(b, sizeof b, "%s %s (%.5f)", best->format, best->method, best_kl);
+        if (x.best)
+            snprintf(b, sizeof b, "%s %s (%.5f)", x.best->format, x.best->method, x.best_kl);
         else
             snprintf(b, sizeof b, "-");
-        printf("%-36s  %5zu  %5zu  %9zu  %-24s  %s\n", cut(m->source, 36, s, sizeof s), runs, ok, arts, b,
-               fmt_time(last, t, sizeof t));
+        printf("%-36s  %5zu  %5zu  %9zu  %-24s  %s\n", cut(m->source, 36, s, sizeof s), x.runs, x.ok,
+               x.artifacts, b, fmt_time(x.last, t, sizeof t));
     }
+}
+
+static json_t *overview_json(const lqmf_store_snapshot *snap) {
+    json_t *models = json_array();
+    for (size_t i = 0; i < snap->n_models; i++) {
+        model_summary x = summarize(snap, &snap->models[i]);
+        json_t *o = model_json(&snap->models[i]);
+        json_object_update_new(o,
+                               json_pack("{s:I, s:I, s:I, s:o, s:o, s:f}", "runs", (json_int_t)x.runs,
+                                         "succeeded", (json_int_t)x.ok, "artifacts", (json_int_t)x.artifacts,
+                                         "best_artifact_id", x.best ? json_integer(x.best->id) : json_null(),
+                                         "best_kl", lqmf_cli_json_num(x.best_kl), "last_run", x.last));
+        json_array_append_new(models, o);
+    }
+    return wrap("models", models);
+}
+
+/* One model with its artifacts and experiments. */
+static json_t *model_history_json(const lqmf_store_snapshot *snap, const lqmf_store_model *m) {
+    json_t *o = model_json(m), *arts = json_array(), *exps = json_array();
+    for (size_t i = 0; i < snap->n_artifacts; i++)
+        if (snap->artifacts[i].model_id == m->id)
+            json_array_append_new(arts, artifact_json(snap, &snap->artifacts[i]));
+    for (size_t i = 0; i < snap->n_experiments; i++)
+        if (snap->experiments[i].model_id == m->id)
+            json_array_append_new(exps, experiment_json(&snap->experiments[i]));
+    json_object_set_new(o, "artifacts", arts);
+    json_object_set_new(o, "experiments", exps);
+    return o;
 }
 
 static void history_model(const lqmf_store_snapshot *snap, const lqmf_store_model *m) {
@@ -482,6 +579,7 @@ static void history_model(const lqmf_store_snapshot *snap, const lqmf_store_mode
 static int run_history(int argc, char **argv) {
     store_cli c = {0};
     const char *query = NULL;
+    bool as_json = lqmf_cli_take_json(&argc, argv);
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
         if (r < 0) return 2;
@@ -495,25 +593,32 @@ static int run_history(int argc, char **argv) {
         return lqmf_cli_fail(st);
     }
     size_t shown = 0;
+    json_t *doc = NULL, *models = as_json && query ? json_array() : NULL;
     if (!query) {
-        history_overview(&c.snap);
+        if (as_json)
+            doc = overview_json(&c.snap);
+        else
+            history_overview(&c.snap);
     } else {
         for (size_t i = 0; i < c.snap.n_models; i++) {
             if (!lqmf_store_model_matches(&c.snap.models[i], query)) continue;
-            if (shown++) printf("\n");
-            history_model(&c.snap, &c.snap.models[i]);
+            if (models)
+                json_array_append_new(models, model_history_json(&c.snap, &c.snap.models[i]));
+            else if (shown)
+                printf("\n");
+            if (!models) history_model(&c.snap, &c.snap.models[i]);
+            shown++;
         }
+        if (models) doc = wrap("models", models);
     }
     cli_close(&c);
-    if (query && !shown) {
-        fprintf(stderr, "lqmf: no recorded model matches '%s' (see 'lqmf history')\n", query);
-        return 1;
-    }
-    return 0;
+    int rc = query && !shown ? 1 : 0;
+    if (rc) fprintf(stderr, "lqmf: no recorded model matches '%s' (see 'lqmf history')\n", query);
+    return as_json ? lqmf_cli_print_json(doc, rc) : rc;
 }
 
-LQMF_COMMAND(history, "history", "[MODEL]", "what was tried on each model (or on MODEL), with results",
-             run_history)
+LQMF_COMMAND_DOC(history, "history", "[MODEL] [--json]",
+                 "what was tried on each model (or on MODEL), with results", STORE_JSON_KEYS, run_history)
 
 /* ---- show ---------------------------------------------------------------------------------- */
 
@@ -552,9 +657,31 @@ static void show_experiment(const lqmf_store_snapshot *snap, const lqmf_store_ex
     }
 }
 
+static json_t *show_json(const lqmf_store_snapshot *snap, const lqmf_store_experiment *e) {
+    const lqmf_store_model *m = lqmf_store_find_model(snap, e->model_id);
+    const lqmf_store_artifact *a = lqmf_store_find_artifact(snap, e->artifact_id);
+    json_t *evals = json_array();
+    for (size_t i = 0; i < snap->n_evaluations; i++) {
+        const lqmf_store_evaluation *v = &snap->evaluations[i];
+        if (v->experiment_id != e->id && !(a && v->artifact_id == a->id)) continue;
+        json_t *o = evaluation_json(v);
+        json_object_set_new(o, "other_run", json_boolean(v->experiment_id != e->id));
+        json_array_append_new(evals, o);
+    }
+    json_t *plan = *e->plan ? json_loads(e->plan, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "experiment", experiment_json(e), "model",
+                     m ? model_json(m) : json_null(), "artifact", a ? artifact_json(snap, a) : json_null(),
+                     "plan",
+                     plan       ? plan
+                     : *e->plan ? json_string(e->plan)
+                                : json_null(),
+                     "evaluations", evals);
+}
+
 static int run_show(int argc, char **argv) {
     store_cli c = {0};
     int64_t id = 0;
+    bool as_json = lqmf_cli_take_json(&argc, argv);
     for (int i = 1; i < argc; i++) {
         int r = common_opt(argc, argv, &i, &c);
         if (r < 0) return 2;
@@ -565,12 +692,18 @@ static int run_show(int argc, char **argv) {
     lqmf_status st = cli_open(&c);
     const lqmf_store_experiment *e = st == LQMF_OK ? lqmf_store_find_experiment(&c.snap, id) : NULL;
     if (st == LQMF_OK && !e) st = lqmf_error(LQMF_E_NOT_FOUND, "%s: no experiment %lld", c.db, (long long)id);
-    if (st == LQMF_OK) show_experiment(&c.snap, e);
+    json_t *doc = NULL;
+    if (st == LQMF_OK && as_json)
+        doc = show_json(&c.snap, e);
+    else if (st == LQMF_OK)
+        show_experiment(&c.snap, e);
     cli_close(&c);
-    return st == LQMF_OK ? 0 : lqmf_cli_fail(st);
+    if (st != LQMF_OK) return lqmf_cli_fail(st);
+    return as_json ? lqmf_cli_print_json(doc, 0) : 0;
 }
 
-LQMF_COMMAND(show, "show", "ID", "everything recorded about one experiment", run_show)
+LQMF_COMMAND_DOC(show, "show", "ID [--json]", "everything recorded about one experiment", STORE_JSON_KEYS,
+                 run_show)
 
 /* ---- export ---------------------------------------------------------------------------------- */
 

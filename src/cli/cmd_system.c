@@ -1,6 +1,8 @@
-/* lqmf system: the "System Information" table: hardware, configuration,
- * credentials (masked) and versions. */
+/* lqmf system [--json]: the "System Information" table: hardware,
+ * configuration, credentials (masked) and versions; --json gives the same
+ * facts with the keys listed in `lqmf help system` (SYSTEM_JSON_KEYS). */
 #include "cli.h"
+#include "json_out.h"
 #include "lqmf/config.h"
 #include "lqmf/hw.h"
 #include "table.h"
@@ -59,10 +61,68 @@ static void credential_row(lqmf_table *t, const lqmf_config *cfg, const char *la
     row(t, label, *v ? "✅ Configured" : "❌ Not configured", d);
 }
 
+/* One credential: whether it is set, its variable, where it came from
+ * (null when unset), the masked value (null when unset). */
+static json_t *credential_json(const lqmf_config *cfg, lqmf_config_key k) {
+    const char *v = lqmf_config_get(cfg, k);
+    char masked[64];
+    return json_pack("{s:b, s:s, s:o, s:o}", "configured", *v != '\0', "env", lqmf_config_key_env(k), "from",
+                     *v ? json_string(lqmf_config_origin(cfg, k)) : json_null(), "masked",
+                     *v ? json_string(lqmf_config_mask(v, masked, sizeof masked)) : json_null());
+}
+
+#define SYSTEM_JSON_KEYS                                                                                     \
+    "--json keys: cpu {model, n_cpus, features[]}, ram {total_bytes, available_bytes, cgroup_limited},\n"    \
+    "  gpus[] {name, vendor, mem_total_bytes, mem_used_bytes} (0 = unknown), gpu_source,\n"                  \
+    "  disk {path, free_bytes, total_bytes} or null, config_file, dotenv (null when none),\n"                \
+    "  storage_backend {value, from}, llm_provider {value, from},\n"                                         \
+    "  credentials {huggingface, gemini, claude, openai} {configured, env, from, masked},\n"                 \
+    "  version, libraries {jansson, sqlite, libcurl, libmicrohttpd, pcre2, utf8proc}"
+
+static json_t *system_json(const lqmf_config *cfg, const lqmf_hw *hw) {
+    char feats[128], pcre[16];
+    json_t *features = json_array(), *gpus = json_array();
+    lqmf_hw_feature_names(hw->cpu_features, feats, sizeof feats);
+    for (char *save = NULL, *w = strtok_r(feats, " ,", &save); w; w = strtok_r(NULL, " ,", &save))
+        if (strcmp(w, "none") != 0) json_array_append_new(features, json_string(w));
+    static const char *const vendors[] = {"nvidia", "amd", "other"};
+    for (size_t i = 0; i < hw->n_gpus; i++)
+        json_array_append_new(gpus, json_pack("{s:s, s:s, s:I, s:I}", "name", hw->gpus[i].name, "vendor",
+                                              vendors[hw->gpus[i].vendor], "mem_total_bytes",
+                                              (json_int_t)hw->gpus[i].mem_total, "mem_used_bytes",
+                                              (json_int_t)hw->gpus[i].mem_used));
+    const char *qdir = lqmf_config_get(cfg, LQMF_CFG_QUANTIZED_MODELS_DIR);
+    uint64_t fr, total;
+    json_t *disk = lqmf_hw_disk_free(qdir, &fr, &total) == LQMF_OK
+                       ? json_pack("{s:s, s:I, s:I}", "path", qdir, "free_bytes", (json_int_t)fr,
+                                   "total_bytes", (json_int_t)total)
+                       : json_null();
+    lqmf_clear_error();
+    snprintf(pcre, sizeof pcre, "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
+    return json_pack(
+        "{s:{s:s, s:i, s:o}, s:{s:I, s:I, s:b}, s:o, s:s, s:o, s:o, s:o, s:{s:s, s:s}, s:{s:s, s:s}, "
+        "s:{s:o, s:o, s:o, s:o}, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
+        "cpu", "model", hw->cpu_model, "n_cpus", (int)hw->n_cpus, "features", features, "ram", "total_bytes",
+        (json_int_t)hw->ram_total, "available_bytes", (json_int_t)hw->ram_available, "cgroup_limited",
+        hw->ram_cgroup_limited, "gpus", gpus, "gpu_source", hw->gpu_source, "disk", disk, "config_file",
+        lqmf_cli_json_str(lqmf_config_file(cfg)), "dotenv", lqmf_cli_json_str(lqmf_config_dotenv(cfg)),
+        "storage_backend", "value", lqmf_config_get(cfg, LQMF_CFG_STORAGE_BACKEND), "from",
+        lqmf_config_origin(cfg, LQMF_CFG_STORAGE_BACKEND), "llm_provider", "value",
+        lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER), "from", lqmf_config_origin(cfg, LQMF_CFG_LLM_PROVIDER),
+        "credentials", "huggingface", credential_json(cfg, LQMF_CFG_HF_TOKEN), "gemini",
+        credential_json(cfg, LQMF_CFG_GEMINI_API_KEY), "claude",
+        credential_json(cfg, LQMF_CFG_ANTHROPIC_API_KEY), "openai",
+        credential_json(cfg, LQMF_CFG_OPENAI_API_KEY), "version", LQMF_VERSION, "libraries", "jansson",
+        JANSSON_VERSION, "sqlite", sqlite3_libversion(), "libcurl",
+        curl_version_info(CURLVERSION_NOW)->version, "libmicrohttpd", MHD_get_version(), "pcre2", pcre,
+        "utf8proc", utf8proc_version());
+}
+
 static int run_system(int argc, char **argv) {
     lqmf_config_opts opts = {0};
     lqmf_status st = lqmf_config_take_args(&argc, argv, &opts);
     if (st != LQMF_OK) return lqmf_cli_fail(st);
+    bool as_json = lqmf_cli_take_json(&argc, argv);
     if (argc != 1) return lqmf_cli_usage("system");
     lqmf_config *cfg;
     if ((st = lqmf_config_load(&opts, &cfg)) != LQMF_OK) return lqmf_cli_fail(st);
@@ -70,6 +130,11 @@ static int run_system(int argc, char **argv) {
     if ((st = lqmf_hw_probe(NULL, &hw)) != LQMF_OK) {
         lqmf_config_free(cfg);
         return lqmf_cli_fail(st);
+    }
+    if (as_json) {
+        int rc = lqmf_cli_print_json(system_json(cfg, &hw), 0);
+        lqmf_config_free(cfg);
+        return rc;
     }
     lqmf_table t;
     lqmf_table_init(&t, 3);
@@ -115,5 +180,5 @@ static int run_system(int argc, char **argv) {
     return 0;
 }
 
-LQMF_COMMAND(system, "system", "[--config PATH] [--env-file PATH]",
-             "hardware, configuration, credentials and versions", run_system)
+LQMF_COMMAND_DOC(system, "system", "[--json] [--config PATH] [--env-file PATH]",
+                 "hardware, configuration, credentials and versions", SYSTEM_JSON_KEYS, run_system)

@@ -45,17 +45,30 @@ const lqmf_cli_command *lqmf_cli_at(size_t i) {
 }
 
 void lqmf_cli_help(FILE *out) {
-    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]   (no command: the LQMF> prompt)\n\n");
+    fprintf(out, "lqmf - local quantized model factory\n\nusage: lqmf COMMAND [ARGS]   (no command: the "
+                 "LQMF> prompt;\n       `lqmf help COMMAND` for one command's details)\n\n");
     sort_cmds();
     for (int i = 0; i < g_ncmds; i++)
         fprintf(out, "  %-10s %s\n  %-10s   %s\n", g_cmds[i]->name, g_cmds[i]->args, "",
                 g_cmds[i]->summary);
 }
 
+int lqmf_cli_help_command(FILE *out, const char *name) {
+    const lqmf_cli_command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "lqmf: unknown command '%s' (see 'lqmf help')\n", name);
+        return 2;
+    }
+    fprintf(out, "usage: lqmf %s %s\n  %s\n", c->name, c->args, c->summary);
+    if (c->details) fprintf(out, "\n%s\n", c->details);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     lqmf_install_signal_cleanup();
     if (argc < 2) return lqmf_cli_repl();
     if (LQMF_IS(argv[1], "help") || LQMF_IS(argv[1], "--help") || LQMF_IS(argv[1], "-h")) {
+        if (argc == 3) return lqmf_cli_help_command(stdout, argv[2]);
         lqmf_cli_help(stdout);
         return 0;
     }

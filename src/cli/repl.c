@@ -100,6 +100,8 @@ int lqmf_cli_line(const char *line, bool *quit) {
         rc = 0;
     } else if (LQMF_IS(argv[0], "exit") || LQMF_IS(argv[0], "quit")) {
         *quit = true;
+    } else if ((LQMF_IS(argv[0], "help") || LQMF_IS(argv[0], "?")) && argc == 2) {
+        rc = lqmf_cli_help_command(stdout, argv[1]);
     } else if (LQMF_IS(argv[0], "help") || LQMF_IS(argv[0], "?")) {
         repl_help();
     } else if (lqmf_cli_find(argv[0]) && !LQMF_IS(argv[0], "do")) {

@@ -89,6 +89,11 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
     lqmf_buf_printf(b, "| architecture | %s (%s) |\n", hp->model_type, hp->hf_arch[0] ? hp->hf_arch : "-");
     lqmf_buf_printf(b, "| parameters | %llu |\n", (unsigned long long)r->quant.n_params);
     lqmf_buf_printf(b, "| request | \"%s\" |\n", fr->rq->request);
+    if (r->advice_asked)
+        lqmf_buf_printf(b, "| LLM advice | %s (%s): %s, %s; %s |\n", r->advice.provider, r->advice.model,
+                        r->advice.scheme[0] ? r->advice.scheme : "none",
+                        lqmf_advice_verdict_name(r->advice.verdict),
+                        r->advice_taken ? "taken" : "not taken (the planner's choice stands)");
     lqmf_buf_printf(b, "| file | `%s` |\n| sha256 | `%s` |\n", file, r->sha256);
     lqmf_buf_printf(b, "| size | %s (source %s) |\n", lqmf_fmt_bytes(r->quant.out_bytes, out, sizeof out),
                     lqmf_fmt_bytes(r->src_bytes, src, sizeof src));

@@ -109,6 +109,8 @@ static char *plan_json(const lqmf_factory_result *r) {
                           (json_int_t)(e ? e->weight_bytes : 0), "total_bytes",
                           (json_int_t)(e ? e->total_bytes : 0), "bpw", e ? e->bpw : 0.0, "why", p->why,
                           "alternative", p->alternative);
+    json_t *advice = factory_advice_json(r);
+    if (advice) json_object_set_new(o, "advice", advice); /* released here when o is NULL */
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
@@ -134,6 +136,7 @@ static lqmf_status make_plan(factory_run *fr) {
     lqmf_buf b;
     lqmf_buf_init(&b);
     st = lqmf_plan_render(&r->meta, &r->plan, &b);
+    if (st == LQMF_OK) factory_advise(fr, &b);
     if (st == LQMF_OK && (!lqmf_buf_append(&b, "", 1) || b.failed)) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st != LQMF_OK) {
         lqmf_buf_free(&b);

@@ -3,6 +3,8 @@
 #define LQMF_FACTORY_PRIV_H
 
 #include "lqmf/eval.h"
+
+#include <jansson.h>
 #include "lqmf/factory.h"
 
 typedef struct {
@@ -19,6 +21,9 @@ typedef struct {
     lqmf_eval_report *report; /* the auto-test's report (owned); NULL when not tested */
     bool refused, declined;
     bool stop;             /* the progress callback asked to stop */
+    bool stop_download;    /* atomic: stop the download in flight (read by the Hub's workers) */
+    bool (*hub_cancel)(void *user); /* the caller's own lqmf_hub_options.cancel, also honoured */
+    void *hub_cancel_user;
     bool made_folder;      /* out_folder was created by this run */
     bool wrote_artifact, wrote_card; /* this run wrote r->artifact / r->card */
     double t0;
@@ -38,6 +43,14 @@ lqmf_status factory_fetch(factory_run *fr);
  * r->test_verdict, r->test_text and fr->report, and saves the JSON report
  * beside the artifact. Its figures are recorded with the artifact. */
 lqmf_status factory_autotest(factory_run *fr);
+
+/* advice.c: when advice is asked for, ask the provider about r->plan,
+ * append the advice and whether it is taken to the plan text in b, and make
+ * an accepted suggestion the plan's choice. Never fails the run. */
+void factory_advise(factory_run *fr, lqmf_buf *b);
+/* advice.c: r's advice as the "advice" member of the recorded plan, NULL
+ * when none was asked. */
+json_t *factory_advice_json(const lqmf_factory_result *r);
 
 /* card.c: the model's name in file names: "org_name" for a Hub id, the
  * last path component without extension for a local path. */

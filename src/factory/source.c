@@ -48,10 +48,27 @@ static lqmf_status select_files(factory_run *fr) {
     return LQMF_OK;
 }
 
+/* The Hub client's cancel callback (called from its worker threads): a stop
+ * asked through the factory's progress callback, or the caller's own. */
+static bool download_cancelled(void *user) {
+    factory_run *fr = user;
+    return __atomic_load_n(&fr->stop_download, __ATOMIC_ACQUIRE) ||
+           (fr->hub_cancel && fr->hub_cancel(fr->hub_cancel_user));
+}
+
 static lqmf_status resolve_hub(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     const char *id = r->intent.model.id;
-    lqmf_status st = lqmf_hub_new(fr->rq->hub, &fr->hub);
+    lqmf_hub_options o;
+    if (fr->rq->hub)
+        o = *fr->rq->hub;
+    else
+        lqmf_hub_options_init(&o);
+    fr->hub_cancel = o.cancel;
+    fr->hub_cancel_user = o.cancel_user;
+    o.cancel = download_cancelled;
+    o.cancel_user = fr;
+    lqmf_status st = lqmf_hub_new(&o, &fr->hub);
     if (st == LQMF_OK) st = lqmf_hub_repo_open(fr->hub, id, NULL, &fr->repo);
     if (st == LQMF_OK) st = select_files(fr);
     if (st != LQMF_OK) return st;
@@ -104,8 +121,10 @@ static void on_download(void *user, const lqmf_hub_progress *p) {
     char done[32], total[32];
     snprintf(d->detail, sizeof d->detail, "%s / %s", lqmf_fmt_bytes(p->done, done, sizeof done),
              lqmf_fmt_bytes(p->total, total, sizeof total));
-    /* a download cannot be cut short here: a stop is honoured after it */
-    factory_notify(d->fr, LQMF_FACTORY_DOWNLOAD, p->total ? (double)p->done / (double)p->total : -1, d->detail);
+    /* a stop asked here cuts the transfers short (download_cancelled) */
+    if (!factory_notify(d->fr, LQMF_FACTORY_DOWNLOAD, p->total ? (double)p->done / (double)p->total : -1,
+                        d->detail))
+        __atomic_store_n(&d->fr->stop_download, true, __ATOMIC_RELEASE);
 }
 
 lqmf_status factory_fetch(factory_run *fr) {

@@ -323,9 +323,8 @@ static lqmf_status fetch_blob(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r
         tries = s.gained && !bad_hash ? 0 : tries + 1;
         set_state(p, LQMF_HUB_RETRYING);
         if (p) __atomic_fetch_add(&p->retries, 1u, __ATOMIC_RELAXED);
-        hub_backoff(h, tries ? tries - 1 : 0, o.retry_after_s);
+        if ((st = hub_backoff(h, tries ? tries - 1 : 0, o.retry_after_s)) != LQMF_OK) break;
         set_state(p, LQMF_HUB_ACTIVE);
-        st = LQMF_OK;
     }
     if (st == LQMF_OK && fsync(s.fd) != 0)
         st = lqmf_error(LQMF_E_IO, "%s: cannot flush: %s", part, strerror(errno));
@@ -355,6 +354,9 @@ lqmf_status hub_fetch(const lqmf_hub *h, CURL *c, const lqmf_hub_repo *r, const 
                           "%s of %s@%s: not in the cache, and offline mode "
                           "(HF_HUB_OFFLINE) is set",
                           f->path, r->repo_id, r->revision);
+    if (hub_cancelled(h))
+        return lqmf_error(LQMF_E_INTERRUPTED, "%s of %s@%s: interrupted before it started", f->path,
+                          r->repo_id, r->revision);
     const char *etag = hub_file_etag(f);
     char *blob = hub_fmt("%s/blobs/%s", r->repo_dir, etag);
     if (!blob) return lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -536,7 +538,7 @@ lqmf_status lqmf_hub_safetensors_header(lqmf_hub *h, const lqmf_hub_repo *r, con
             outcome o;
             st = header_attempt(h, r, f, what, out, len, &o);
             if (st == LQMF_OK || !o.retry || tries >= h->opt.max_retries) break;
-            hub_backoff(h, tries, o.retry_after_s);
+            if ((st = hub_backoff(h, tries, o.retry_after_s)) != LQMF_OK) break;
         }
     free(what);
     return st;

@@ -127,6 +127,15 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
 }
 
 /* Is url on the configured endpoint (so it may receive the token)? */
+bool hub_cancelled(const lqmf_hub *h) { return h->opt.cancel && h->opt.cancel(h->opt.cancel_user); }
+
+/* libcurl's progress callback: non-zero aborts the transfer
+ * (CURLE_ABORTED_BY_CALLBACK). Byte counts unused. */
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return hub_cancelled(ud) ? 1 : 0;
+}
+
 static bool on_endpoint(const lqmf_hub *h, const char *url) {
     size_t n = strlen(h->endpoint);
     return strncmp(url, h->endpoint, n) == 0 && (url[n] == '/' || url[n] == '\0');
@@ -173,6 +182,11 @@ lqmf_status hub_http_once(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp
         if (!auth) return lqmf_error(LQMF_E_NOMEM, "out of memory");
         hdrs = curl_slist_append(hdrs, auth);
     }
+    if (h->opt.cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)h);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     r->curl_code = curl_easy_perform(c);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
@@ -186,6 +200,8 @@ lqmf_status hub_http_once(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp
                           q->max_body);
     if (r->curl_code == CURLE_WRITE_ERROR && q->sink)
         return LQMF_E_STATE; /* the sink stopped it and keeps its own reason */
+    if (r->curl_code == CURLE_ABORTED_BY_CALLBACK)
+        return lqmf_error(LQMF_E_INTERRUPTED, "%s: interrupted", q->url);
     if (r->curl_code != CURLE_OK) {
         if (!r->curl_msg[0])
             snprintf(r->curl_msg, sizeof r->curl_msg, "%s", curl_easy_strerror(r->curl_code));
@@ -214,20 +230,27 @@ bool hub_retryable(lqmf_status st, const hub_resp *r) {
     }
 }
 
-void hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s) {
+#define CANCEL_POLL_S 0.05 /* seconds between cancel checks while waiting */
+
+lqmf_status hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s) {
     double s = (double)h->opt.retry_base_ms / 1000.0 * (double)(1u << (attempt < 16 ? attempt : 16));
     if (s > 30.0) s = 30.0;
     if (retry_after_s >= 0) s = retry_after_s > 60.0 ? 60.0 : retry_after_s;
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    for (double end = lqmf_time_now() + s, left = s; left > 0; left = end - lqmf_time_now()) {
+        if (hub_cancelled(h)) return lqmf_error(LQMF_E_INTERRUPTED, "interrupted while waiting to retry");
+        double step = h->opt.cancel && left > CANCEL_POLL_S ? CANCEL_POLL_S : left;
+        struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
     }
+    return LQMF_OK;
 }
 
 lqmf_status hub_http(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r) {
     for (unsigned attempt = 0;; attempt++) {
         lqmf_status st = hub_http_once(h, c, q, r);
         if (!hub_retryable(st, r) || attempt >= h->opt.max_retries) return st;
-        hub_backoff(h, attempt, r->retry_after_s);
+        if ((st = hub_backoff(h, attempt, r->retry_after_s)) != LQMF_OK) return st;
     }
 }
 

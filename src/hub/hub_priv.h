@@ -87,7 +87,8 @@ typedef struct {
 } hub_req;
 
 /* One attempt. LQMF_OK when an HTTP answer arrived completely (any status),
- * LQMF_E_NETWORK on a transport failure (r->curl_code says which), or
+ * LQMF_E_NETWORK on a transport failure (r->curl_code says which),
+ * LQMF_E_INTERRUPTED when the client's cancel callback stopped it, or
  * LQMF_E_STATE, with no message, when the sink stopped the transfer. r is reset first; release
  * r->body with hub_resp_free. The token is sent only to the endpoint. */
 lqmf_status hub_http_once(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r);
@@ -96,8 +97,11 @@ void hub_resp_free(hub_resp *r);
 bool hub_retryable(lqmf_status st, const hub_resp *r);
 /* Sleep before retry `attempt` (0-based): retry_after_s when >= 0 (the
  * server's Retry-After, at most 60 s), else retry_base_ms * 2^attempt,
- * capped at 30 s. */
-void hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s);
+ * capped at 30 s. Cut short (LQMF_E_INTERRUPTED, with a message) when the
+ * client's cancel callback says so. */
+lqmf_status hub_backoff(const lqmf_hub *h, unsigned attempt, double retry_after_s);
+/* Has the client's cancel callback asked to stop? */
+bool hub_cancelled(const lqmf_hub *h);
 /* hub_http_once with retries, for API calls and small bodies. */
 lqmf_status hub_http(const lqmf_hub *h, CURL *c, const hub_req *q, hub_resp *r);
 /* Turn a failed transfer or a non-2xx answer into a status and a message

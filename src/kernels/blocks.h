@@ -1,5 +1,5 @@
 /* Block layouts of the quantized types, byte-compatible with GGUF/ggml.
- * Private to src/kernels and src/quant. Little-endian host assumed (x86-64).
+ * Private to src/kernels and src/quant. Little-endian host assumed (x86-64, AArch64).
  *
  * Notation used in the formulas: d, dmin are the fp16 block scales; a
  * "sub-block" is a run of 16 or 32 consecutive weights sharing one integer

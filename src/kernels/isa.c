@@ -1,15 +1,29 @@
 /* Runtime choice of the instruction set for the kernels. */
 #include "lqmf/quant.h"
 
-#include <cpuid.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define LQMF_X86 1
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 static _Atomic int g_isa = -1; /* lqmf_isa, -1 before the first choice */
 
-static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512" };
+static const char *const k_names[LQMF_ISA_COUNT] = { "ref", "avx2", "avx512", "neon" };
+static const char *const k_needs[LQMF_ISA_COUNT] = {
+    "", "an x86-64 CPU with AVX2, FMA and F16C", "an x86-64 CPU with AVX-512 F, BW, DQ and VL",
+#ifdef __ARM_FEATURE_DOTPROD
+    "an AArch64 CPU with the dotprod extension"
+#else
+    "an AArch64 CPU"
+#endif
+};
 
+#ifdef LQMF_X86
 /* __builtin_cpu_supports also checks that the OS saves the AVX state; F16C
  * (which not every compiler names there) is CPUID leaf 1, ECX bit 29. */
 static bool cpu_has_avx2(void) {
@@ -18,15 +32,32 @@ static bool cpu_has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
+#endif
+
+/* Advanced SIMD is part of every AArch64 CPU; the SDOT kernels also need
+ * the dotprod extension, which the kernel reports in HWCAP_ASIMDDP. */
+#if defined(__aarch64__)
+static bool cpu_has_neon(void) {
+#ifdef __ARM_FEATURE_DOTPROD
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return true;
+#endif
+}
+#endif
 
 static bool cpu_supports(lqmf_isa isa) {
     switch (isa) {
     case LQMF_ISA_REF: return true;
+#ifdef LQMF_X86
     case LQMF_ISA_AVX2: return cpu_has_avx2();
     case LQMF_ISA_AVX512:
         return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vl");
+#elif defined(__aarch64__)
+    case LQMF_ISA_NEON: return cpu_has_neon();
+#endif
     default: return false;
     }
 }
@@ -57,22 +88,29 @@ lqmf_status lqmf_kernel_select(lqmf_isa isa) {
         return lqmf_error(LQMF_E_INVALID, "instruction set %d: no such ISA", (int)isa);
     if (!lqmf_kernel_isa_available(isa))
         return lqmf_error(LQMF_E_UNSUPPORTED, "instruction set %s: not supported by this CPU (needs %s)",
-                          k_names[isa],
-                          isa == LQMF_ISA_AVX2 ? "AVX2, FMA and F16C" : "AVX-512 F, BW, DQ and VL");
+                          k_names[isa], k_needs[isa]);
     atomic_store(&g_isa, (int)isa);
     return LQMF_OK;
+}
+
+/* The ISA an LQMF_ISA value names ("scalar" is "ref"), or -1. */
+static int isa_by_name(const char *name) {
+    if (strcmp(name, "scalar") == 0) return LQMF_ISA_REF;
+    for (int i = 0; i < LQMF_ISA_COUNT; i++)
+        if (strcmp(name, k_names[i]) == 0) return i;
+    return -1;
 }
 
 lqmf_status lqmf_kernel_init(void) {
     const char *env = getenv("LQMF_ISA");
     if (!env || !*env) return lqmf_kernel_select(best_isa());
-    for (int i = 0; i < LQMF_ISA_COUNT; i++)
-        if (strcmp(env, k_names[i]) == 0) {
-            lqmf_status st = lqmf_kernel_select((lqmf_isa)i);
-            return st ? lqmf_error_prefix(st, "LQMF_ISA=%s", env) : LQMF_OK;
-        }
-    return lqmf_error(LQMF_E_INVALID,
-                      "LQMF_ISA=%s: unknown instruction set (expected ref, avx2 or avx512)", env);
+    int i = isa_by_name(env);
+    if (i < 0)
+        return lqmf_error(LQMF_E_INVALID,
+                          "LQMF_ISA=%s: unknown instruction set (expected ref, scalar, avx2, avx512 or neon)",
+                          env);
+    lqmf_status st = lqmf_kernel_select((lqmf_isa)i);
+    return st ? lqmf_error_prefix(st, "LQMF_ISA=%s", env) : LQMF_OK;
 }
 
 lqmf_isa lqmf_kernel_isa(void) {
@@ -80,9 +118,8 @@ lqmf_isa lqmf_kernel_isa(void) {
     if (isa >= 0) return (lqmf_isa)isa;
     /* first use without lqmf_kernel_init: honour a valid LQMF_ISA, else the best */
     const char *env = getenv("LQMF_ISA");
-    int want = best_isa();
-    for (int i = 0; env && i < LQMF_ISA_COUNT; i++)
-        if (strcmp(env, k_names[i]) == 0 && lqmf_kernel_isa_available((lqmf_isa)i)) want = i;
+    int want = best_isa(), named = env ? isa_by_name(env) : -1;
+    if (named >= 0 && lqmf_kernel_isa_available((lqmf_isa)named)) want = named;
     int expected = -1;
     atomic_compare_exchange_strong(&g_isa, &expected, want);
     return (lqmf_isa)atomic_load(&g_isa);

@@ -36,6 +36,7 @@
 
 LQMF_K_DECLARE_ALL(ref);
 LQMF_K_DECLARE_ALL(avx2);
+LQMF_K_DECLARE_ALL(neon); /* AArch64 builds only */
 /* AVX-512 has only the dot products that beat AVX2; the rest is AVX2. */
 LQMF_K_DOT(f32, avx512);
 LQMF_K_DOT(f16, avx512);

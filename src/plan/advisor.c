@@ -126,6 +126,22 @@ void lqmf_advice_get(const lqmf_llm_client *c, const lqmf_model_meta *m, const l
     lqmf_buf_free(&prompt);
 }
 
+void lqmf_advice_ask(const lqmf_config *cfg, const lqmf_model_meta *m, const lqmf_plan *p, lqmf_advice *out) {
+    lqmf_llm_client c;
+    if (lqmf_llm_client_init(cfg, NULL, &c) == LQMF_OK) {
+        lqmf_advice_get(&c, m, p, out);
+        explicit_bzero(c.key, sizeof c.key);
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    out->option = -1;
+    snprintf(out->provider, sizeof out->provider, "%s", lqmf_config_get(cfg, LQMF_CFG_LLM_PROVIDER));
+    snprintf(out->model, sizeof out->model, "%s", c.provider ? c.model : "-");
+    snprintf(out->why, sizeof out->why, "%s", lqmf_last_error());
+    explicit_bzero(c.key, sizeof c.key);
+    lqmf_clear_error();
+}
+
 void lqmf_advice_render(const lqmf_advice *a, lqmf_buf *out) {
     lqmf_buf_printf(out, "Advice from %s (%s): ", a->provider, a->model);
     switch (a->verdict) {

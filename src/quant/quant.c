@@ -46,10 +46,16 @@ LQMF_Q_DECLARE(q8_K) { /* activation type: plain rounding, no search */
                              lqmf_q_q8_K, lqmf_k_q8_K_from_float_##isa, NULL, NULL },         \
     }
 
+/* Each ISA's kernels exist only in builds for its architecture (the NEON
+ * files are empty elsewhere); isa.c reports the others as not available. */
 static const lqmf_quant_traits k_tables[LQMF_ISA_COUNT][LQMF_TYPE_COUNT] = {
     [LQMF_ISA_REF] = TABLE(ref, ref, ref),
+#if defined(__x86_64__) || defined(__i386__)
     [LQMF_ISA_AVX2] = TABLE(avx2, avx2, avx2),
     [LQMF_ISA_AVX512] = TABLE(avx2, avx512, avx512),
+#elif defined(__aarch64__)
+    [LQMF_ISA_NEON] = TABLE(neon, neon, neon),
+#endif
 };
 
 const lqmf_quant_traits *lqmf_quant_traits_isa(lqmf_type t, lqmf_isa isa) {

@@ -439,3 +439,64 @@ TEST(llm_status_check_cli) {
     mock_llm_stop(mk);
     clear_llm_env();
 }
+
+/* `llm status --json`: keys against the client the library sets up, the
+ * check's outcome and the exit codes (0, 1 failed check, 2 bad provider). */
+TEST(llm_status_json_cli) {
+    mock_llm *mk = mock_llm_start();
+    REQUIRE(mk);
+    clear_llm_env();
+    setenv("LLM_PROVIDER", "openai", 1);
+    setenv("OPENAI_API_KEY", "sk-json-secret-77778888", 1);
+    setenv("LQMF_LLM_BASE_URL", mock_llm_url(mk), 1);
+    reply_text(mk, LQMF_LLM_API_OPENAI, "ok");
+    char *out = NULL;
+    CHECK_EQ_INT(lqmf_test_cli("llm status --check --json --env-file /dev/null", NULL, &out), 0);
+    json_t *j = out ? json_loads(out, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    CHECKF(j != NULL, "not JSON: %s", out ? out : "");
+    CHECK(out && !strstr(out, "json-secret"));
+    free(out);
+    lqmf_config_opts o = {.dotenv_path = "/dev/null"};
+    lqmf_config *cfg = NULL;
+    lqmf_llm_client c;
+    REQUIRE_OK(lqmf_config_load(&o, &cfg));
+    REQUIRE_OK(lqmf_llm_client_init(cfg, NULL, &c));
+    char masked[64];
+    CHECK_STR(json_string_value(json_object_get(j, "provider")), c.provider->name);
+    CHECK_STR(json_string_value(json_object_get(j, "advice")), "on_request");
+    CHECK_STR(json_string_value(json_object_get(j, "model")), c.model);
+    CHECK_STR(json_string_value(json_object_get(j, "base_url")), c.base_url);
+    CHECK_STR(json_string_value(json_object_get(j, "base_from")), c.base_from);
+    const json_t *key = json_object_get(j, "key"), *chk = json_object_get(j, "check");
+    CHECK(json_is_true(json_object_get(key, "present")));
+    CHECK_STR(json_string_value(json_object_get(key, "masked")),
+              lqmf_config_mask(c.key, masked, sizeof masked));
+    CHECK_STR(json_string_value(json_object_get(key, "env")), "OPENAI_API_KEY");
+    CHECK(json_is_true(json_object_get(chk, "ok")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(chk, "http")), 200);
+    CHECK_STR(json_string_value(json_object_get(chk, "reply")), "ok");
+    json_decref(j);
+    lqmf_config_free(cfg);
+
+    mock_llm_reply(mk, 500, "{}");
+    CHECK_EQ_INT(lqmf_test_cli("llm status --check --json --env-file /dev/null", NULL, &out), 1);
+    j = out ? json_loads(out, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(out);
+    CHECK(json_is_false(json_object_get(json_object_get(j, "check"), "ok")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "check"), "http")), 500);
+    json_decref(j);
+
+    setenv("LLM_PROVIDER", "none", 1);
+    CHECK_EQ_INT(lqmf_test_cli("llm status --json --env-file /dev/null", NULL, &out), 0);
+    j = out ? json_loads(out, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(out);
+    CHECK_STR(json_string_value(json_object_get(j, "advice")), "off");
+    CHECK(json_object_get(j, "api") == NULL);
+    json_decref(j);
+    setenv("LLM_PROVIDER", "mistral", 1);
+    CHECK_EQ_INT(lqmf_test_cli("llm status --json --env-file /dev/null", NULL, &out), 2);
+    CHECK(out && !*out);
+    free(out);
+    mock_llm_stop(mk);
+    clear_llm_env();
+}

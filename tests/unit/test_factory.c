@@ -6,6 +6,7 @@
 #include "lqmf/factory.h"
 #include "lqmf/sha256.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -223,6 +224,99 @@ TEST(factory_interrupted_leaves_nothing) {
     CHECK_EQ_INT(snap.n_artifacts, 0);
     lqmf_store_snapshot_free(&snap);
     lqmf_factory_result_free(&r);
+}
+
+/* Ask to stop once some weight bytes have arrived; remember when. */
+typedef struct {
+    double stop_at;
+} dl_stop;
+
+static bool stop_in_download(void *user, const lqmf_factory_progress *p) {
+    dl_stop *d = user;
+    if (d->stop_at > 0) return false;
+    if (p->stage == LQMF_FACTORY_DOWNLOAD && p->frac > 0.02 && p->frac < 1) {
+        d->stop_at = lqmf_time_now();
+        return false;
+    }
+    return true;
+}
+
+/* Bytes of the first *.incomplete file under dir/blobs; -1 when none. */
+static long long incomplete_size(const char *repo_dir) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/blobs", repo_dir);
+    DIR *d = opendir(dir);
+    long long size = -1;
+    for (struct dirent *e; d && size < 0 && (e = readdir(d));) {
+        if (!strstr(e->d_name, ".incomplete")) continue;
+        char path[1400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0) size = (long long)st.st_size;
+    }
+    if (d) closedir(d);
+    return size;
+}
+
+/* A stop during a throttled download (the whole transfer would take ~17 s)
+ * ends the run within a second as interrupted, with no artifact folder and
+ * the partial weights kept; the next run resumes them with a Range request. */
+TEST(factory_interrupted_during_download_resumes) {
+    DATA(src, "models/tiny-llama");
+    mock_hub *hub = mock_hub_start(9);
+    REQUIRE(hub);
+    REQUIRE(mock_hub_add_repo(hub, "lqmf-test/tiny-llama", src, MOCK_PUBLIC, NULL));
+    fixture f;
+    fixture_init(&f, "quantize lqmf-test/tiny-llama to 8-bit GGUF for CPU");
+    f.rq.skip_test = true;
+    char cache[512], repo_dir[1024];
+    snprintf(cache, sizeof cache, "%s/hf-cache", lqmf_test_tmpdir());
+    snprintf(repo_dir, sizeof repo_dir, "%s/models--lqmf-test--tiny-llama", cache);
+    lqmf_hub_options ho;
+    use_mock_hub(&f, hub, cache, &ho);
+    mock_hub_set_faults(hub, &(mock_faults){.slow_ms = 20}); /* 20 ms per 16 KiB */
+    dl_stop d = {0};
+    f.rq.progress = stop_in_download;
+    f.rq.user = &d;
+    lqmf_factory_result r;
+    CHECK_EQ_INT(lqmf_factory_run(&f.rq, &r), LQMF_E_INTERRUPTED);
+    double late = lqmf_time_now() - d.stop_at;
+    CHECK(d.stop_at > 0);
+    CHECKF(late < 1.5, "the run ended %.2f s after the stop", late);
+    CHECK_EQ_INT(r.outcome, LQMF_FACTORY_INTERRUPTED);
+    CHECK_EQ_INT(r.stage, LQMF_FACTORY_DOWNLOAD);
+    CHECK(r.artifact[0] == '\0');
+    char folder[1024];
+    snprintf(folder, sizeof folder, "%s/lqmf-test_tiny-llama_gguf_8bit", f.out);
+    CHECK(!exists(folder));
+    long long partial = incomplete_size(repo_dir);
+    CHECKF(partial > 0, "partial weights: %lld bytes", partial);
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_INTERRUPTED, "interrupted at download", &snap);
+    CHECK_EQ_INT(snap.n_artifacts, 0);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+
+    mock_hub_set_faults(hub, &(mock_faults){0});
+    mock_hub_reset_stats(hub);
+    f.rq.progress = NULL;
+    lqmf_status st = lqmf_factory_run(&f.rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    CHECK(exists(r.artifact));
+    /* resumed, not fetched again: the rest of the weights, plus the small
+     * files and the header Range reads of planning (well under 64 KiB) */
+    char weights[1024];
+    struct stat wst;
+    snprintf(weights, sizeof weights, "%s/model.safetensors", src);
+    REQUIRE(stat(weights, &wst) == 0);
+    mock_stats ms = mock_hub_stats(hub);
+    CHECKF(ms.body_bytes <= (uint64_t)wst.st_size - (uint64_t)partial + 65536,
+           "sent %llu bytes; the weights are %lld, %lld of them kept", (unsigned long long)ms.body_bytes,
+           (long long)wst.st_size, partial);
+    CHECK(ms.ranged >= 1);
+    CHECK_EQ_INT(incomplete_size(repo_dir), -1);
+    lqmf_factory_result_free(&r);
+    mock_hub_stop(hub);
 }
 
 TEST(factory_folder_names) {

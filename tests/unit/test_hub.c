@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- digests --------------------------------------------------------------- */
@@ -839,6 +842,169 @@ TEST(hub_disk_full) {
 }
 
 /* ---- cache sharing, offline, local dir, renamed repos --------------------------------- */
+
+/* ---- cancellation -------------------------------------------------------------- */
+
+/* Cancel callback: true from the time *at on (lqmf_time_now seconds). */
+static bool cancel_after(void *user) { return lqmf_time_now() >= *(const double *)user; }
+
+static lqmf_hub *cancellable_hub(const char *url, const char *cache, unsigned retry_base_ms,
+                                 double *cancel_at) {
+    lqmf_hub_options o;
+    lqmf_hub_options_init(&o);
+    o.endpoint = url;
+    o.cache_dir = cache;
+    o.token = "";
+    o.offline = 0;
+    o.retry_base_ms = retry_base_ms;
+    o.connect_timeout_s = 2;
+    o.cancel = cancel_after;
+    o.cancel_user = cancel_at;
+    lqmf_hub *h = NULL;
+    return lqmf_hub_new(&o, &h) == LQMF_OK ? h : NULL;
+}
+
+/* Cancelled mid-file against a throttled server: the call returns soon after
+ * the cancel (not at the end of the transfer) with LQMF_E_INTERRUPTED, the
+ * .incomplete file keeps what arrived, and the next download resumes it with
+ * one Range request and verifies the sha256. */
+TEST(hub_cancel_mid_file_keeps_partial_and_resumes) {
+    fixture fx;
+    REQUIRE(setup(&fx, false));
+    char big[600];
+    snprintf(big, sizeof big, "%s/big", lqmf_test_tmpdir());
+    write_file(big, "config.json", "{\"model_type\":\"gpt2\"}", 21);
+    write_safetensors(big, "model.safetensors", 1750); /* 2.1 MB: 128 chunks of 16 KiB */
+    REQUIRE(mock_hub_add_repo(fx.m, "test-org/big", big, MOCK_PUBLIC, NULL));
+    double never = 1e300, at = 1e300;
+    lqmf_hub *h = cancellable_hub(mock_hub_url(fx.m), fx.cache, 2, &at);
+    REQUIRE(h);
+    lqmf_hub_repo *r = NULL;
+    REQUIRE_OK(lqmf_hub_repo_open(h, "test-org/big", NULL, &r));
+    bool *sel = select_globs(r, "model.safetensors", NULL);
+    const lqmf_hub_file *f = lqmf_hub_repo_find(r, "model.safetensors");
+    REQUIRE(sel && f);
+    /* 25 ms per 16 KiB: the whole body takes ~3.3 s; cancel after 0.6 s */
+    mock_faults slow = {.slow_ms = 25};
+    mock_hub_set_faults(fx.m, &slow);
+    double t0 = lqmf_time_now();
+    at = t0 + 0.6;
+    lqmf_status st = lqmf_hub_download(h, r, sel, NULL);
+    double t1 = lqmf_time_now();
+    CHECK_EQ_INT(st, LQMF_E_INTERRUPTED);
+    double full_s = (double)f->size / 16384.0 * 0.025;
+    CHECKF(t1 - at < 1.0 && t1 - t0 < 0.5 * full_s,
+           "returned %.2f s after the cancel (%.2f s in; whole transfer %.2f s)", t1 - at, t1 - t0, full_s);
+    char part[1400], snap[1400];
+    snprintf(part, sizeof part, "%s/blobs/%s.incomplete", r->repo_dir, f->sha256);
+    snprintf(snap, sizeof snap, "%s/model.safetensors", r->snapshot_dir);
+    struct stat sb;
+    CHECK(stat(part, &sb) == 0);
+    uint64_t have = (uint64_t)sb.st_size;
+    CHECKF(have > 0 && have < f->size, "partial file has %llu of %llu bytes", (unsigned long long)have,
+           (unsigned long long)f->size);
+    CHECK(access(snap, F_OK) != 0); /* nothing linked */
+
+    at = never;
+    mock_hub_set_faults(fx.m, &(mock_faults){0});
+    /* the stopped connection's server thread may still push a chunk or two
+     * into the closed socket: wait until the mock's byte count settles */
+    for (uint64_t last = UINT64_MAX, i = 0; i < 40 && mock_hub_stats(fx.m).body_bytes != last; i++) {
+        last = mock_hub_stats(fx.m).body_bytes;
+        usleep(100 * 1000);
+    }
+    mock_hub_reset_stats(fx.m);
+    CHECK_OK(lqmf_hub_download(h, r, sel, NULL));
+    mock_stats ms = mock_hub_stats(fx.m);
+    CHECK_EQ_INT(ms.bodies, 1);
+    CHECK_EQ_INT(ms.ranged, 1);
+    CHECK_EQ_INT(ms.body_bytes, f->size - have); /* only the rest */
+    char src[1400], got[65], want[65];
+    uint8_t d[32];
+    snprintf(src, sizeof src, "%s/model.safetensors", big);
+    CHECK_OK(lqmf_sha256_file(src, d));
+    lqmf_hex(d, 32, want);
+    CHECK_OK(lqmf_sha256_file(snap, d));
+    lqmf_hex(d, 32, got);
+    CHECK_STR(got, want);
+    CHECK_STR(f->sha256, want);
+    CHECK(access(part, F_OK) != 0);
+    free(sel);
+    lqmf_hub_repo_free(r);
+    lqmf_hub_free(h);
+    teardown(&fx);
+}
+
+/* A cancel during a retry wait (2 s backoff after a 503) ends it at once. */
+TEST(hub_cancel_during_backoff) {
+    fixture fx;
+    REQUIRE(setup(&fx, false));
+    double at = 1e300;
+    lqmf_hub *h = cancellable_hub(mock_hub_url(fx.m), fx.cache, 2000, &at);
+    REQUIRE(h);
+    lqmf_hub_repo *r = NULL;
+    REQUIRE_OK(lqmf_hub_repo_open(h, "test-org/synth", NULL, &r));
+    mock_hub_set_faults(fx.m, &(mock_faults){.n_503 = 5});
+    double t0 = lqmf_time_now();
+    at = t0 + 0.3;
+    CHECK_ERR(lqmf_hub_download(h, r, NULL, NULL), LQMF_E_INTERRUPTED, "interrupted");
+    double dt = lqmf_time_now() - t0;
+    CHECKF(dt < 1.5, "returned after %.2f s (the backoff alone is 2 s)", dt);
+    lqmf_hub_repo_free(r);
+    lqmf_hub_free(h);
+    teardown(&fx);
+}
+
+/* `lqmf download` given Ctrl-C (SIGINT) mid-file: exit 130 soon after, the
+ * partial file kept; the same command then resumes and finishes. */
+TEST(hub_download_cli_sigint) {
+    fixture fx;
+    REQUIRE(setup(&fx, false));
+    char big[600];
+    snprintf(big, sizeof big, "%s/big", lqmf_test_tmpdir());
+    write_safetensors(big, "model.safetensors", 1750);
+    write_file(big, "config.json", "{}", 2);
+    REQUIRE(mock_hub_add_repo(fx.m, "test-org/big", big, MOCK_PUBLIC, NULL));
+    mock_hub_set_faults(fx.m, &(mock_faults){.slow_ms = 25}); /* ~3.3 s for the weights */
+    setenv("HF_ENDPOINT", mock_hub_url(fx.m), 1);             /* before fork: the child only execs */
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(lqmf_test_cli_path(), "lqmf", "download", "test-org/big", "--cache-dir", fx.cache, "--quiet",
+              (char *)NULL);
+        _exit(127);
+    }
+    usleep(700 * 1000);
+    double t0 = lqmf_time_now();
+    kill(pid, SIGINT);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    double late = lqmf_time_now() - t0;
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d", status);
+    CHECKF(late < 1.5, "exited %.2f s after SIGINT", late);
+    char blobs[700];
+    snprintf(blobs, sizeof blobs, "%s/models--test-org--big/blobs", fx.cache);
+    DIR *d = opendir(blobs);
+    unsigned partial = 0;
+    for (struct dirent *e; d && (e = readdir(d));) partial += strstr(e->d_name, ".incomplete") != NULL;
+    if (d) closedir(d);
+    CHECK_EQ_INT(partial, 1);
+    mock_hub_set_faults(fx.m, &(mock_faults){0});
+    char args[1400], *out = NULL;
+    snprintf(args, sizeof args, "download test-org/big --cache-dir '%s' --quiet", fx.cache);
+    CHECK_EQ_INT(lqmf_test_cli(args, NULL, &out), 0);
+    unsetenv("HF_ENDPOINT");
+    free(out);
+    unsigned left;
+    char repo_dir[700];
+    snprintf(repo_dir, sizeof repo_dir, "%s/models--test-org--big", fx.cache);
+    CHECK_EQ_INT(check_blobs(repo_dir, &left), 0);
+    CHECK_EQ_INT(left, 0);
+    teardown(&fx);
+}
 
 TEST(hub_offline_from_cache_and_local_dir) {
     fixture fx;

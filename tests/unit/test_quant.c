@@ -613,6 +613,14 @@ static void check_isa(lqmf_isa isa) {
             CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "%s vec_dot %g vs %g",
                    lqmf_type_name(floats[k]), (double)dr, (double)ds);
     }
+    /* the F16 dot on a row inside the F16 range */
+    fill_gauss(x, N, 1.0f);
+    const lqmf_quant_traits *r16 = lqmf_quant_traits_isa(LQMF_TYPE_F16, LQMF_ISA_REF),
+                            *s16 = lqmf_quant_traits_isa(LQMF_TYPE_F16, isa);
+    r16->quantize(x, br, N, NULL);
+    r16->to_float(br, yr, N);
+    float dr = r16->vec_dot(992, br, x), ds = s16->vec_dot(992, br, x);
+    CHECKF(fabs(dr - ds) <= DOT_TOL * abs_dot(yr, x, 992), "F16 vec_dot %g vs %g", (double)dr, (double)ds);
     fill_gauss(x, 768, 3.0f);
     lqmf_type acts[] = { LQMF_TYPE_Q8_0, LQMF_TYPE_Q8_K };
     for (int k = 0; k < 2; k++) {
@@ -635,6 +643,71 @@ TEST(quant_avx512_matches_ref) {
     check_isa(LQMF_ISA_AVX512);
 }
 
+TEST(quant_neon_matches_ref) {
+    if (!lqmf_kernel_isa_available(LQMF_ISA_NEON)) SKIP("NEON kernels are built only for AArch64");
+    check_isa(LQMF_ISA_NEON);
+}
+
+/* The integer part of every vec_dot is exact: with weight scales +-1 (and
+ * mins +-1), activation scales 1 and activation levels small enough that
+ * every partial sum stays below 2^24 (Q8_0: |a| <= 127 over 512 weights;
+ * Q8_K: |a| <= 7 over two super-blocks), any float summation order gives the
+ * exact dot, which the decoders above compute in double. Every ISA must
+ * return exactly that value. */
+TEST(quant_vec_dot_integer_exact) {
+    enum { N = 512 };
+    rng_seed(9);
+    static uint8_t wq[N * 2], aq[N * 2];
+    double yw[256];
+    for (int k = 0; k < N_QTYPES; k++) {
+        const qtype *q = &k_qtypes[k];
+        const uint32_t bs = bsize(q->t), ts = lqmf_type_get(q->t)->type_size;
+        const bool k8 = bs == 256; /* activations Q8_K, else Q8_0 */
+        for (int rep = 0; rep < 20; rep++) {
+            random_blocks(q, wq, N / bs);
+            for (uint32_t b = 0; b < N / bs; b++)
+                for (int f = 0; f < q->nfp16; f++) { /* +-1.0 */
+                    const uint16_t one = rng_u64() & 1 ? 0xBC00 : 0x3C00;
+                    memcpy(wq + b * ts + q->fp16_at[f], &one, 2);
+                }
+            double want = 0;
+            for (int b = 0; b < N / (k8 ? 256 : 32); b++) { /* activation blocks, by their byte layout */
+                uint8_t *ab = aq + b * (k8 ? 292 : 34);
+                int8_t *qs = (int8_t *)(ab + (k8 ? 4 : 2));
+                const int lim = k8 ? 7 : 127, nq = k8 ? 256 : 32;
+                for (int j = 0; j < nq; j++) qs[j] = (int8_t)((int)(rng_u64() % (2 * lim + 1)) - lim);
+                if (k8) {
+                    const float one = 1.0f;
+                    memcpy(ab, &one, 4);
+                    for (int g = 0; g < 16; g++) {
+                        int16_t sum = 0;
+                        for (int j = 0; j < 16; j++) sum = (int16_t)(sum + qs[16 * g + j]);
+                        memcpy(ab + 260 + 2 * g, &sum, 2);
+                    }
+                } else {
+                    ab[0] = 0x00, ab[1] = 0x3C;
+                }
+            }
+            for (uint32_t b = 0; b < N / bs; b++) {
+                dec_block(q->t, wq + b * ts, yw);
+                for (uint32_t j = 0; j < bs; j++) {
+                    const uint32_t i = b * bs + j;
+                    want += yw[j] * (k8 ? (int8_t)aq[(i / 256) * 292 + 4 + i % 256]
+                                        : (int8_t)aq[(i / 32) * 34 + 2 + i % 32]);
+                }
+            }
+            for (int isa = 0; isa < LQMF_ISA_COUNT; isa++) {
+                const lqmf_quant_traits *tr = lqmf_quant_traits_isa(q->t, (lqmf_isa)isa);
+                if (!tr) continue;
+                const float got = tr->vec_dot(N, wq, aq);
+                CHECKF((double)got == want, "%s %s rep %d: vec_dot %.9g, exact %.9g", lqmf_type_name(q->t),
+                       lqmf_kernel_isa_name((lqmf_isa)isa), rep, (double)got, want);
+            }
+            if (lqmf_test_failed()) return;
+        }
+    }
+}
+
 /* ---- instruction set selection ----------------------------------------- */
 
 TEST(quant_isa_env) {
@@ -655,6 +728,10 @@ TEST(quant_isa_env) {
             CHECK(lqmf_quant_traits_isa(LQMF_TYPE_Q4_K, (lqmf_isa)i) == NULL);
         }
     CHECK_STR(lqmf_kernel_isa_name(LQMF_ISA_AVX2), "avx2");
+    CHECK_STR(lqmf_kernel_isa_name(LQMF_ISA_NEON), "neon");
+    setenv("LQMF_ISA", "scalar", 1); /* a synonym of ref */
+    CHECK_OK(lqmf_kernel_init());
+    CHECK(lqmf_kernel_isa() == LQMF_ISA_REF);
     /* no variable: the best ISA */
     unsetenv("LQMF_ISA");
     CHECK_OK(lqmf_kernel_init());
