@@ -45,9 +45,10 @@ static lqmf_status mkdir_p(const char *path);
 
 /* ---- intent ------------------------------------------------------------------------- */
 
-/* GGUF and bitsandbytes (NF4, INT8) are produced: bitsandbytes only when
- * the request names it ("bnb", "nf4", "int8"), a method defaulted from the
- * device becomes GGUF, and other methods (GPTQ, AWQ) are refused. */
+/* GGUF, bitsandbytes (NF4, INT8) and GPTQ (4-, 8-bit) are produced; the
+ * last two only when the request names them ("bnb", "nf4", "int8",
+ * "gptq"); a method defaulted from the device becomes GGUF, and AWQ is
+ * refused. */
 static lqmf_status check_method(factory_run *fr) {
     lqmf_intent *in = &fr->r->intent;
     const lqmf_scheme *s = in->scheme;
@@ -58,20 +59,22 @@ static lqmf_status check_method(factory_run *fr) {
         return LQMF_OK;
     }
     fr->r->stage = LQMF_FACTORY_PLAN;
-    if (m == LQMF_METHOD_BNB && (s || !in->bits || in->bits == 4 || in->bits == 8)) {
-        in->method = LQMF_METHOD_BNB;
+    bool hf = m == LQMF_METHOD_BNB || m == LQMF_METHOD_GPTQ;
+    if (hf && (s || !in->bits || in->bits == 4 || in->bits == 8)) {
+        in->method = m;
         in->method_defaulted = false;
-        if (!s) in->scheme = lqmf_plan_scheme_find(in->bits == 8 ? "INT8" : "NF4");
+        if (!s && m == LQMF_METHOD_BNB) in->scheme = lqmf_plan_scheme_find(in->bits == 8 ? "INT8" : "NF4");
+        if (!s && m == LQMF_METHOD_GPTQ) in->scheme = lqmf_plan_scheme_find(in->bits == 8 ? "GPTQ-8bit" : "GPTQ-4bit");
         return LQMF_OK;
     }
     fr->refused = true;
-    if (m == LQMF_METHOD_BNB)
-        return lqmf_error(LQMF_E_UNSUPPORTED, "bitsandbytes has 4-bit (NF4) and 8-bit (INT8) weights, not %u-bit",
-                          in->bits);
+    if (hf)
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s checkpoints are 4-bit or 8-bit here, not %u-bit",
+                          lqmf_method_name(m), in->bits);
     return lqmf_error(LQMF_E_UNSUPPORTED,
                       "%s%s%s is not implemented yet: lqmf writes GGUF files (Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, "
-                      "Q6_K, Q8_0, F16, ...), which llama.cpp also runs on GPUs, and bitsandbytes checkpoints "
-                      "(NF4, INT8); ask for \"4-bit GGUF\" or \"bnb 4-bit\"",
+                      "Q6_K, Q8_0, F16, ...), which llama.cpp also runs on GPUs, and bitsandbytes (NF4, INT8) "
+                      "and GPTQ (4-, 8-bit) checkpoints; ask for \"4-bit GGUF\", \"bnb 4-bit\" or \"gptq\"",
                       lqmf_method_name(m), s ? " " : "", s ? s->name : "");
 }
 
@@ -92,7 +95,7 @@ static void size_device(factory_run *fr, lqmf_plan_request *prq) {
     const lqmf_hw *hw = &fr->hw;
     uint64_t gpu = hw->n_gpus ? hw->gpus[0].mem_total : 0;
     if (in->device == LQMF_DEVICE_ANY) lqmf_intent_set_device(in, gpu ? LQMF_DEVICE_GPU : LQMF_DEVICE_CPU);
-    if (in->method != LQMF_METHOD_BNB) in->method = LQMF_METHOD_GGUF; /* set_device may have defaulted another */
+    if (in->method_defaulted) in->method = LQMF_METHOD_GGUF; /* set_device may have defaulted another */
     prq->device = in->device;
     prq->device_mem = in->device_mem                      ? in->device_mem
                       : in->device == LQMF_DEVICE_CPU      ? hw->ram_available
@@ -200,19 +203,22 @@ static bool on_linear(void *user, const lqmf_hfq_progress *p) {
                           p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : -1, q->detail);
 }
 
-/* The bitsandbytes checkpoint: the artifact is the folder itself. */
-static lqmf_status quantize_bnb(factory_run *fr, q_state *q) {
+/* A bitsandbytes or GPTQ checkpoint: the artifact is the folder itself.
+ * GPTQ calibrates on the part of the built-in text the quick test does not
+ * score. */
+static lqmf_status quantize_hf(factory_run *fr, q_state *q) {
     lqmf_factory_result *r = fr->r;
     lqmf_hfq_kind kind = LQMF_HFQ_NF4;
     lqmf_hfq_kind_from_name(r->scheme->name, &kind);
     snprintf(r->artifact, sizeof r->artifact, "%s", r->out_folder);
+    lqmf_hfq_opts o = {.kind = kind,
+                       .double_quant = true, /* the planner's NF4 size */
+                       .n_threads = fr->rq->n_threads,
+                       .progress = on_linear,
+                       .user = q};
+    if (r->scheme->method == LQMF_METHOD_GPTQ) o.calib_text = lqmf_eval_calibration_text(&o.calib_len);
     lqmf_hfq_result h;
-    lqmf_status st = lqmf_hfq_write(fr->model, r->out_folder,
-                                    &(lqmf_hfq_opts){.kind = kind,
-                                                     .double_quant = true, /* the planner's NF4 size */
-                                                     .progress = on_linear,
-                                                     .user = q},
-                                    &h);
+    lqmf_status st = lqmf_hfq_write(fr->model, r->out_folder, &o, &h);
     if (st != LQMF_OK) return st;
     fr->wrote_artifact = true;
     r->quant = (lqmf_quantize_result){.ftype = -1,
@@ -236,18 +242,18 @@ static lqmf_status quantize(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     char name[512];
     bool local = r->intent.model.kind == LQMF_REF_LOCAL;
-    bool bnb = r->scheme->method == LQMF_METHOD_BNB;
+    bool hf = r->scheme->method == LQMF_METHOD_BNB || r->scheme->method == LQMF_METHOD_GPTQ;
     lqmf_factory_folder_name(r->source, local, r->scheme, name, sizeof name);
     snprintf(r->out_folder, sizeof r->out_folder, "%s/%s", fr->rq->out_dir, name);
     struct stat sb;
     fr->made_folder = stat(r->out_folder, &sb) != 0;
-    /* a bitsandbytes folder is written whole by lqmf_hfq_write */
-    lqmf_status st = mkdir_p(bnb ? fr->rq->out_dir : r->out_folder);
+    /* a checkpoint folder is written whole by lqmf_hfq_write */
+    lqmf_status st = mkdir_p(hf ? fr->rq->out_dir : r->out_folder);
     if (st != LQMF_OK) return st;
     q_state q = {.fr = fr};
     if (!factory_notify(fr, LQMF_FACTORY_QUANTIZE, 0, r->scheme->name))
         return lqmf_error(LQMF_E_INTERRUPTED, "interrupted before quantizing");
-    if (bnb) return quantize_bnb(fr, &q);
+    if (hf) return quantize_hf(fr, &q);
     char stem[512];
     factory_stem(r->source, local, stem, sizeof stem);
     snprintf(r->artifact, sizeof r->artifact, "%s/%s-%s.gguf", r->out_folder, stem, r->scheme->name);
@@ -290,9 +296,9 @@ static lqmf_status record(factory_run *fr) {
         st = lqmf_store_put_artifact(fr->store,
                                      &(lqmf_store_artifact){.model_id = r->model_id,
                                                             .path = abs ? abs : r->artifact,
-                                                            .format = r->scheme->method == LQMF_METHOD_BNB
-                                                                          ? "safetensors"
-                                                                          : "gguf",
+                                                            .format = r->scheme->method == LQMF_METHOD_GGUF
+                                                                          ? "gguf"
+                                                                          : "safetensors",
                                                             .method = r->scheme->name,
                                                             .bits_per_weight = r->quant.bpw,
                                                             .size_bytes = r->quant.out_bytes,

@@ -2,10 +2,10 @@
  * index) into an lqmf_model. F32 / F16 / BF16 tensors are views of the
  * mapping (HF shape [rows, cols] reversed into ne = {cols, rows}); F64 is
  * converted to F32 and GPT-2 Conv1D weights ([in, out] in the file) are
- * transposed, both into owned buffers. A bitsandbytes checkpoint (config.json
- * with a quantization_config) has its quantized linears decoded into owned
- * F32 [out, in] buffers (lqmf_hfq_dequantize; the one use of a quant-layer
- * codec by the loader) and their companion tensors consumed. */
+ * transposed, both into owned buffers. A bitsandbytes or GPTQ checkpoint
+ * (config.json with a quantization_config) has its quantized linears decoded
+ * into owned F32 [out, in] buffers (lqmf_hfq_dequantize; the one use of a
+ * quant-layer codec by the loader) and their companion tensors consumed. */
 #include "lqmf/hf_config.h"
 #include "lqmf/hfq.h"
 #include "lqmf/safetensors.h"
@@ -97,13 +97,15 @@ static void list_name(lqmf_buf *b, size_t *n, const char *name) {
     if ((*n)++ < 8) lqmf_buf_printf(b, "%s%s", *n > 1 ? ", " : "", name);
 }
 
-/* A quantized linear "P.weight": decoded to F32 ne = {in, out}. */
-static lqmf_status add_quantized(lqmf_model *m, const lqmf_safetensors *st, const char *hf_name, const char *name) {
+/* A quantized linear (main tensor hf_name, weight "P.weight"): decoded to
+ * F32 ne = {in, out}. */
+static lqmf_status add_quantized(lqmf_model *m, const lqmf_safetensors *st, const char *hf_name, const char *weight,
+                                 const char *name) {
     float *w;
     uint64_t ne[4] = {1, 1, 1, 1};
     lqmf_status s = lqmf_hfq_dequantize(st, hf_name, &w, &ne[1], &ne[0]);
     if (s != LQMF_OK) return lqmf_error_prefix(s, "%s", m->path);
-    return lqmf_model_add_tensor_src(m, hf_name, name, LQMF_TYPE_F32, 2, ne, w, true);
+    return lqmf_model_add_tensor_src(m, weight, name, LQMF_TYPE_F32, 2, ne, w, true);
 }
 
 static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const char *dir, bool quantized) {
@@ -116,9 +118,12 @@ static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const 
         const lqmf_st_tensor *t = lqmf_st_tensor_at(st, i);
         bool conv1d;
         if (quantized && lqmf_hfq_is_companion(t->name)) continue;
-        bool q = quantized && lqmf_hfq_is_quantized(st, t->name);
-        switch (lqmf_hf_tensor_name(&m->hp, t->name, name, &conv1d)) {
-        case LQMF_HF_TENSOR_MAPPED: s = q ? add_quantized(m, st, t->name, name) : add_st_tensor(m, t, name, conv1d); break;
+        char weight[600];
+        bool q = quantized && lqmf_hfq_is_quantized(st, t->name, weight, sizeof weight);
+        switch (lqmf_hf_tensor_name(&m->hp, q ? weight : t->name, name, &conv1d)) {
+        case LQMF_HF_TENSOR_MAPPED:
+            s = q ? add_quantized(m, st, t->name, weight, name) : add_st_tensor(m, t, name, conv1d);
+            break;
         case LQMF_HF_TENSOR_IGNORED: break;
         case LQMF_HF_TENSOR_UNKNOWN: list_name(&unknown, &n_unknown, t->name); break;
         }

@@ -1,11 +1,11 @@
-/* Hugging Face quantized checkpoints (bitsandbytes): the folder writer and
- * the decoder lqmf_model_open uses. Layouts in include/lqmf/hfq.h. */
-#include "lqmf/hfq.h"
+/* Hugging Face quantized checkpoints (bitsandbytes, GPTQ): the folder
+ * writer and the decoder lqmf_model_open uses. Layouts in
+ * include/lqmf/hfq.h; the GPTQ specifics are in hfq_gptq.c. */
+#include "hfq_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +17,16 @@
 #define QUANT_STATE_MAX 65536u /* bytes of a quant_state JSON */
 
 const char *lqmf_hfq_kind_name(lqmf_hfq_kind k) {
-    static const char *const names[] = {"none", "NF4", "FP4", "INT8"};
-    return (unsigned)k <= LQMF_HFQ_INT8 ? names[k] : "?";
+    static const char *const names[] = {"none", "NF4", "FP4", "INT8", "GPTQ-4bit", "GPTQ-8bit"};
+    return (unsigned)k <= LQMF_HFQ_GPTQ_8BIT ? names[k] : "?";
 }
 
 bool lqmf_hfq_kind_from_name(const char *name, lqmf_hfq_kind *out) {
     if (!strcasecmp(name, "nf4")) *out = LQMF_HFQ_NF4;
     else if (!strcasecmp(name, "fp4")) *out = LQMF_HFQ_FP4;
     else if (!strcasecmp(name, "int8") || !strcasecmp(name, "llm.int8")) *out = LQMF_HFQ_INT8;
+    else if (!strcasecmp(name, "gptq-4bit")) *out = LQMF_HFQ_GPTQ_4BIT;
+    else if (!strcasecmp(name, "gptq-8bit")) *out = LQMF_HFQ_GPTQ_8BIT;
     else return false;
     return true;
 }
@@ -78,15 +80,7 @@ static const char *torch_dtype(lqmf_st_dtype d) {
     return d == LQMF_ST_F16 ? "float16" : d == LQMF_ST_BF16 ? "bfloat16" : "float32";
 }
 
-typedef struct {
-    lqmf_st_writer *w;
-    void **bufs; /* owned buffers the writer borrows */
-    size_t n_bufs, cap_bufs;
-    uint64_t tensor_bytes;
-    uint32_t n_tensors;
-} out_set;
-
-static lqmf_status keep(out_set *o, void *p) {
+static lqmf_status keep(hfq_out *o, void *p) {
     if (o->n_bufs == o->cap_bufs) {
         size_t cap = o->cap_bufs ? o->cap_bufs * 2 : 64;
         void **nb = realloc(o->bufs, cap * sizeof *nb);
@@ -101,9 +95,8 @@ static lqmf_status keep(out_set *o, void *p) {
     return LQMF_OK;
 }
 
-/* Add a tensor whose data is a malloc'd buffer (kept until the write). */
-static lqmf_status add_owned(out_set *o, const char *name, lqmf_st_dtype dt, uint32_t n_dims, const uint64_t *shape,
-                             void *data, uint64_t nbytes) {
+lqmf_status hfq_add_owned(hfq_out *o, const char *name, lqmf_st_dtype dt, uint32_t n_dims, const uint64_t *shape,
+                          void *data, uint64_t nbytes) {
     lqmf_status st = keep(o, data);
     if (st == LQMF_OK) st = lqmf_st_writer_add(o->w, name, dt, n_dims, shape, data, nbytes);
     if (st == LQMF_OK) o->tensor_bytes += nbytes, o->n_tensors++;
@@ -112,7 +105,7 @@ static lqmf_status add_owned(out_set *o, const char *name, lqmf_st_dtype dt, uin
 
 /* absmax[nb] as bitsandbytes' double quantization: P.weight.absmax U8,
  * nested_absmax, nested_quant_map; *offset = the mean subtracted first. */
-static lqmf_status write_nested(out_set *o, const char *wname, float *absmax, uint64_t nb, float *offset) {
+static lqmf_status write_nested(hfq_out *o, const char *wname, float *absmax, uint64_t nb, float *offset) {
     double sum = 0;
     for (uint64_t b = 0; b < nb; b++) sum += absmax[b];
     *offset = nb ? (float)(sum / (double)nb) : 0.0f;
@@ -129,11 +122,11 @@ static lqmf_status write_nested(out_set *o, const char *wname, float *absmax, ui
     char name[600];
     const uint64_t s_q[1] = {nb}, s_scale[1] = {nn}, s_map[1] = {256};
     snprintf(name, sizeof name, "%s.absmax", wname);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_U8, 1, s_q, q, nb), q = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_U8, 1, s_q, q, nb), q = NULL;
     snprintf(name, sizeof name, "%s.nested_absmax", wname);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_scale, scale, nn * 4), scale = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_F32, 1, s_scale, scale, nn * 4), scale = NULL;
     snprintf(name, sizeof name, "%s.nested_quant_map", wname);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 256 * 4), map = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 256 * 4), map = NULL;
     free(q);
     free(scale);
     free(map);
@@ -141,7 +134,7 @@ static lqmf_status write_nested(out_set *o, const char *wname, float *absmax, ui
 }
 
 /* P.weight (4-bit) and its companions, for W [n_out][n_in]. */
-static lqmf_status write_4bit(out_set *o, const char *wname, lqmf_bnb_4bit t, const float *w, uint64_t n_out,
+static lqmf_status write_4bit(hfq_out *o, const char *wname, lqmf_bnb_4bit t, const float *w, uint64_t n_out,
                               uint64_t n_in, uint64_t bs, bool dq, lqmf_st_dtype src_dt) {
     uint64_t n = n_out * n_in, nb = lqmf_bnb_n_blocks(n, bs), np = (n + 1) / 2;
     uint8_t *packed = malloc(np ? np : 1);
@@ -154,12 +147,12 @@ static lqmf_status write_4bit(out_set *o, const char *wname, lqmf_bnb_4bit t, co
         memcpy(map, lqmf_bnb_code(t), 16 * sizeof *map);
     }
     const uint64_t s_packed[2] = {np, 1}, s_absmax[1] = {nb}, s_map[1] = {16};
-    if (st == LQMF_OK) st = add_owned(o, wname, LQMF_ST_U8, 2, s_packed, packed, np), packed = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, wname, LQMF_ST_U8, 2, s_packed, packed, np), packed = NULL;
     if (st == LQMF_OK && dq) st = write_nested(o, wname, absmax, nb, &offset);
     snprintf(name, sizeof name, "%s.absmax", wname);
-    if (st == LQMF_OK && !dq) st = add_owned(o, name, LQMF_ST_F32, 1, s_absmax, absmax, nb * 4), absmax = NULL;
+    if (st == LQMF_OK && !dq) st = hfq_add_owned(o, name, LQMF_ST_F32, 1, s_absmax, absmax, nb * 4), absmax = NULL;
     snprintf(name, sizeof name, "%s.quant_map", wname);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 64), map = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_F32, 1, s_map, map, 64), map = NULL;
     int len = -1;
     if (st == LQMF_OK && dq)
         len = asprintf(&js,
@@ -174,7 +167,7 @@ static lqmf_status write_4bit(out_set *o, const char *wname, lqmf_bnb_4bit t, co
     if (st == LQMF_OK && len < 0) js = NULL, st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     const uint64_t s_js[1] = {(uint64_t)(len > 0 ? len : 0)};
     snprintf(name, sizeof name, "%s.quant_state.bitsandbytes__%s", wname, lqmf_bnb_name(t));
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_U8, 1, s_js, js, (uint64_t)len), js = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_U8, 1, s_js, js, (uint64_t)len), js = NULL;
     free(packed);
     free(absmax);
     free(map);
@@ -183,7 +176,7 @@ static lqmf_status write_4bit(out_set *o, const char *wname, lqmf_bnb_4bit t, co
 }
 
 /* P.weight int8 [n_out, n_in], P.SCB, P.weight_format. */
-static lqmf_status write_int8(out_set *o, const char *wname, const float *w, uint64_t n_out, uint64_t n_in) {
+static lqmf_status write_int8(hfq_out *o, const char *wname, const float *w, uint64_t n_out, uint64_t n_in) {
     int8_t *q = malloc(n_out * n_in + 1);
     float *scb = malloc(n_out * sizeof *scb + 1);
     uint8_t *fmt = calloc(1, 1);
@@ -193,11 +186,11 @@ static lqmf_status write_int8(out_set *o, const char *wname, const float *w, uin
     char prefix[512], name[600];
     snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(wname) - strlen("weight")), wname);
     const uint64_t s_q[2] = {n_out, n_in}, s_scb[1] = {n_out};
-    if (st == LQMF_OK) st = add_owned(o, wname, LQMF_ST_I8, 2, s_q, q, n_out * n_in), q = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, wname, LQMF_ST_I8, 2, s_q, q, n_out * n_in), q = NULL;
     snprintf(name, sizeof name, "%sSCB", prefix);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_F32, 1, s_scb, scb, n_out * 4), scb = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_F32, 1, s_scb, scb, n_out * 4), scb = NULL;
     snprintf(name, sizeof name, "%sweight_format", prefix);
-    if (st == LQMF_OK) st = add_owned(o, name, LQMF_ST_U8, 0, NULL, fmt, 1), fmt = NULL;
+    if (st == LQMF_OK) st = hfq_add_owned(o, name, LQMF_ST_U8, 0, NULL, fmt, 1), fmt = NULL;
     free(q);
     free(scb);
     free(fmt);
@@ -217,6 +210,20 @@ static lqmf_status write_bytes(const char *path, const void *p, size_t n) {
     return lqmf_afile_commit(&f);
 }
 
+/* A NUL-terminated text plus a newline. */
+static lqmf_status write_text(const char *path, const char *text) {
+    lqmf_afile f;
+    lqmf_status st = lqmf_afile_open(&f, path);
+    if (st != LQMF_OK) return st;
+    st = lqmf_afile_write(&f, text, strlen(text));
+    if (st == LQMF_OK) st = lqmf_afile_write(&f, "\n", 1);
+    if (st != LQMF_OK) {
+        lqmf_afile_abort(&f);
+        return st;
+    }
+    return lqmf_afile_commit(&f);
+}
+
 static json_t *bnb_config(lqmf_hfq_kind k, bool dq, const char *compute_dtype) {
     bool four = k != LQMF_HFQ_INT8;
     return json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:b, s:b, s:n, s:f, s:b, s:b, s:s}", "_load_in_4bit", four,
@@ -227,8 +234,9 @@ static json_t *bnb_config(lqmf_hfq_kind k, bool dq, const char *compute_dtype) {
                      "load_in_4bit", four, "load_in_8bit", !four, "quant_method", "bitsandbytes");
 }
 
-/* config.json of src_dir plus quantization_config, into dir. */
-static lqmf_status write_config(const char *src_dir, const char *dir, lqmf_hfq_kind k, bool dq,
+/* config.json of src_dir plus quantization_config into dir; GPTQ also
+ * gets quantize_config.json with the same fields. */
+static lqmf_status write_config(const char *src_dir, const char *dir, const lqmf_hfq_opts *o,
                                 const char *compute_dtype) {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", src_dir);
@@ -238,16 +246,19 @@ static lqmf_status write_config(const char *src_dir, const char *dir, lqmf_hfq_k
         json_decref(cfg);
         return lqmf_error(LQMF_E_FORMAT, "%s: %s", path, cfg ? "not a JSON object" : err.text);
     }
-    json_t *q = bnb_config(k, dq, compute_dtype);
-    char *text = NULL;
+    bool gptq = o->kind == LQMF_HFQ_GPTQ_4BIT || o->kind == LQMF_HFQ_GPTQ_8BIT;
+    json_t *q = gptq ? hfq_gptq_config(o) : bnb_config(o->kind, o->double_quant, compute_dtype);
+    char *text = NULL, *qtext = NULL;
+    if (q && gptq) qtext = json_dumps(q, JSON_INDENT(2));
     if (q && json_object_set_new(cfg, "quantization_config", q) == 0) text = json_dumps(cfg, JSON_INDENT(2));
     json_decref(cfg);
-    if (!text) return lqmf_error(LQMF_E_NOMEM, "config.json: out of memory");
+    lqmf_status st = text && (qtext || !gptq) ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "config.json: out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t n = strlen(text);
-    text[n] = '\n'; /* json_dumps leaves room for the NUL only: write it as a newline */
-    lqmf_status st = write_bytes(path, text, n + 1);
+    if (st == LQMF_OK) st = write_text(path, text);
+    snprintf(path, sizeof path, "%s/quantize_config.json", dir);
+    if (st == LQMF_OK && gptq) st = write_text(path, qtext);
     free(text);
+    free(qtext);
     return st;
 }
 
@@ -303,42 +314,49 @@ static void tmp_name(const char *dir, char *out, size_t n) {
 
 /* Quantize every block linear of m into o. */
 static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors *src, const lqmf_hfq_opts *opt,
-                                    out_set *o, bool *done, lqmf_st_dtype *first_dt, uint32_t *n_q) {
+                                    hfq_out *o, bool *done, lqmf_st_dtype *first_dt, uint32_t *n_q) {
     uint64_t bs = opt->blocksize ? opt->blocksize : LQMF_BNB_BLOCKSIZE;
     lqmf_hfq_progress pr = {0};
     for (size_t i = 0; i < m->n_tensors; i++)
         if (is_block_linear(&m->tensors[i])) pr.total++, pr.bytes_total += m->tensors[i].nbytes;
     double t0 = lqmf_time_now();
-    for (size_t i = 0; i < m->n_tensors; i++) {
+    bool gptq = opt->kind == LQMF_HFQ_GPTQ_4BIT || opt->kind == LQMF_HFQ_GPTQ_8BIT;
+    hfq_gptq *g = NULL;
+    lqmf_status st = gptq ? hfq_gptq_begin(m, opt, &g) : LQMF_OK;
+    for (size_t i = 0; i < m->n_tensors && st == LQMF_OK; i++) {
         const lqmf_tensor *t = &m->tensors[i];
         if (!is_block_linear(t)) continue;
         const lqmf_st_tensor *s = lqmf_st_find(src, t->src_name);
-        if (!s) return lqmf_error(LQMF_E_NOT_FOUND, "%s: tensor %s is not in the source file", m->path, t->src_name);
+        if (!s) {
+            st = lqmf_error(LQMF_E_NOT_FOUND, "%s: tensor %s is not in the source file", m->path, t->src_name);
+            break;
+        }
         done[s - lqmf_st_tensor_at(src, 0)] = true;
         if (!*n_q) *first_dt = s->dtype;
         float *w = NULL;
-        lqmf_status st = to_f32(t, &w);
-        if (st != LQMF_OK) return st;
+        if ((st = to_f32(t, &w)) != LQMF_OK) break;
         uint64_t n_in = t->ne[0], n_out = t->ne[1];
-        if (opt->kind == LQMF_HFQ_INT8) st = write_int8(o, t->src_name, w, n_out, n_in);
+        if (gptq) st = hfq_gptq_linear(g, t, w, o);
+        else if (opt->kind == LQMF_HFQ_INT8) st = write_int8(o, t->src_name, w, n_out, n_in);
         else
             st = write_4bit(o, t->src_name, opt->kind == LQMF_HFQ_FP4 ? LQMF_BNB_FP4 : LQMF_BNB_NF4, w, n_out, n_in,
                             bs, opt->double_quant, s->dtype);
         free(w);
-        if (st != LQMF_OK) return st;
+        if (st != LQMF_OK) break;
         (*n_q)++;
         pr.done++;
         pr.bytes_done += t->nbytes;
         pr.elapsed_s = lqmf_time_now() - t0;
         pr.tensor = t->src_name;
         if (opt->progress && !opt->progress(opt->user, &pr))
-            return lqmf_error(LQMF_E_INTERRUPTED, "interrupted after %s", t->src_name);
+            st = lqmf_error(LQMF_E_INTERRUPTED, "interrupted after %s", t->src_name);
     }
-    return LQMF_OK;
+    hfq_gptq_end(g);
+    return st;
 }
 
 /* Every source tensor not quantized, unchanged. */
-static lqmf_status copy_rest(const lqmf_safetensors *src, const bool *done, out_set *o, uint64_t *src_bytes) {
+static lqmf_status copy_rest(const lqmf_safetensors *src, const bool *done, hfq_out *o, uint64_t *src_bytes) {
     for (size_t i = 0; i < lqmf_st_n_tensors(src); i++) {
         const lqmf_st_tensor *s = lqmf_st_tensor_at(src, i);
         *src_bytes += s->nbytes;
@@ -353,7 +371,7 @@ static lqmf_status copy_rest(const lqmf_safetensors *src, const bool *done, out_
 
 static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src, const char *tmp,
                                 const lqmf_hfq_opts *opt, lqmf_hfq_result *res) {
-    out_set o = {0};
+    hfq_out o = {0};
     bool *done = calloc(lqmf_st_n_tensors(src) + 1, 1);
     lqmf_st_dtype first_dt = LQMF_ST_F32;
     lqmf_status st = done ? lqmf_st_writer_new(&o.w) : lqmf_error(LQMF_E_NOMEM, "out of memory");
@@ -365,7 +383,7 @@ static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (st == LQMF_OK) st = lqmf_st_writer_write(o.w, path);
-    if (st == LQMF_OK) st = write_config(m->path, tmp, opt->kind, opt->double_quant, torch_dtype(first_dt));
+    if (st == LQMF_OK) st = write_config(m->path, tmp, opt, torch_dtype(first_dt));
     if (st == LQMF_OK) st = copy_side_files(m->path, tmp);
     struct stat sb;
     if (st == LQMF_OK && stat(path, &sb) == 0) res->out_bytes = (uint64_t)sb.st_size;
@@ -383,13 +401,13 @@ lqmf_status lqmf_hfq_write(const lqmf_model *m, const char *out_dir, const lqmf_
     if (!res) res = &local;
     memset(res, 0, sizeof *res);
     double t0 = lqmf_time_now();
-    if (opt->kind != LQMF_HFQ_NF4 && opt->kind != LQMF_HFQ_FP4 && opt->kind != LQMF_HFQ_INT8)
+    if (opt->kind <= LQMF_HFQ_NONE || opt->kind > LQMF_HFQ_GPTQ_8BIT)
         return lqmf_error(LQMF_E_INVALID, "hfq: unknown quantization kind %d", (int)opt->kind);
     if (opt->blocksize && !lqmf_bnb_blocksize_valid(opt->blocksize))
         return lqmf_error(LQMF_E_INVALID, "hfq: blocksize %u (want a power of two in 32..4096)", opt->blocksize);
     if (m->format != LQMF_FORMAT_HF || !m->path)
         return lqmf_error(LQMF_E_UNSUPPORTED,
-                          "%s: bitsandbytes checkpoints are written from a Hugging Face folder (config.json + "
+                          "%s: quantized checkpoints are written from a Hugging Face folder (config.json + "
                           "safetensors), not a %s file",
                           m->path ? m->path : "model", m->format == LQMF_FORMAT_GGUF ? "GGUF" : "llama2.c");
     lqmf_safetensors *src;
@@ -411,6 +429,23 @@ lqmf_status lqmf_hfq_write(const lqmf_model *m, const char *out_dir, const lqmf_
 
 /* ---- reader ---------------------------------------------------------------- */
 
+/* quant_method "gptq": bits, and the v1 layout this reader decodes. */
+static lqmf_status gptq_config(json_t *q, const char *label, lqmf_hfq_config *out) {
+    json_t *b = json_object_get(q, "bits");
+    json_int_t bits = json_is_integer(b) ? json_integer_value(b) : 0;
+    const char *fmt = json_string_value(json_object_get(q, "checkpoint_format"));
+    if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: quantization_config.bits is not 2, 3, 4 or 8", label);
+    if (fmt && strcmp(fmt, "gptq") != 0)
+        return lqmf_error(LQMF_E_UNSUPPORTED,
+                          "%s: quantization_config.checkpoint_format \"%.20s\" is not supported (gptq)", label, fmt);
+    if (json_is_true(json_object_get(q, "is_marlin_format")))
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s: quantization_config.is_marlin_format is not supported", label);
+    out->kind = bits == 8 ? LQMF_HFQ_GPTQ_8BIT : LQMF_HFQ_GPTQ_4BIT;
+    out->bits = (unsigned)bits;
+    return LQMF_OK;
+}
+
 lqmf_status lqmf_hfq_config_parse(const char *json, size_t len, const char *label, lqmf_hfq_config *out) {
     memset(out, 0, sizeof *out);
     json_error_t err;
@@ -424,10 +459,14 @@ lqmf_status lqmf_hfq_config_parse(const char *json, size_t len, const char *labe
         goto done;
     }
     const char *method = json_string_value(json_object_get(q, "quant_method"));
+    if (method && !strcmp(method, "gptq")) {
+        st = gptq_config(q, label, out);
+        goto done;
+    }
     if (!method || strcmp(method, "bitsandbytes") != 0) {
         st = lqmf_error(LQMF_E_UNSUPPORTED,
-                        "%s: quantization_config.quant_method \"%.40s\" is not supported (bitsandbytes)", label,
-                        method ? method : "(missing)");
+                        "%s: quantization_config.quant_method \"%.40s\" is not supported (bitsandbytes, gptq)",
+                        label, method ? method : "(missing)");
         goto done;
     }
     bool four = json_is_true(json_object_get(q, "load_in_4bit")) || json_is_true(json_object_get(q, "_load_in_4bit"));
@@ -457,7 +496,8 @@ done:
 
 bool lqmf_hfq_is_companion(const char *name) {
     static const char *const suffixes[] = {".weight.absmax", ".weight.quant_map", ".weight.nested_absmax",
-                                           ".weight.nested_quant_map", ".SCB", ".weight_format"};
+                                           ".weight.nested_quant_map", ".SCB", ".weight_format",
+                                           ".qzeros", ".scales", ".g_idx"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
         if (ends_with(name, suffixes[i])) return true;
     return strstr(name, ".weight.quant_state.") != NULL;
@@ -478,14 +518,19 @@ static const lqmf_st_tensor *find_scb(const lqmf_safetensors *st, const char *we
     return lqmf_st_find(st, name);
 }
 
-bool lqmf_hfq_is_quantized(const lqmf_safetensors *st, const char *weight_name) {
-    return companion(st, weight_name, ".quant_state.bitsandbytes__nf4") ||
-           companion(st, weight_name, ".quant_state.bitsandbytes__fp4") || find_scb(st, weight_name);
+bool lqmf_hfq_is_quantized(const lqmf_safetensors *st, const char *name, char *weight, size_t n) {
+    size_t len = strlen(name);
+    bool gptq = ends_with(name, ".qweight"), bnb = !gptq && (companion(st, name, ".quant_state.bitsandbytes__nf4") ||
+                                                             companion(st, name, ".quant_state.bitsandbytes__fp4") ||
+                                                             find_scb(st, name));
+    if (weight && gptq) snprintf(weight, n, "%.*sweight", (int)(len - strlen("qweight")), name);
+    else if (weight && bnb) snprintf(weight, n, "%s", name);
+    return gptq || bnb;
 }
 
 /* A companion of dtype dt and n elements, or an error naming it. */
-static lqmf_status need(const lqmf_st_tensor *t, const char *weight_name, const char *suffix, lqmf_st_dtype dt,
-                        uint64_t n) {
+lqmf_status hfq_need(const lqmf_st_tensor *t, const char *weight_name, const char *suffix, lqmf_st_dtype dt,
+                     uint64_t n) {
     if (!t) return lqmf_error(LQMF_E_NOT_FOUND, "tensor %s%s: missing", weight_name, suffix);
     if (t->dtype != dt)
         return lqmf_error(LQMF_E_FORMAT, "tensor %s: dtype %s, expected %s", t->name, lqmf_st_dtype_name(t->dtype),
@@ -566,14 +611,14 @@ static lqmf_status read_absmax(const lqmf_safetensors *st, const char *wn, const
                                float **out) {
     lqmf_status s;
     if (!q->nested) {
-        if ((s = need(companion(st, wn, ".absmax"), wn, ".absmax", LQMF_ST_F32, nb)) != LQMF_OK) return s;
+        if ((s = hfq_need(companion(st, wn, ".absmax"), wn, ".absmax", LQMF_ST_F32, nb)) != LQMF_OK) return s;
         return read_f32(companion(st, wn, ".absmax"), "absmax", out);
     }
     uint64_t nn = lqmf_bnb_n_blocks(nb, LQMF_BNB_NESTED_BLOCKSIZE);
     const lqmf_st_tensor *a8 = companion(st, wn, ".absmax");
-    if ((s = need(a8, wn, ".absmax", LQMF_ST_U8, nb)) != LQMF_OK ||
-        (s = need(companion(st, wn, ".nested_absmax"), wn, ".nested_absmax", LQMF_ST_F32, nn)) != LQMF_OK ||
-        (s = need(companion(st, wn, ".nested_quant_map"), wn, ".nested_quant_map", LQMF_ST_F32, 256)) != LQMF_OK)
+    if ((s = hfq_need(a8, wn, ".absmax", LQMF_ST_U8, nb)) != LQMF_OK ||
+        (s = hfq_need(companion(st, wn, ".nested_absmax"), wn, ".nested_absmax", LQMF_ST_F32, nn)) != LQMF_OK ||
+        (s = hfq_need(companion(st, wn, ".nested_quant_map"), wn, ".nested_quant_map", LQMF_ST_F32, 256)) != LQMF_OK)
         return s;
     float *scale = NULL, *map = NULL, *am = malloc(nb * sizeof *am + 1);
     s = am ? read_f32(companion(st, wn, ".nested_absmax"), "nested_absmax", &scale)
@@ -601,8 +646,8 @@ static lqmf_status dequant_4bit(const lqmf_safetensors *st, const lqmf_st_tensor
     if (!lqmf_mul_u64(q.n_out, q.n_in, &n) || n > (1ull << 40))
         return lqmf_error(LQMF_E_FORMAT, "tensor %s: shape too large", qs->name);
     const char *wn = wt->name;
-    if ((s = need(wt, wn, "", LQMF_ST_U8, (n + 1) / 2)) != LQMF_OK ||
-        (s = need(companion(st, wn, ".quant_map"), wn, ".quant_map", LQMF_ST_F32, 16)) != LQMF_OK)
+    if ((s = hfq_need(wt, wn, "", LQMF_ST_U8, (n + 1) / 2)) != LQMF_OK ||
+        (s = hfq_need(companion(st, wn, ".quant_map"), wn, ".quant_map", LQMF_ST_F32, 16)) != LQMF_OK)
         return s;
     float *absmax = NULL, *map = NULL, *out = NULL;
     s = read_absmax(st, wn, &q, lqmf_bnb_n_blocks(n, q.bs), &absmax);
@@ -623,7 +668,7 @@ static lqmf_status dequant_int8(const lqmf_safetensors *st, const lqmf_st_tensor
                           lqmf_st_dtype_name(wt->dtype), wt->n_dims);
     *n_out = wt->shape[0];
     *n_in = wt->shape[1];
-    lqmf_status s = need(scb, wt->name, " SCB", LQMF_ST_F32, *n_out);
+    lqmf_status s = hfq_need(scb, wt->name, " SCB", LQMF_ST_F32, *n_out);
     if (s != LQMF_OK) return s;
     char fmt_name[600];
     snprintf(fmt_name, sizeof fmt_name, "%s_format", wt->name);
@@ -645,6 +690,7 @@ lqmf_status lqmf_hfq_dequantize(const lqmf_safetensors *st, const char *weight_n
     *w = NULL;
     const lqmf_st_tensor *wt = lqmf_st_find(st, weight_name);
     if (!wt) return lqmf_error(LQMF_E_NOT_FOUND, "tensor %s: missing", weight_name);
+    if (ends_with(weight_name, ".qweight")) return hfq_gptq_dequantize(st, wt, w, n_out, n_in);
     const lqmf_st_tensor *nf4 = companion(st, weight_name, ".quant_state.bitsandbytes__nf4"),
                          *fp4 = companion(st, weight_name, ".quant_state.bitsandbytes__fp4"),
                          *scb = find_scb(st, weight_name);

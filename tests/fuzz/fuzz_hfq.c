@@ -1,7 +1,7 @@
-/* Fuzz the bitsandbytes checkpoint reader: the input is parsed as config.json
+/* Fuzz the quantized checkpoint reader: the input is parsed as config.json
  * text (quantization_config) and as a safetensors file whose quantized
- * linears (quant_state JSON, absmax, quant_map, SCB, ...) are validated and
- * decoded. Nothing may crash; a decoded weight has the element count its
+ * linears (bitsandbytes quant_state JSON, absmax, quant_map, SCB, ...; GPTQ
+ * qweight, qzeros, scales, g_idx) are validated and decoded. Nothing may crash; a decoded weight has the element count its
  * quant state names. */
 #include "lqmf/hfq.h"
 
@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (lqmf_st_parse(data, size, "fuzz", &st) != LQMF_OK) return 0;
     for (size_t i = 0; i < lqmf_st_n_tensors(st); i++) {
         const lqmf_st_tensor *t = lqmf_st_tensor_at(st, i);
-        if (lqmf_hfq_is_companion(t->name) || !lqmf_hfq_is_quantized(st, t->name)) continue;
+        if (lqmf_hfq_is_companion(t->name) || !lqmf_hfq_is_quantized(st, t->name, NULL, 0)) continue;
         float *w = NULL;
         uint64_t n_out = 0, n_in = 0;
         if (lqmf_hfq_dequantize(st, t->name, &w, &n_out, &n_in) == LQMF_OK) {

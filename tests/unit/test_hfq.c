@@ -612,3 +612,228 @@ TEST(hfq_bad_checkpoints_named) {
           !lqmf_st_find(st, "model.layers.0.self_attn.q_proj.weight.absmax"));
     lqmf_st_close(st);
 }
+
+/* ---- GPTQ ------------------------------------------------------------------------ */
+
+static int32_t i32_at(const unsigned char *p, uint64_t i) {
+    int32_t v;
+    memcpy(&v, p + i * 4, 4);
+    return v;
+}
+
+static float f16_at(const unsigned char *p, uint64_t i) {
+    uint16_t h = (uint16_t)(p[i * 2] | p[i * 2 + 1] << 8);
+    return lqmf_fp16_to_f32(h);
+}
+
+/* Every linear as the GPTQ v1 table says (no P.weight; qweight, qzeros,
+ * scales, g_idx), decoded here: q from 32/bits codes per int32 along the
+ * input, zero = stored + 1 (8 for symmetric 4-bit), w = scale * (q - zero).
+ * Returns the worst relative Frobenius error of a tensor against its source
+ * and checks the decoded weights equal what lqmf_model_open gives. */
+static double check_gptq(const char *src_dir, const char *out_dir, unsigned bits) {
+    char p1[1024], p2[1024];
+    snprintf(p1, sizeof p1, "%s/model.safetensors", src_dir);
+    snprintf(p2, sizeof p2, "%s/model.safetensors", out_dir);
+    stf s, q;
+    double worst = 0;
+    if (!stf_open(p1, &s) || !stf_open(p2, &q)) {
+        CHECKF(0, "cannot read %s or %s", p1, p2);
+        return 1;
+    }
+    lqmf_model *m = NULL;
+    CHECK_OK(lqmf_model_open(out_dir, &m));
+    const uint32_t per = 32 / bits, mask = (1u << bits) - 1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(s.hdr, key, v) {
+        bool conv1d;
+        if (!strcmp(key, "__metadata__") || !is_linear(key, &conv1d)) continue;
+        const char *sdt, *dt;
+        int snd, nd;
+        uint64_t ss[2] = {0}, sh[2] = {0};
+        const unsigned char *sp = stf_get(&s, key, &sdt, &snd, ss);
+        CHECKF(stf_get(&q, key, &dt, &nd, sh) == NULL, "%s still present", key);
+        uint64_t n_out = conv1d ? ss[1] : ss[0], n_in = conv1d ? ss[0] : ss[1], ng = n_in / 128;
+        char pre[512], name[600];
+        snprintf(pre, sizeof pre, "%.*s", (int)(strlen(key) - 6), key);
+        snprintf(name, sizeof name, "%sqweight", pre);
+        const unsigned char *qw = stf_get(&q, name, &dt, &nd, sh);
+        CHECK(qw && !strcmp(dt, "I32") && nd == 2 && sh[0] == n_in / per && sh[1] == n_out);
+        snprintf(name, sizeof name, "%sqzeros", pre);
+        const unsigned char *qz = stf_get(&q, name, &dt, &nd, sh);
+        CHECK(qz && !strcmp(dt, "I32") && nd == 2 && sh[0] == ng && sh[1] == n_out / per);
+        snprintf(name, sizeof name, "%sscales", pre);
+        const unsigned char *sc = stf_get(&q, name, &dt, &nd, sh);
+        CHECK(sc && !strcmp(dt, "F16") && nd == 2 && sh[0] == ng && sh[1] == n_out);
+        snprintf(name, sizeof name, "%sg_idx", pre);
+        const unsigned char *gi = stf_get(&q, name, &dt, &nd, sh);
+        CHECK(gi && !strcmp(dt, "I32") && nd == 1 && sh[0] == n_in);
+        const lqmf_tensor *t = NULL;
+        for (size_t k = 0; m && k < m->n_tensors; k++)
+            if (m->tensors[k].src_name && !strcmp(m->tensors[k].src_name, key)) t = &m->tensors[k];
+        CHECK(t && t->type == LQMF_TYPE_F32 && t->ne[0] == n_in && t->ne[1] == n_out);
+        if (!qw || !qz || !sc || !gi || !t || lqmf_test_failed()) break;
+        double err2 = 0, ref2 = 0;
+        int mismatch = 0;
+        for (uint64_t i = 0; i < n_in; i++) {
+            int32_t g = i32_at(gi, i);
+            CHECK(g == (int32_t)(i / 128));
+            for (uint64_t o = 0; o < n_out; o++) {
+                uint32_t code = ((uint32_t)i32_at(qw, (i / per) * n_out + o) >> (bits * (i % per))) & mask;
+                uint32_t zero = (((uint32_t)i32_at(qz, (uint64_t)g * (n_out / per) + o / per) >> (bits * (o % per))) & mask) + 1;
+                if (i == 0) CHECK(zero == 1u << (bits - 1)); /* symmetric */
+                double d = f16_at(sc, (uint64_t)g * n_out + o) * ((double)code - zero);
+                double w = src_w(sp, sdt, conv1d, n_out, n_in, o, i);
+                err2 += (w - d) * (w - d);
+                ref2 += w * w;
+                mismatch += ((const float *)t->data)[o * n_in + i] != (float)d;
+            }
+        }
+        CHECK_EQ_INT(mismatch, 0);
+        double rel = sqrt(err2 / ref2);
+        if (rel > worst) worst = rel;
+    }
+    lqmf_model_close(m);
+    stf_close(&s);
+    stf_close(&q);
+    return worst;
+}
+
+/* Calibration for the tiny models (trained on the KJV): 10 kB from the
+ * middle of the KJV text, away from heldout.txt's opening chapters. */
+static char *kjv_calibration(size_t *len) {
+    const char *path = lqmf_test_data("text/kjv/kjv_verses.txt");
+    char *all = NULL, *out = NULL;
+    size_t n = 0;
+    if (!path || lqmf_read_file(path, 1 << 23, &all, &n) != LQMF_OK || n < 100000) {
+        free(all);
+        return NULL;
+    }
+    const char *start = strchr(all + n / 2, '\n') + 1;
+    *len = 10000;
+    out = strndup(start, *len);
+    free(all);
+    return out;
+}
+
+static void gptq_round_trip(const char *src, lqmf_hfq_kind k, unsigned bits, double max_rel) {
+    char out[1024], rtn[1024];
+    snprintf(out, sizeof out, "%s/gptq", lqmf_test_tmpdir());
+    snprintf(rtn, sizeof rtn, "%s/rtn", lqmf_test_tmpdir());
+    size_t clen = 0;
+    char *calib = kjv_calibration(&clen);
+    if (!calib) return;
+    lqmf_model *m = NULL;
+    REQUIRE_OK(lqmf_model_open(src, &m));
+    lqmf_hfq_result r;
+    CHECK_OK(lqmf_hfq_write(m, out, &(lqmf_hfq_opts){.kind = k, .calib_text = calib, .calib_len = clen, .n_threads = 2},
+                            &r));
+    if (bits == 4) /* no text: round to nearest, the baseline GPTQ must beat */
+        CHECK_OK(lqmf_hfq_write(m, rtn, &(lqmf_hfq_opts){.kind = k, .n_threads = 2}, NULL));
+    lqmf_model_close(m);
+    free(calib);
+    if (lqmf_test_failed()) return;
+    double rel = check_gptq(src, out, bits);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/quantize_config.json", out);
+    json_t *qc = json_load_file(p, 0, NULL);
+    snprintf(p, sizeof p, "%s/config.json", out);
+    json_t *c = json_load_file(p, 0, NULL), *q = json_object_get(c, "quantization_config");
+    REQUIRE(qc && q);
+    CHECK(json_equal(qc, q));
+    CHECK_STR(json_string_value(json_object_get(q, "quant_method")), "gptq");
+    CHECK_STR(json_string_value(json_object_get(q, "checkpoint_format")), "gptq");
+    CHECK_EQ_INT(json_integer_value(json_object_get(q, "bits")), bits);
+    CHECK_EQ_INT(json_integer_value(json_object_get(q, "group_size")), 128);
+    CHECK(json_is_false(json_object_get(q, "desc_act")) && json_is_true(json_object_get(q, "sym")));
+    CHECK(fabs(json_real_value(json_object_get(q, "damp_percent")) - 0.01) < 1e-12);
+    json_decref(qc);
+    json_decref(c);
+    double kl, top1, kl_rtn = -1, top1_rtn = -1;
+    engine_kl(src, out, &kl, &top1);
+    if (bits == 4) engine_kl(src, rtn, &kl_rtn, &top1_rtn);
+    printf("  %s %s: %u linears, worst relative error %.4f, %.2f MB -> %.2f MB, KL %.5f, top-1 %.1f%%", strrchr(src, '/') + 1,
+           lqmf_hfq_kind_name(k), r.n_quantized, rel, (double)r.src_bytes / 1e6, (double)r.out_bytes / 1e6, kl,
+           top1 * 100);
+    if (bits == 4) printf("; round to nearest: KL %.5f, top-1 %.1f%%", kl_rtn, top1_rtn * 100);
+    printf("\n");
+    CHECKF(rel < max_rel, "relative error %g >= %g", rel, max_rel);
+    CHECKF(kl >= 0 && kl < (bits == 8 ? 0.001 : 0.02), "KL %g", kl);
+    CHECKF(bits == 8 || kl < kl_rtn, "GPTQ KL %g not below round-to-nearest %g", kl, kl_rtn);
+}
+
+TEST(hfq_gptq4_tiny_llama) {
+    DATA(dir, "models/tiny-llama");
+    gptq_round_trip(dir, LQMF_HFQ_GPTQ_4BIT, 4, 0.3);
+}
+
+TEST(hfq_gptq4_tiny_gpt2) {
+    DATA(dir, "models/tiny-gpt2");
+    gptq_round_trip(dir, LQMF_HFQ_GPTQ_4BIT, 4, 0.3);
+}
+
+TEST(hfq_gptq8_tiny_llama) {
+    DATA(dir, "models/tiny-llama");
+    gptq_round_trip(dir, LQMF_HFQ_GPTQ_8BIT, 8, 0.02);
+}
+
+TEST(hfq_factory_gptq_tiny_llama) {
+    DATA(src, "models/tiny-llama");
+    char request[1024], out[512], db[512], want[1024];
+    snprintf(request, sizeof request, "quantize %s with gptq", src);
+    snprintf(out, sizeof out, "%s/quantized-models", lqmf_test_tmpdir());
+    snprintf(db, sizeof db, "%s/home/experiments.db", lqmf_test_tmpdir());
+    lqmf_hw hw;
+    lqmf_factory_request rq = cpu_request(request, out, db, &hw);
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    REQUIRE(r.outcome == LQMF_FACTORY_SUCCEEDED);
+    CHECK_STR(r.scheme->name, "GPTQ-4bit");
+    snprintf(want, sizeof want, "%s/tiny-llama_gptq_4bit", out);
+    CHECK_STR(r.artifact, want);
+    CHECK(r.plan_text && strstr(r.plan_text, "GPTQ-4bit is meant for a CUDA GPU"));
+    CHECK(check_gptq(src, r.artifact, 4) < 0.3);
+    char *card = NULL;
+    size_t len;
+    REQUIRE_OK(lqmf_read_file(r.card, 1 << 20, &card, &len));
+    CHECK(strstr(card, "Quantization: 4-bit GPTQ (group size 128") != NULL);
+    free(card);
+    CHECKF(!strcmp(r.test_verdict, "pass"), "verdict %s", r.test_verdict);
+    lqmf_factory_result_free(&r);
+}
+
+TEST(hfq_gptq_bad_checkpoints_named) {
+    DATA(src, "models/tiny-llama");
+    char q[1024], bad[1024], name[256];
+    snprintf(q, sizeof q, "%s/q", lqmf_test_tmpdir());
+    lqmf_model *m = NULL;
+    REQUIRE_OK(lqmf_model_open(src, &m));
+    CHECK_OK(lqmf_hfq_write(m, q, &(lqmf_hfq_opts){.kind = LQMF_HFQ_GPTQ_4BIT, .n_threads = 2}, NULL));
+    lqmf_model_close(m);
+    m = NULL;
+    const char *P = "model.layers.2.mlp.up_proj.";
+    /* a g_idx pointing past the groups */
+    snprintf(bad, sizeof bad, "%s/g1", lqmf_test_tmpdir());
+    snprintf(name, sizeof name, "%sg_idx", P);
+    int32_t gidx[256];
+    for (int i = 0; i < 256; i++) gidx[i] = i == 7 ? 5 : i / 128;
+    tamper(q, bad, name, gidx, sizeof gidx);
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_FORMAT, "model.layers.2.mlp.up_proj.qweight");
+    CHECK(strstr(lqmf_last_error(), "g_idx") != NULL);
+    /* missing scales */
+    snprintf(bad, sizeof bad, "%s/g2", lqmf_test_tmpdir());
+    snprintf(name, sizeof name, "%sscales", P);
+    tamper(q, bad, name, NULL, 0);
+    CHECK_ERR(lqmf_model_open(bad, &m), LQMF_E_NOT_FOUND, "model.layers.2.mlp.up_proj.scales: missing");
+    CHECK(m == NULL);
+    /* configs this reader does not decode */
+    lqmf_hfq_config qc;
+    const char *v2 = "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4, \"checkpoint_format\": "
+                     "\"gptq_v2\"}}";
+    CHECK_ERR(lqmf_hfq_config_parse(v2, strlen(v2), "c.json", &qc), LQMF_E_UNSUPPORTED,
+              "checkpoint_format \"gptq_v2\" is not supported");
+    const char *b5 = "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 5}}";
+    CHECK_ERR(lqmf_hfq_config_parse(b5, strlen(b5), "c.json", &qc), LQMF_E_UNSUPPORTED, "bits is not 2, 3, 4 or 8");
+}
