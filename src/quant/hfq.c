@@ -212,16 +212,11 @@ static lqmf_status write_bytes(const char *path, const void *p, size_t n) {
 
 /* A NUL-terminated text plus a newline. */
 static lqmf_status write_text(const char *path, const char *text) {
-    lqmf_afile f;
-    lqmf_status st = lqmf_afile_open(&f, path);
-    if (st != LQMF_OK) return st;
-    st = lqmf_afile_write(&f, text, strlen(text));
-    if (st == LQMF_OK) st = lqmf_afile_write(&f, "\n", 1);
-    if (st != LQMF_OK) {
-        lqmf_afile_abort(&f);
-        return st;
-    }
-    return lqmf_afile_commit(&f);
+    char *t = NULL;
+    if (asprintf(&t, "%s\n", text) < 0) return lqmf_error(LQMF_E_NOMEM, "%s: out of memory", path);
+    lqmf_status st = write_bytes(path, t, strlen(t));
+    free(t);
+    return st;
 }
 
 static json_t *bnb_config(lqmf_hfq_kind k, bool dq, const char *compute_dtype) {
