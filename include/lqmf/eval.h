@@ -66,6 +66,10 @@ typedef struct {
  * scored). LQMF_E_INVALID naming the presets for another name. */
 lqmf_status lqmf_eval_protocol_preset(const char *name, lqmf_eval_protocol *out);
 const char *lqmf_eval_bos_name(lqmf_eval_bos b); /* "auto", "none", "prepend", "replace" */
+/* Default calibration text (GPTQ): the built-in text from the first
+ * paragraph after its middle to the end, which the quick protocol (its
+ * first 512 tokens) does not score. Static storage; *len set. */
+const char *lqmf_eval_calibration_text(size_t *len);
 bool lqmf_eval_bos_from_name(const char *name, lqmf_eval_bos *out);
 
 /* ---- options -------------------------------------------------------------------- */

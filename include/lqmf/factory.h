@@ -10,15 +10,21 @@
  *             confirm callback unless assume_yes
  *   download  the repository's selected files into the Hub cache
  *   quantize  to GGUF (lqmf_quantize_model) into
- *             <out_dir>/<org>_<name>_<method>_<bits>bit/<name>-<SCHEME>.gguf
+ *             <out_dir>/<org>_<name>_<method>_<bits>bit/<name>-<SCHEME>.gguf,
+ *             or, when the request names bitsandbytes ("bnb", "nf4",
+ *             "int8") or GPTQ, to a checkpoint folder (lqmf_hfq_write) that
+ *             is the artifact itself: <out_dir>/<org>_<name>_bnb_4bit (or
+ *             _bnb_8bit, _gptq_4bit, _gptq_8bit); GPTQ calibrates on
+ *             lqmf_eval_calibration_text
  *   test      the quick evaluation against the source (when built in)
  *   record    model, artifact (with its sha256), experiment, evaluations in
  *             the experiment store
  * and a model card (README.md) next to the artifact: provenance, the plan,
  * the test results.
  *
- * Only GGUF schemes are produced; a request for GPTQ, AWQ or bitsandbytes is
- * refused with a message naming what exists. Every run that reaches the
+ * GGUF, bitsandbytes (NF4, INT8) and GPTQ (4-, 8-bit) are produced; the
+ * last two only when named (their runtime is a CUDA GPU; the plan says so
+ * on a CPU); a request for AWQ is refused with a message naming what exists. Every run that reaches the
  * store is recorded: succeeded, failed (refusals and declines included, with
  * the reason) or interrupted (the progress callback returned false, e.g. on
  * Ctrl-C; during the download that cuts the transfers short, as does the
@@ -112,7 +118,7 @@ struct lqmf_factory_result {
     bool advice_taken; /* the advised scheme is the one quantized (it fits; it may agree with the planner) */
     const lqmf_scheme *planner_scheme; /* the planner's own choice; NULL when refused */
     char out_folder[1024];        /* <out_dir>/<org>_<name>_<method>_<bits>bit */
-    char artifact[1200];          /* the GGUF file in it */
+    char artifact[1200];          /* the GGUF file in it, or the checkpoint folder itself */
     char card[1200];              /* its README.md */
     lqmf_quantize_result quant;   /* valid once quantized */
     uint64_t src_bytes;           /* source tensor bytes */

@@ -53,7 +53,11 @@ static bool confirm(void *user, const lqmf_factory_result *r) {
     end_progress(u);
     if (!u->json) printf("%s\n", r->plan_text ? r->plan_text : "");
     if (!isatty(STDIN_FILENO) || u->json) return true;
-    printf("Proceed with GGUF %s? [Y/n] ", r->scheme->name);
+    printf("Proceed with %s %s? [Y/n] ",
+           r->scheme->method == LQMF_METHOD_BNB    ? "BitsAndBytes"
+           : r->scheme->method == LQMF_METHOD_GPTQ ? "GPTQ"
+                                                   : "GGUF",
+           r->scheme->name);
     fflush(stdout);
     char line[64];
     if (!fgets(line, sizeof line, stdin)) return false;

@@ -96,7 +96,10 @@ static lqmf_status model_info(const char *path, const char *name, const lqmf_eva
     mi->architecture = strdup(m->hp.model_type[0] ? m->hp.model_type : lqmf_arch_name(m->hp.arch));
     mi->hf_arch = strdup(m->hp.hf_arch);
     mi->n_params = params;
-    mi->bits_per_weight = params ? (double)bytes * 8.0 / (double)params : 0;
+    /* a quantized HF checkpoint is decoded to F32 on load: its nominal bits */
+    mi->bits_per_weight = described && m->format == LQMF_FORMAT_HF && f.bits > 0 && f.bits < 16 ? f.bits
+                          : params ? (double)bytes * 8.0 / (double)params
+                                   : 0;
     mi->file_bytes = described ? f.size_bytes : stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     mi->n_files = described ? f.n_files : 1;
     mi->n_vocab = m->hp.n_vocab;

@@ -4,6 +4,8 @@
  * enough for the quick protocol (512 tokens); give --text for more. */
 #include "eval_priv.h"
 
+#include <string.h>
+
 const char lqmf_eval_builtin_text[] =
     "The Town by the River\n"
     "\n"
@@ -118,3 +120,11 @@ const char lqmf_eval_builtin_text[] =
     "steady, and after a while nobody hears it at all. Lights go out one by one in the houses on "
     "the hill. The last to go out is usually the lamp in the library, where the librarian sits with "
     "a cup of tea, mending the spine of a book that somebody has read too many times.\n";
+
+const char *lqmf_eval_calibration_text(size_t *len) {
+    size_t n = strlen(lqmf_eval_builtin_text);
+    const char *p = strstr(lqmf_eval_builtin_text + n / 2, "\n\n");
+    p = p ? p + 2 : lqmf_eval_builtin_text + n / 2;
+    *len = n - (size_t)(p - lqmf_eval_builtin_text);
+    return p;
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 lqmf_status factory_autotest(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
@@ -23,8 +24,10 @@ lqmf_status factory_autotest(factory_run *fr) {
     st = lqmf_eval_report_render(fr->report, LQMF_EVAL_RENDER_ASCII, &b);
     char dir[sizeof r->artifact];
     snprintf(dir, sizeof dir, "%s", r->artifact);
+    struct stat sb; /* beside a GGUF file, inside a checkpoint folder */
+    bool folder = stat(r->artifact, &sb) == 0 && S_ISDIR(sb.st_mode);
     char *json_path = NULL;
-    if (st == LQMF_OK) st = lqmf_eval_report_save(fr->report, dirname(dir), &json_path);
+    if (st == LQMF_OK) st = lqmf_eval_report_save(fr->report, folder ? dir : dirname(dir), &json_path);
     if (st == LQMF_OK) lqmf_buf_printf(&b, "Benchmark saved: %s\n", json_path);
     free(json_path);
     if (st != LQMF_OK || b.failed) {

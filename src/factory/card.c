@@ -39,6 +39,9 @@ static const char *fmt_mb(uint64_t bytes, char *buf, size_t n) {
     return buf;
 }
 
+/* "BitsAndBytes" or "GPTQ": how the card and summary name a checkpoint. */
+static const char *hf_label(const lqmf_scheme *s) { return s->method == LQMF_METHOD_BNB ? "BitsAndBytes" : "GPTQ"; }
+
 lqmf_status lqmf_factory_render_summary(const lqmf_factory_result *r, lqmf_buf *out) {
     if (r->outcome != LQMF_FACTORY_SUCCEEDED) return lqmf_error(LQMF_E_STATE, "no summary: the run %s",
                                                                lqmf_factory_outcome_name(r->outcome));
@@ -49,8 +52,12 @@ lqmf_status lqmf_factory_render_summary(const lqmf_factory_result *r, lqmf_buf *
     lqmf_buf_printf(out, "Size: %sMB (reduced from %sMB)\n", fmt_mb(after, a, sizeof a), fmt_mb(before, b, sizeof b));
     lqmf_buf_printf(out, "Time: %.2f seconds\n", r->seconds);
     lqmf_buf_printf(out, "Compression Ratio: %.2fx\n", after ? (double)before / (double)after : 0.0);
-    lqmf_buf_printf(out, "Method: GGUF %s (%.2f bits per weight), file %s\n", r->scheme->name, r->quant.bpw,
-                    strrchr(r->artifact, '/') ? strrchr(r->artifact, '/') + 1 : r->artifact);
+    if (r->scheme->method != LQMF_METHOD_GGUF)
+        lqmf_buf_printf(out, "Quantization: %u-bit %s (%s, %.2f bits per weight), runtime: a CUDA GPU\n",
+                        r->scheme->bits, hf_label(r->scheme), r->scheme->name, r->quant.bpw);
+    else
+        lqmf_buf_printf(out, "Method: GGUF %s (%.2f bits per weight), file %s\n", r->scheme->name, r->quant.bpw,
+                        strrchr(r->artifact, '/') ? strrchr(r->artifact, '/') + 1 : r->artifact);
     if (r->experiment_id) lqmf_buf_printf(out, "Experiment: #%lld\n", (long long)r->experiment_id);
     return out->failed ? lqmf_error(LQMF_E_NOMEM, "out of memory") : LQMF_OK;
 }
@@ -62,10 +69,26 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
     time_t now = time(NULL);
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    const char *file = strrchr(r->artifact, '/') ? strrchr(r->artifact, '/') + 1 : r->artifact;
-    lqmf_buf_printf(b, "# %s (GGUF %s)\n\n", file, r->scheme->name);
-    lqmf_buf_printf(b, "A %u-bit GGUF quantization of `%s`, made by lqmf on %s.\n\n", r->scheme->bits, r->source,
-                    when);
+    bool hf = r->scheme->method != LQMF_METHOD_GGUF, gptq = r->scheme->method == LQMF_METHOD_GPTQ;
+    const char *file = hf ? "model.safetensors" : strrchr(r->artifact, '/') ? strrchr(r->artifact, '/') + 1 : r->artifact;
+    const char *folder = strrchr(r->out_folder, '/') ? strrchr(r->out_folder, '/') + 1 : r->out_folder;
+    if (hf) {
+        lqmf_buf_printf(b, "# %s (%s %s)\n\n", folder, hf_label(r->scheme), r->scheme->name);
+        lqmf_buf_printf(b,
+                        "A %u-bit %s quantization of `%s` (Hugging Face safetensors with "
+                        "quantization_config), made by lqmf on %s.\n\nQuantization: %u-bit %s (%s). Intended "
+                        "runtime: a CUDA GPU with transformers and %s; lqmf runs it on CPU by decoding the "
+                        "weights to F32.\n\n",
+                        r->scheme->bits, hf_label(r->scheme), r->source, when, r->scheme->bits, hf_label(r->scheme),
+                        gptq ? "group size 128, desc_act false, sym, calibrated on the built-in text's second half"
+                             : r->scheme->bits == 4 ? "NF4, blocksize 64, double quantization"
+                                                    : "LLM.int8, per-row scales",
+                        gptq ? "a GPTQ kernel package (optimum / gptqmodel)" : "bitsandbytes");
+    } else {
+        lqmf_buf_printf(b, "# %s (GGUF %s)\n\n", file, r->scheme->name);
+        lqmf_buf_printf(b, "A %u-bit GGUF quantization of `%s`, made by lqmf on %s.\n\n", r->scheme->bits,
+                        r->source, when);
+    }
     lqmf_buf_printf(b, "## Provenance\n\n| field | value |\n|---|---|\n");
     lqmf_buf_printf(b, "| source | `%s` |\n", r->source);
     lqmf_buf_printf(b, "| revision | %s |\n", r->commit[0] ? r->commit : "local files");
@@ -90,7 +113,15 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
     lqmf_buf_printf(b, "\n## Plan\n\n```text\n%s```\n", r->plan_text ? r->plan_text : "");
     lqmf_buf_printf(b, "\n## Test results\n\nVerdict: %s\n\n```text\n%s```\n", r->test_verdict,
                     r->test_text ? r->test_text : "");
-    lqmf_buf_printf(b, "\n## Use\n\n```sh\nlqmf run %s -p \"Once upon a time\"\nllama-cli -m %s\n```\n", file, file);
+    if (hf)
+        lqmf_buf_printf(b,
+                        "\n## Use\n\n```sh\nlqmf test %s\n```\n\n```python\nfrom transformers import "
+                        "AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained(\"%s\", "
+                        "device_map=\"cuda\")\n```\n",
+                        folder, folder);
+    else
+        lqmf_buf_printf(b, "\n## Use\n\n```sh\nlqmf run %s -p \"Once upon a time\"\nllama-cli -m %s\n```\n", file,
+                        file);
 }
 
 lqmf_status factory_write_card(factory_run *fr) {

@@ -2,9 +2,11 @@
  * -> test -> record, with the experiment begun first and always finished
  * (succeeded, failed or interrupted). */
 #include "factory_priv.h"
+#include "lqmf/hfq.h"
 #include "lqmf/sha256.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +45,10 @@ static lqmf_status mkdir_p(const char *path);
 
 /* ---- intent ------------------------------------------------------------------------- */
 
-/* Only GGUF is produced: a method the user named that is not GGUF is
- * refused; one defaulted from the device becomes GGUF. */
+/* GGUF, bitsandbytes (NF4, INT8) and GPTQ (4-, 8-bit) are produced; the
+ * last two only when the request names them ("bnb", "nf4", "int8",
+ * "gptq"); a method defaulted from the device becomes GGUF, and AWQ is
+ * refused. */
 static lqmf_status check_method(factory_run *fr) {
     lqmf_intent *in = &fr->r->intent;
     const lqmf_scheme *s = in->scheme;
@@ -54,11 +58,23 @@ static lqmf_status check_method(factory_run *fr) {
         in->method_defaulted = in->method_defaulted || m == LQMF_METHOD_ANY;
         return LQMF_OK;
     }
-    fr->refused = true;
     fr->r->stage = LQMF_FACTORY_PLAN;
+    bool hf = m == LQMF_METHOD_BNB || m == LQMF_METHOD_GPTQ;
+    if (hf && (s || !in->bits || in->bits == 4 || in->bits == 8)) {
+        in->method = m;
+        in->method_defaulted = false;
+        if (!s && m == LQMF_METHOD_BNB) in->scheme = lqmf_plan_scheme_find(in->bits == 8 ? "INT8" : "NF4");
+        if (!s && m == LQMF_METHOD_GPTQ) in->scheme = lqmf_plan_scheme_find(in->bits == 8 ? "GPTQ-8bit" : "GPTQ-4bit");
+        return LQMF_OK;
+    }
+    fr->refused = true;
+    if (hf)
+        return lqmf_error(LQMF_E_UNSUPPORTED, "%s checkpoints are 4-bit or 8-bit here, not %u-bit",
+                          lqmf_method_name(m), in->bits);
     return lqmf_error(LQMF_E_UNSUPPORTED,
                       "%s%s%s is not implemented yet: lqmf writes GGUF files (Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, "
-                      "Q6_K, Q8_0, F16, ...), which llama.cpp also runs on GPUs; ask for \"4-bit GGUF\"",
+                      "Q6_K, Q8_0, F16, ...), which llama.cpp also runs on GPUs, and bitsandbytes (NF4, INT8) "
+                      "and GPTQ (4-, 8-bit) checkpoints; ask for \"4-bit GGUF\", \"bnb 4-bit\" or \"gptq\"",
                       lqmf_method_name(m), s ? " " : "", s ? s->name : "");
 }
 
@@ -79,7 +95,7 @@ static void size_device(factory_run *fr, lqmf_plan_request *prq) {
     const lqmf_hw *hw = &fr->hw;
     uint64_t gpu = hw->n_gpus ? hw->gpus[0].mem_total : 0;
     if (in->device == LQMF_DEVICE_ANY) lqmf_intent_set_device(in, gpu ? LQMF_DEVICE_GPU : LQMF_DEVICE_CPU);
-    in->method = LQMF_METHOD_GGUF; /* set_device may have defaulted another */
+    if (in->method_defaulted) in->method = LQMF_METHOD_GGUF; /* set_device may have defaulted another */
     prq->device = in->device;
     prq->device_mem = in->device_mem                      ? in->device_mem
                       : in->device == LQMF_DEVICE_CPU      ? hw->ram_available
@@ -91,7 +107,7 @@ static char *plan_json(const lqmf_factory_result *r) {
     const lqmf_plan *p = &r->plan;
     const lqmf_estimate *e = p->chosen >= 0 ? &p->opts[p->chosen].est : NULL;
     json_t *o = json_pack("{s:s?, s:s, s:s, s:i, s:I, s:I, s:I, s:f, s:s, s:s}", "scheme",
-                          e ? e->scheme->name : NULL, "method", "gguf", "device", lqmf_device_name(p->rq.device),
+                          e ? e->scheme->name : NULL, "method", e ? lqmf_method_name(e->scheme->method) : "gguf", "device", lqmf_device_name(p->rq.device),
                           "n_ctx", (int)p->n_ctx, "device_mem", (json_int_t)p->rq.device_mem, "weight_bytes",
                           (json_int_t)(e ? e->weight_bytes : 0), "total_bytes",
                           (json_int_t)(e ? e->total_bytes : 0), "bpw", e ? e->bpw : 0.0, "why", p->why,
@@ -115,7 +131,7 @@ static lqmf_status make_plan(factory_run *fr) {
                              .scheme = in->scheme,
                              .pref = in->pref};
     size_device(fr, &prq);
-    prq.method = LQMF_METHOD_GGUF;
+    prq.method = in->method;
     prq.disk_extra = fr->repo && !fr->model ? fr->download_bytes : 0;
     prq.check_disk = lqmf_hw_disk_free(fr->rq->out_dir, &prq.disk_free, NULL) == LQMF_OK;
     lqmf_status st = lqmf_plan_make(&r->meta, &prq, &r->plan);
@@ -179,21 +195,69 @@ static bool on_tensor(void *user, const lqmf_quantize_progress *p) {
                           p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : -1, q->detail);
 }
 
+static bool on_linear(void *user, const lqmf_hfq_progress *p) {
+    q_state *q = user;
+    snprintf(q->detail, sizeof q->detail, "weight %zu/%zu %s -> %s", p->done, p->total, p->tensor,
+             q->fr->r->scheme->name);
+    return factory_notify(q->fr, LQMF_FACTORY_QUANTIZE,
+                          p->bytes_total ? (double)p->bytes_done / (double)p->bytes_total : -1, q->detail);
+}
+
+/* A bitsandbytes or GPTQ checkpoint: the artifact is the folder itself.
+ * GPTQ calibrates on the part of the built-in text the quick test does not
+ * score. */
+static lqmf_status quantize_hf(factory_run *fr, q_state *q) {
+    lqmf_factory_result *r = fr->r;
+    lqmf_hfq_kind kind = LQMF_HFQ_NF4;
+    lqmf_hfq_kind_from_name(r->scheme->name, &kind);
+    snprintf(r->artifact, sizeof r->artifact, "%s", r->out_folder);
+    lqmf_hfq_opts o = {.kind = kind,
+                       .double_quant = true, /* the planner's NF4 size */
+                       .n_threads = fr->rq->n_threads,
+                       .progress = on_linear,
+                       .user = q};
+    if (r->scheme->method == LQMF_METHOD_GPTQ) o.calib_text = lqmf_eval_calibration_text(&o.calib_len);
+    lqmf_hfq_result h;
+    lqmf_status st = lqmf_hfq_write(fr->model, r->out_folder, &o, &h);
+    if (st != LQMF_OK) return st;
+    fr->wrote_artifact = true;
+    r->quant = (lqmf_quantize_result){.ftype = -1,
+                                      .src_bytes = h.src_bytes,
+                                      .out_bytes = h.out_bytes,
+                                      .tensor_bytes = h.tensor_bytes,
+                                      .n_params = h.n_params,
+                                      .bpw = h.bpw,
+                                      .seconds = h.seconds,
+                                      .n_tensors = h.n_tensors};
+    if (!r->src_bytes) r->src_bytes = h.src_bytes;
+    char path[1300];
+    snprintf(path, sizeof path, "%s/model.safetensors", r->out_folder);
+    uint8_t d[32];
+    if ((st = lqmf_sha256_file(path, d)) != LQMF_OK) return st;
+    lqmf_hex(d, 32, r->sha256);
+    return LQMF_OK;
+}
+
 static lqmf_status quantize(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     char name[512];
     bool local = r->intent.model.kind == LQMF_REF_LOCAL;
+    bool hf = r->scheme->method == LQMF_METHOD_BNB || r->scheme->method == LQMF_METHOD_GPTQ;
     lqmf_factory_folder_name(r->source, local, r->scheme, name, sizeof name);
     snprintf(r->out_folder, sizeof r->out_folder, "%s/%s", fr->rq->out_dir, name);
     struct stat sb;
     fr->made_folder = stat(r->out_folder, &sb) != 0;
-    lqmf_status st = mkdir_p(r->out_folder);
+    /* a checkpoint folder is written whole by lqmf_hfq_write */
+    lqmf_status st = mkdir_p(hf ? fr->rq->out_dir : r->out_folder);
     if (st != LQMF_OK) return st;
+    q_state q = {.fr = fr};
+    if (!factory_notify(fr, LQMF_FACTORY_QUANTIZE, 0, r->scheme->name))
+        return lqmf_error(LQMF_E_INTERRUPTED, "interrupted before quantizing");
+    if (hf) return quantize_hf(fr, &q);
     char stem[512];
     factory_stem(r->source, local, stem, sizeof stem);
     snprintf(r->artifact, sizeof r->artifact, "%s/%s-%s.gguf", r->out_folder, stem, r->scheme->name);
     lqmf_quantize_opts o = lqmf_quantize_default_opts();
-    q_state q = {.fr = fr};
     o.type = r->scheme->name;
     o.n_threads = fr->rq->n_threads;
     o.source_repo = fr->repo ? fr->repo->repo_id : NULL;
@@ -204,8 +268,6 @@ static lqmf_status quantize(factory_run *fr) {
         snprintf(url, sizeof url, "%s/%s", lqmf_hub_endpoint(fr->hub), fr->repo->repo_id);
         o.source_url = url;
     }
-    if (!factory_notify(fr, LQMF_FACTORY_QUANTIZE, 0, r->scheme->name))
-        return lqmf_error(LQMF_E_INTERRUPTED, "interrupted before quantizing");
     st = lqmf_quantize_model(fr->model, r->artifact, &o, &r->quant);
     if (st != LQMF_OK) return st;
     fr->wrote_artifact = true;
@@ -234,7 +296,9 @@ static lqmf_status record(factory_run *fr) {
         st = lqmf_store_put_artifact(fr->store,
                                      &(lqmf_store_artifact){.model_id = r->model_id,
                                                             .path = abs ? abs : r->artifact,
-                                                            .format = "gguf",
+                                                            .format = r->scheme->method == LQMF_METHOD_GGUF
+                                                                          ? "gguf"
+                                                                          : "safetensors",
                                                             .method = r->scheme->name,
                                                             .bits_per_weight = r->quant.bpw,
                                                             .size_bytes = r->quant.out_bytes,
@@ -312,9 +376,18 @@ static lqmf_status pipeline(factory_run *fr) {
 
 /* Remove what a run that did not succeed wrote: the artifact (when the
  * quantizer had committed it) and the folder it created. */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
 static void clean_up(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
-    if (fr->wrote_artifact) unlink(r->artifact);
+    struct stat sb;
+    if (fr->wrote_artifact && stat(r->artifact, &sb) == 0 && S_ISDIR(sb.st_mode)) /* a checkpoint folder */
+        nftw(r->artifact, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    else if (fr->wrote_artifact) unlink(r->artifact);
     if (fr->wrote_card) unlink(r->card);
     if (fr->made_folder) rmdir(r->out_folder);
     r->artifact[0] = r->card[0] = '\0';

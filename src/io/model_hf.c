@@ -2,8 +2,12 @@
  * index) into an lqmf_model. F32 / F16 / BF16 tensors are views of the
  * mapping (HF shape [rows, cols] reversed into ne = {cols, rows}); F64 is
  * converted to F32 and GPT-2 Conv1D weights ([in, out] in the file) are
- * transposed, both into owned buffers. */
+ * transposed, both into owned buffers. A bitsandbytes or GPTQ checkpoint
+ * (config.json with a quantization_config) has its quantized linears decoded
+ * into owned F32 [out, in] buffers (lqmf_hfq_dequantize; the one use of a
+ * quant-layer codec by the loader) and their companion tensors consumed. */
 #include "lqmf/hf_config.h"
+#include "lqmf/hfq.h"
 #include "lqmf/safetensors.h"
 #include "model_priv.h"
 
@@ -93,7 +97,18 @@ static void list_name(lqmf_buf *b, size_t *n, const char *name) {
     if ((*n)++ < 8) lqmf_buf_printf(b, "%s%s", *n > 1 ? ", " : "", name);
 }
 
-static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const char *dir) {
+/* A quantized linear (main tensor hf_name, weight "P.weight"): decoded to
+ * F32 ne = {in, out}. */
+static lqmf_status add_quantized(lqmf_model *m, const lqmf_safetensors *st, const char *hf_name, const char *weight,
+                                 const char *name) {
+    float *w;
+    uint64_t ne[4] = {1, 1, 1, 1};
+    lqmf_status s = lqmf_hfq_dequantize(st, hf_name, &w, &ne[1], &ne[0]);
+    if (s != LQMF_OK) return lqmf_error_prefix(s, "%s", m->path);
+    return lqmf_model_add_tensor_src(m, weight, name, LQMF_TYPE_F32, 2, ne, w, true);
+}
+
+static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const char *dir, bool quantized) {
     lqmf_buf unknown;
     lqmf_buf_init(&unknown);
     size_t n_unknown = 0;
@@ -102,8 +117,13 @@ static lqmf_status add_tensors(lqmf_model *m, const lqmf_safetensors *st, const 
     for (size_t i = 0; i < lqmf_st_n_tensors(st) && s == LQMF_OK; i++) {
         const lqmf_st_tensor *t = lqmf_st_tensor_at(st, i);
         bool conv1d;
-        switch (lqmf_hf_tensor_name(&m->hp, t->name, name, &conv1d)) {
-        case LQMF_HF_TENSOR_MAPPED: s = add_st_tensor(m, t, name, conv1d); break;
+        if (quantized && lqmf_hfq_is_companion(t->name)) continue;
+        char weight[600];
+        bool q = quantized && lqmf_hfq_is_quantized(st, t->name, weight, sizeof weight);
+        switch (lqmf_hf_tensor_name(&m->hp, q ? weight : t->name, name, &conv1d)) {
+        case LQMF_HF_TENSOR_MAPPED:
+            s = q ? add_quantized(m, st, t->name, weight, name) : add_st_tensor(m, t, name, conv1d);
+            break;
         case LQMF_HF_TENSOR_IGNORED: break;
         case LQMF_HF_TENSOR_UNKNOWN: list_name(&unknown, &n_unknown, t->name); break;
         }
@@ -141,10 +161,24 @@ static lqmf_status find_tokenizer(lqmf_model *m, const char *dir) {
     return LQMF_OK;
 }
 
+/* The quantization_config of dir/config.json (kind NONE when absent). */
+static lqmf_status quant_config(const char *dir, lqmf_hfq_config *qc) {
+    char *path, *text = NULL;
+    size_t len = 0;
+    if (asprintf(&path, "%s/config.json", dir) < 0) return lqmf_error(LQMF_E_NOMEM, "model: out of memory");
+    lqmf_status s = lqmf_read_file(path, LQMF_HF_CONFIG_MAX_BYTES, &text, &len);
+    if (s == LQMF_OK) s = lqmf_hfq_config_parse(text, len, path, qc);
+    free(text);
+    free(path);
+    return s;
+}
+
 lqmf_status lqmf_hf_open(const char *dir, lqmf_model **out) {
     *out = NULL;
     lqmf_hparams hp;
+    lqmf_hfq_config qc;
     lqmf_status s = lqmf_hf_config_load(dir, &hp);
+    if (s == LQMF_OK) s = quant_config(dir, &qc);
     if (s != LQMF_OK) return s;
     lqmf_safetensors *st;
     if ((s = lqmf_st_open(dir, &st)) != LQMF_OK) return s;
@@ -158,7 +192,7 @@ lqmf_status lqmf_hf_open(const char *dir, lqmf_model **out) {
     m->priv->cleanup_arg = st;
     m->priv->source_name = hf_source_name;
     if (!(m->path = strdup(dir))) s = lqmf_error(LQMF_E_NOMEM, "model: out of memory");
-    if (s == LQMF_OK) s = add_tensors(m, st, dir);
+    if (s == LQMF_OK) s = add_tensors(m, st, dir, qc.kind != LQMF_HFQ_NONE);
     if (s == LQMF_OK) s = find_tokenizer(m, dir);
     if (s != LQMF_OK) {
         lqmf_model_close(m);

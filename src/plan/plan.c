@@ -298,7 +298,9 @@ lqmf_status lqmf_plan_render_estimate(const lqmf_model_meta *m, const lqmf_estim
 /* ---- plans ---------------------------------------------------------------- */
 
 static bool allowed(const lqmf_scheme *s, const lqmf_plan_request *rq, lqmf_device dev) {
-    if (s->gpu_only && dev != LQMF_DEVICE_GPU) return false;
+    /* CUDA-only schemes off the GPU only when the request names them */
+    bool named = rq->scheme ? s == rq->scheme : rq->method != LQMF_METHOD_ANY && s->method == rq->method;
+    if (s->gpu_only && dev != LQMF_DEVICE_GPU && !named) return false;
     if (rq->scheme) return s == rq->scheme;
     if (s->legacy) return false;
     if (rq->method != LQMF_METHOD_ANY && s->method != rq->method) return false;
@@ -608,6 +610,11 @@ lqmf_status lqmf_plan_render(const lqmf_model_meta *m, const lqmf_plan *p, lqmf_
         lqmf_status st = lqmf_plan_render_estimate(m, &p->opts[p->chosen].est, out);
         if (st != LQMF_OK) return st;
         lqmf_buf_printf(out, "\nChoice: %s\n", p->why);
+        if (p->opts[p->chosen].est.scheme->gpu_only && rq->device != LQMF_DEVICE_GPU)
+            lqmf_buf_printf(out,
+                            "Runtime: %s is meant for a CUDA GPU (transformers with its kernels); on this %s "
+                            "lqmf decodes it to F32 to test it.\n",
+                            p->opts[p->chosen].est.scheme->name, lqmf_device_name(rq->device));
     } else {
         lqmf_buf_printf(out, "Refused: %s\n", p->why);
         if (p->alternative[0]) lqmf_buf_printf(out, "Nearest alternative: %s\n", p->alternative);

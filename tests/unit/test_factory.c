@@ -183,11 +183,11 @@ TEST(factory_refuses_when_nothing_fits) {
 TEST(factory_refuses_methods_not_built) {
     DATA(src, "models/tiny-llama");
     char request[1024];
-    snprintf(request, sizeof request, "quantize %s with GPTQ 4-bit", src);
+    snprintf(request, sizeof request, "quantize %s with AWQ 4-bit", src);
     fixture f;
     fixture_init(&f, request);
     lqmf_factory_result r;
-    CHECK_ERR(lqmf_factory_run(&f.rq, &r), LQMF_E_UNSUPPORTED, "gptq is not implemented yet");
+    CHECK_ERR(lqmf_factory_run(&f.rq, &r), LQMF_E_UNSUPPORTED, "awq is not implemented yet");
     CHECK(strstr(r.message, "GGUF") != NULL);
     CHECK_EQ_INT(r.outcome, LQMF_FACTORY_REFUSED);
     lqmf_store_snapshot snap;

@@ -350,12 +350,21 @@ TEST(plan_refusal_alternatives) {
     CHECK(strstr(p.why, "Q2_K, needs") != NULL);
     CHECK(strstr(p.alternative, "Q2_K fits with a context of 1024 tokens") != NULL);
     lqmf_plan_free(&p);
-    /* bitsandbytes on a CPU: nothing matches; the unfiltered plan is offered */
+    /* bitsandbytes named on a CPU: its schemes are planned, the CUDA runtime said */
     p = plan_for(&m, (lqmf_plan_request){
                          .device = LQMF_DEVICE_CPU, .device_mem = 16ull << 30, .method = LQMF_METHOD_BNB});
-    CHECK_EQ_INT(p.n_opts, 0);
-    CHECK(strstr(p.why, "No scheme matches bnb on the cpu") != NULL);
-    CHECK(strstr(p.alternative, "Without the method/bits limits: Q4_K_M") != NULL);
+    CHECK_EQ_INT(p.n_opts, 2); /* NF4, INT8 */
+    CHECK_STR(chosen(&p), "INT8");
+    lqmf_buf b;
+    lqmf_buf_init(&b);
+    CHECK_OK(lqmf_plan_render(&m, &p, &b));
+    lqmf_buf_append(&b, "", 1);
+    CHECK(b.data && strstr((char *)b.data, "INT8 is meant for a CUDA GPU") != NULL);
+    lqmf_buf_free(&b);
+    lqmf_plan_free(&p);
+    /* ... but never chosen by themselves there */
+    p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU, .device_mem = 16ull << 30, .bits = 4});
+    CHECK(option(&p, "NF4") == NULL && option(&p, "GPTQ-4bit") == NULL);
     lqmf_plan_free(&p);
     /* 7 bits exists in no scheme */
     p = plan_for(&m, (lqmf_plan_request){.device = LQMF_DEVICE_CPU, .bits = 7});
