@@ -4,6 +4,7 @@
  * the wider multiply-adds gain (512-bit integer multiply-add runs at the
  * rate of two 256-bit ones there), so the AVX-512 table uses their AVX2
  * kernels, as it does for every dequantizer. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/simd_avx2.h"
@@ -98,3 +99,4 @@ LQMF_K_DOT(q6_K, avx512) {
     }
     return s;
 }
+#endif

@@ -7,6 +7,7 @@
  * AVX2 tile needs two multiply-adds and folds the pairs with horizontal
  * adds. Every type is written as unsigned levels u = q + OFF; OFF * sum a,
  * once per token, starts the integer sums negated. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/kernels.h"
 #include "kernels/legacy_simd.h"
 
@@ -85,3 +86,4 @@ TILE512_VNNI(q4_0, block_q4_0, 8)
 TILE512_VNNI(q5_0, block_q5_0, 16)
 TILE512_VNNI(q8_0, block_q8_0, 128)
 TILE512_VNNI(iq4_nl, block_iq4_nl, 128)
+#endif
