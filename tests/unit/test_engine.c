@@ -2,7 +2,7 @@
  * here with plain loops (no cache, no SIMD, every position recomputed), on
  * random tiny models of every architecture variant; kernels against the
  * scalar reference; threads, chunking, rewinding, hooks, sampler and
- * generation. */
+ * generation; stories260K golden outputs. */
 #include "../test.h"
 #include "lqmf/engine.h"
 #include "lqmf/quant.h"
