@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libjansson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev
       libsqlite3-dev libmicrohttpd-dev libreadline-dev sqlite3)
-# cross tools for the NEON kernel tests (make neon-test) on x86-64 hosts
+# cross tools for the AArch64 (NEON) tests (make neon-test) on x86-64 hosts
 [ "$(uname -m)" = x86_64 ] && PKGS+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${PKGS[@]}"; do

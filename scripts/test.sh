@@ -34,10 +34,11 @@ run_suite release ./build/release/lqmf-tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite asan ./build/asan/lqmf-tests
 
-# NEON kernels: the kernel tests cross-built for AArch64 (with and without
-# the dotprod extension) and run under qemu-user; skipped without the tools.
+# NEON: the kernel, quantizer and engine tests cross-built for AArch64
+# (with and without the dotprod extension) and run under qemu-user;
+# skipped without the tools.
 if [ "$(uname -m)" = aarch64 ] || { command -v aarch64-linux-gnu-gcc && command -v qemu-aarch64; } >/dev/null; then
-    if make -s -j"$JOBS" build/neon/kernel-tests-armv8.2-a+dotprod build/neon/kernel-tests-armv8-a; then
+    if make -s -j"$JOBS" build/neon/lqmf-tests-armv8.2-a+dotprod build/neon/lqmf-tests-armv8-a; then
         run_suite neon-dotprod make -s neon-test NEON_MARCHES=armv8.2-a+dotprod
         run_suite neon-plain make -s neon-test NEON_MARCHES=armv8-a
     else

@@ -4,6 +4,7 @@
  * the wider multiply-adds gain (512-bit integer multiply-add runs at the
  * rate of two 256-bit ones there), so the AVX-512 table uses their AVX2
  * kernels, as it does for every dequantizer. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/simd_avx2.h"
@@ -104,3 +105,4 @@ LQMF_K_DOT_TILE(q6_K, avx512) {
     LQMF_K_TILE_ONE_TOKEN(q6_K, avx512)
     lqmf_k_q6_K_dot_tile_avx2(n, w, ws, nr, a, as, nx, out, os);
 }
+#endif

@@ -1,5 +1,6 @@
 /* Float types, AVX2/FMA/F16C. Conversions give the same bits as the
  * reference for finite values; dot products accumulate in float lanes. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/kernels.h"
 #include "kernels/simd_avx2.h"
 #include "lqmf/core.h"
@@ -100,3 +101,4 @@ LQMF_K_DOT(bf16, avx2) {
 #define S_BF16(i) lqmf_bf16_to_f32(x[i])
     FLOAT_DOT(W_BF16, S_BF16);
 }
+#endif

@@ -4,6 +4,7 @@
  * integer scales (madd), and moves any constant level offset c (q = u - c)
  * or min to a correction from the activation sums bsums:
  *   sum_s sc[s] * sum (u - c)*a = sum_s sc[s] * sum u*a - c * sum_s sc[s]*bsums[s]. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/simd_avx2.h"
@@ -440,3 +441,4 @@ LQMF_K_FROM_FLOAT(q8_K, avx2) {
         }
     }
 }
+#endif

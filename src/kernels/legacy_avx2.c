@@ -1,5 +1,6 @@
 /* 32-weight block types, AVX2: each block unpacks to 32 int8 levels in one
  * register (weights 0-15 in the low lane), shared by dequantize and dot. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/legacy_simd.h"
@@ -201,3 +202,4 @@ LQMF_K_FROM_FLOAT(q8_0, avx2) {
         _mm256_storeu_si256((__m256i *)b[i].qs, p);
     }
 }
+#endif

@@ -11,6 +11,7 @@
  * One token (decoding) of Q4_0 and Q8_0: four rows at a time in the same
  * way (see ROWS4), the token's levels, offset sums and scales shared by the
  * rows. Other types decode through their AVX2 dot products. */
+#if defined(__x86_64__) || defined(__i386__) /* x86 builds only: empty elsewhere */
 #include "kernels/kernels.h"
 #include "kernels/legacy_simd.h"
 
@@ -186,3 +187,4 @@ TILE512_VNNI(q4_0, block_q4_0, 8, rows4_q4_0)
 TILE512_VNNI(q5_0, block_q5_0, 16, lqmf_k_q5_0_dot_tile_avx2)
 TILE512_VNNI(q8_0, block_q8_0, 128, rows4_q8_0)
 TILE512_VNNI(iq4_nl, block_iq4_nl, 128, lqmf_k_iq4_nl_dot_tile_avx2)
+#endif

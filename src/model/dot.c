@@ -38,9 +38,14 @@ static const lqmf_mm_kernels g_ref = {
 const lqmf_mm_kernels *lqmf_mm_kernels_ref(void) { return &g_ref; }
 
 const lqmf_mm_kernels *lqmf_mm_kernels_get(void) {
-    const lqmf_mm_kernels *avx2 = lqmf_mm_kernels_avx2(), *avx512 = lqmf_mm_kernels_avx512();
-    const lqmf_isa isa = lqmf_kernel_isa();
-    return isa == LQMF_ISA_AVX512 && avx512 ? avx512 : isa != LQMF_ISA_REF && avx2 ? avx2 : &g_ref;
+    const lqmf_mm_kernels *k = NULL;
+    switch (lqmf_kernel_isa()) {
+    case LQMF_ISA_AVX2: k = lqmf_mm_kernels_avx2(); break;
+    case LQMF_ISA_AVX512: k = lqmf_mm_kernels_avx512(); break;
+    case LQMF_ISA_NEON: k = lqmf_mm_kernels_neon(); break;
+    default: break;
+    }
+    return k ? k : &g_ref;
 }
 
 lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out) {

@@ -35,19 +35,22 @@ typedef void (*lqmf_axpy_fn)(size_t n, float a, const float *x, float *y);
  * the same ISA (lqmf/quant.h): activations are converted to the type's
  * vec_dot_type once per product, then one vec_dot per output. */
 typedef struct {
-    const char *isa;                  /* "ref", "avx2", "avx512" */
+    const char *isa;                  /* "ref", "avx2", "avx512", "neon" */
     lqmf_isa id;                      /* the ISA of the quantization kernels to pair with */
     lqmf_dot_fn dot[LQMF_TYPE_COUNT]; /* NULL: no tile kernel for that weight type */
     lqmf_axpy_fn axpy;
 } lqmf_mm_kernels;
 
-/* The kernels of the active ISA (lqmf_kernel_isa: LQMF_ISA=ref|avx2|avx512
- * or the best the CPU supports). */
+/* The kernels of the active ISA (lqmf_kernel_isa: LQMF_ISA=ref|avx2|avx512|neon
+ * or the best the CPU supports). The per-ISA getters exist in every build and
+ * return NULL where the CPU (or the build's target) lacks the ISA. */
 const lqmf_mm_kernels *lqmf_mm_kernels_get(void);
 const lqmf_mm_kernels *lqmf_mm_kernels_ref(void);
 const lqmf_mm_kernels *lqmf_mm_kernels_avx2(void); /* NULL when the CPU lacks AVX2/FMA/F16C */
 /* The AVX2 tiles with the AVX-512 quantization kernels; NULL without AVX-512. */
 const lqmf_mm_kernels *lqmf_mm_kernels_avx512(void);
+/* Arm NEON tiles with the NEON quantization kernels; NULL off AArch64. */
+const lqmf_mm_kernels *lqmf_mm_kernels_neon(void);
 /* Row r of an embedding-like tensor widened to f32 (ne[0] floats); any type
  * with a to_float kernel. */
 lqmf_status lqmf_row_to_f32(const lqmf_tensor *t, uint64_t r, float *out);
