@@ -53,7 +53,9 @@ lqmf_status lqmf_factory_render_summary(const lqmf_factory_result *r, lqmf_buf *
     lqmf_buf_printf(out, "Time: %.2f seconds\n", r->seconds);
     lqmf_buf_printf(out, "Compression Ratio: %.2fx\n", after ? (double)before / (double)after : 0.0);
     if (r->scheme->method != LQMF_METHOD_GGUF)
-        lqmf_buf_printf(out, "Quantization: %u-bit %s (%s, %.2f bits per weight), runtime: a CUDA GPU\n",
+        lqmf_buf_printf(out,
+                        "Quantization: %u-bit %s (%s on the blocks' linear weights, %.2f bits per weight over the "
+                        "whole model), runtime: a CUDA GPU\n",
                         r->scheme->bits, hf_label(r->scheme), r->scheme->name, r->quant.bpw);
     else
         lqmf_buf_printf(out, "Method: GGUF %s (%.2f bits per weight), file %s\n", r->scheme->name, r->quant.bpw,

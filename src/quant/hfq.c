@@ -245,6 +245,7 @@ static lqmf_status write_config(const char *src_dir, const char *dir, const lqmf
     json_t *q = gptq ? hfq_gptq_config(o) : bnb_config(o->kind, o->double_quant, compute_dtype);
     char *text = NULL, *qtext = NULL;
     if (q && gptq) qtext = json_dumps(q, JSON_INDENT(2));
+    json_object_set_new(cfg, "torch_dtype", json_string(compute_dtype));
     if (q && json_object_set_new(cfg, "quantization_config", q) == 0) text = json_dumps(cfg, JSON_INDENT(2));
     json_decref(cfg);
     lqmf_status st = text && (qtext || !gptq) ? LQMF_OK : lqmf_error(LQMF_E_NOMEM, "config.json: out of memory");
@@ -298,6 +299,9 @@ static lqmf_status publish(const char *tmp, const char *dir) {
     return LQMF_OK;
 }
 
+/* The float dtype of the written model: F32 becomes F16 (see copy_rest). */
+static lqmf_st_dtype stored_dtype(lqmf_st_dtype d) { return d == LQMF_ST_F32 ? LQMF_ST_F16 : d; }
+
 /* Hidden sibling of dir: "<parent>/.<name>.tmp.<pid>". */
 static void tmp_name(const char *dir, char *out, size_t n) {
     size_t len = strlen(dir);
@@ -327,7 +331,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
             break;
         }
         done[s - lqmf_st_tensor_at(src, 0)] = true;
-        if (!*n_q) *first_dt = s->dtype;
+        if (!*n_q) *first_dt = stored_dtype(s->dtype);
         float *w = NULL;
         if ((st = to_f32(t, &w)) != LQMF_OK) break;
         uint64_t n_in = t->ne[0], n_out = t->ne[1];
@@ -335,7 +339,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
         else if (opt->kind == LQMF_HFQ_INT8) st = write_int8(o, t->src_name, w, n_out, n_in);
         else
             st = write_4bit(o, t->src_name, opt->kind == LQMF_HFQ_FP4 ? LQMF_BNB_FP4 : LQMF_BNB_NF4, w, n_out, n_in,
-                            bs, opt->double_quant, s->dtype);
+                            bs, opt->double_quant, stored_dtype(s->dtype));
         free(w);
         if (st != LQMF_OK) break;
         (*n_q)++;
@@ -350,12 +354,31 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
     return st;
 }
 
-/* Every source tensor not quantized, unchanged. */
+/* s (F32) as F16, the way transformers stores a bitsandbytes or GPTQ
+ * model's other parameters (torch_dtype float16). */
+static lqmf_status add_as_f16(hfq_out *o, const lqmf_st_tensor *s) {
+    uint64_t n = s->nbytes / 4;
+    uint16_t *h = malloc(n * 2 + 1);
+    if (!h) return lqmf_error(LQMF_E_NOMEM, "tensor %s: out of memory", s->name);
+    for (uint64_t i = 0; i < n; i++) {
+        float f;
+        memcpy(&f, (const unsigned char *)s->data + i * 4, 4);
+        h[i] = lqmf_f32_to_fp16(f);
+    }
+    return hfq_add_owned(o, s->name, LQMF_ST_F16, s->n_dims, s->shape, h, n * 2);
+}
+
+/* Every source tensor not quantized: F32 ones as F16, others unchanged. */
 static lqmf_status copy_rest(const lqmf_safetensors *src, const bool *done, hfq_out *o, uint64_t *src_bytes) {
     for (size_t i = 0; i < lqmf_st_n_tensors(src); i++) {
         const lqmf_st_tensor *s = lqmf_st_tensor_at(src, i);
         *src_bytes += s->nbytes;
         if (done[i]) continue;
+        if (s->dtype == LQMF_ST_F32) {
+            lqmf_status st = add_as_f16(o, s);
+            if (st != LQMF_OK) return st;
+            continue;
+        }
         lqmf_status st = lqmf_st_writer_add(o->w, s->name, s->dtype, s->n_dims, s->shape, s->data, s->nbytes);
         if (st != LQMF_OK) return st;
         o->tensor_bytes += s->nbytes;

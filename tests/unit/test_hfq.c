@@ -66,6 +66,13 @@ static float f32_at(const unsigned char *p, uint64_t i) {
     return v;
 }
 
+/* IEEE half h as a double, decoded from its fields. */
+static double f16_value(uint16_t h) {
+    int e = h >> 10 & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
 /* Source weight element (o, i) of a linear, as float: GPT-2 Conv1D stores
  * [in, out] in F32, llama [out, in] in BF16. */
 static float src_w(const unsigned char *p, const char *dtype, bool conv1d, uint64_t n_out, uint64_t n_in, uint64_t o,
@@ -144,8 +151,26 @@ static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8
             cs->n_copied++;
             uint64_t nb = json_integer_value(json_array_get(json_object_get(json_object_get(s.hdr, key), "data_offsets"), 1)) -
                           json_integer_value(json_array_get(json_object_get(json_object_get(s.hdr, key), "data_offsets"), 0));
-            CHECKF(!strcmp(sdt, qdt) && snd == qnd && ss[0] == qs[0] && ss[1] == qs[1] && !memcmp(sp, qp, nb),
-                   "%s not copied unchanged", key);
+            CHECKF(snd == qnd && ss[0] == qs[0] && ss[1] == qs[1], "%s: shape changed", key);
+            if (strcmp(sdt, "F32")) {
+                CHECKF(!strcmp(sdt, qdt) && !memcmp(sp, qp, nb), "%s not copied unchanged", key);
+                continue;
+            }
+            /* F32 is stored as F16 (transformers' torch_dtype float16): each
+             * value within half an F16 step (2^-11 relative, 2^-25 absolute
+             * near zero) of the source */
+            CHECKF(!strcmp(qdt, "F16"), "%s: %s, expected F16", key, qdt);
+            if (strcmp(qdt, "F16")) continue;
+            double worst = 0;
+            for (uint64_t k = 0; k < nb / 4; k++) {
+                float f;
+                uint16_t h;
+                memcpy(&f, sp + k * 4, 4);
+                memcpy(&h, qp + k * 2, 2);
+                double err = fabs(f16_value(h) - f) / fmax(fabs(f) * 0x1p-11, 0x1p-25);
+                if (err > worst) worst = err;
+            }
+            CHECKF(worst <= 1.0, "%s: F16 value off by %g half-steps", key, worst);
             continue;
         }
         cs->n_linear++;
@@ -203,7 +228,7 @@ static void check_checkpoint(const char *src_dir, const char *out_dir, bool int8
             REQUIRE(st);
             CHECK_STR(json_string_value(json_object_get(st, "quant_type")), "nf4");
             CHECK_EQ_INT(json_integer_value(json_object_get(st, "blocksize")), 64);
-            CHECK_STR(json_string_value(json_object_get(st, "dtype")), !strcmp(sdt, "BF16") ? "bfloat16" : "float32");
+            CHECK_STR(json_string_value(json_object_get(st, "dtype")), !strcmp(sdt, "BF16") ? "bfloat16" : "float16");
             CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(st, "shape"), 0)), (long long)n_out);
             CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(st, "shape"), 1)), (long long)n_in);
             if (av.dq) {
