@@ -6,8 +6,10 @@
  * Writer (lqmf_hfq_write): the 2-D linear weights of the blocks (attention
  * q/k/v/output or GPT-2's fused qkv, MLP gate/up/down) are quantized; every
  * other tensor (embeddings, lm_head, norms, biases, buffers) is copied from
- * the source file unchanged: same name, dtype, shape and bytes (a GPT-2
- * Conv1D weight that is not quantized stays [in, out]). Per quantized
+ * the source file with its name and shape (a GPT-2 Conv1D weight that is not
+ * quantized stays [in, out]): F16 and BF16 bytes unchanged, F32 rounded to
+ * F16, as transformers saves these models (torch_dtype float16, also the
+ * quant_state "dtype" and bnb_4bit_compute_dtype). Per quantized
  * linear with prefix P ("model.layers.0.self_attn.q_proj."), W [out, in]
  * (GPT-2 Conv1D transposed to it, as transformers does):
  *   4-bit: P.weight U8 [out*in/2, 1] packed codes (even index high nibble);
@@ -26,7 +28,7 @@
  *          unquantized model (lqmf_gptq_calib_*); without a text, round to
  *          nearest. desc_act false, sym true, damp 0.01; quantize_config.json
  *          holds the same fields as config.json's quantization_config.
- * config.json is the source's plus "quantization_config"; the tokenizer and
+ * config.json is the source's with "quantization_config" and torch_dtype; the tokenizer and
  * generation files are copied. The folder appears whole or not at all: it
  * is built as a hidden sibling ".<name>.tmp.<pid>" and renamed into place
  * (an existing folder of that name is replaced). Memory: the quantized
