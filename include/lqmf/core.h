@@ -109,6 +109,11 @@ void lqmf_afile_abort(lqmf_afile *f);        /* safe on a closed f */
  * re-raise the signal with its default action. Idempotent. */
 void lqmf_install_signal_cleanup(void);
 
+/* ---- folders ------------------------------------------------------------- */
+/* Remove path and, for a folder, everything under it (symbolic links are
+ * removed, not followed). An absent path is not an error. */
+lqmf_status lqmf_remove_tree(const char *path);
+
 /* ---- misc ---------------------------------------------------------------- */
 double lqmf_time_now(void); /* monotonic seconds */
 /* Human-readable size, e.g. "13.0 MiB", into buf (>= 32 bytes). */

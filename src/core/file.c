@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -211,6 +212,21 @@ void lqmf_afile_abort(lqmf_afile *f) {
     free(f->path);
     memset(f, 0, sizeof *f);
     f->reg_slot = -1;
+}
+
+/* ---- folders ------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+lqmf_status lqmf_remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) return LQMF_OK;
+    int rc = nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc == 0) return LQMF_OK;
+    return lqmf_error(LQMF_E_IO, "%s: cannot remove: %s", path, strerror(rc > 0 ? rc : errno));
 }
 
 /* ---- misc ---------------------------------------------------------------- */

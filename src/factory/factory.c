@@ -6,7 +6,6 @@
 #include "lqmf/sha256.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,17 +375,11 @@ static lqmf_status pipeline(factory_run *fr) {
 
 /* Remove what a run that did not succeed wrote: the artifact (when the
  * quantizer had committed it) and the folder it created. */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void clean_up(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     struct stat sb;
     if (fr->wrote_artifact && stat(r->artifact, &sb) == 0 && S_ISDIR(sb.st_mode)) /* a checkpoint folder */
-        nftw(r->artifact, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        lqmf_remove_tree(r->artifact);
     else if (fr->wrote_artifact) unlink(r->artifact);
     if (fr->wrote_card) unlink(r->card);
     if (fr->made_folder) rmdir(r->out_folder);

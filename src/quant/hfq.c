@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,15 +276,6 @@ static lqmf_status copy_side_files(const char *src_dir, const char *dir) {
     return LQMF_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* Remove a folder and everything in it (no error when absent). */
-static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 /* Move the finished folder tmp to dir: a plain rename, or an exchange with
  * an existing dir whose old contents are then removed. */
 static lqmf_status publish(const char *tmp, const char *dir) {
@@ -294,7 +284,7 @@ static lqmf_status publish(const char *tmp, const char *dir) {
         return lqmf_error(LQMF_E_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0)
         return lqmf_error(LQMF_E_IO, "%s: cannot replace the existing folder: %s", dir, strerror(errno));
-    rm_tree(tmp); /* now the old folder */
+    lqmf_remove_tree(tmp); /* now the old folder; the new one is in place either way */
     return LQMF_OK;
 }
 
@@ -410,11 +400,11 @@ lqmf_status lqmf_hfq_write(const lqmf_model *m, const char *out_dir, const lqmf_
     if (st != LQMF_OK) return st;
     char tmp[4200];
     tmp_name(out_dir, tmp, sizeof tmp);
-    rm_tree(tmp); /* a leftover of an earlier run of this pid */
-    if (mkdir(tmp, 0777) != 0) st = lqmf_error(LQMF_E_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    st = lqmf_remove_tree(tmp); /* a leftover of an earlier run of this pid */
+    if (st == LQMF_OK && mkdir(tmp, 0777) != 0) st = lqmf_error(LQMF_E_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
     if (st == LQMF_OK) st = write_folder(m, src, tmp, opt, res);
     if (st == LQMF_OK) st = publish(tmp, out_dir);
-    if (st != LQMF_OK) rm_tree(tmp);
+    if (st != LQMF_OK) lqmf_remove_tree(tmp);
     lqmf_st_close(src);
     res->n_params = lqmf_model_n_params(m);
     res->bpw = res->n_params ? (double)res->tensor_bytes * 8 / (double)res->n_params : 0;
