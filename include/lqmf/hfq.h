@@ -29,7 +29,9 @@
  * config.json is the source's plus "quantization_config"; the tokenizer and
  * generation files are copied. The folder appears whole or not at all: it
  * is built as a hidden sibling ".<name>.tmp.<pid>" and renamed into place
- * (an existing folder of that name is replaced). Memory: the quantized
+ * (an existing folder of that name is replaced); on failure, and on
+ * SIGINT/SIGTERM with lqmf_install_signal_cleanup(), the hidden folder is
+ * removed. Memory: the quantized
  * tensors of the whole model (about a quarter of an F16 source for 4-bit)
  * plus one F32 copy of the largest weight.
  *

@@ -402,9 +402,11 @@ lqmf_status lqmf_hfq_write(const lqmf_model *m, const char *out_dir, const lqmf_
     tmp_name(out_dir, tmp, sizeof tmp);
     st = lqmf_remove_tree(tmp); /* a leftover of an earlier run of this pid */
     if (st == LQMF_OK && mkdir(tmp, 0777) != 0) st = lqmf_error(LQMF_E_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    int slot = st == LQMF_OK ? lqmf_cleanup_dir_add(tmp) : -1; /* gone on Ctrl-C too */
     if (st == LQMF_OK) st = write_folder(m, src, tmp, opt, res);
     if (st == LQMF_OK) st = publish(tmp, out_dir);
     if (st != LQMF_OK) lqmf_remove_tree(tmp);
+    lqmf_cleanup_dir_remove(slot);
     lqmf_st_close(src);
     res->n_params = lqmf_model_n_params(m);
     res->bpw = res->n_params ? (double)res->tensor_bytes * 8 / (double)res->n_params : 0;

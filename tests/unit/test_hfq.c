@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- an independent safetensors reader ---------------------------------- */
 typedef struct {
@@ -502,6 +505,65 @@ TEST(hfq_factory_interrupted_leaves_nothing) {
     if (d) closedir(d);
     CHECK_EQ_INT(n, 0);
     lqmf_factory_result_free(&r);
+}
+
+/* Entries of folder dir other than "." and "..". */
+static int n_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
+/* Progress of a writer into "<dir>/q": after the second weight, leave a
+ * file in the hidden ".q.tmp.<pid>" (as a half-written checkpoint would)
+ * and get Ctrl-C. */
+static bool sigint_after_2(void *user, const lqmf_hfq_progress *p) {
+    if (p->done < 2) return true;
+    char part[700];
+    snprintf(part, sizeof part, "%s/.q.tmp.%ld/model.safetensors.tmp.%ld.0", (const char *)user, (long)getpid(),
+             (long)getpid());
+    FILE *f = fopen(part, "w");
+    if (!f) _exit(3); /* the hidden folder is not where it should be */
+    fputs("partial", f);
+    fclose(f);
+    raise(SIGINT);
+    return true;
+}
+
+static bool stop_at_2(void *user, const lqmf_hfq_progress *p) {
+    (void)user;
+    return p->done < 2;
+}
+
+/* A checkpoint write killed by SIGINT (the signal cleanup installed, as
+ * `lqmf quantize --type NF4` has it) or stopped by its progress callback
+ * leaves no hidden temporary folder and no output. */
+TEST(hfq_interrupted_write_leaves_no_temporary) {
+    DATA(src, "models/tiny-llama");
+    char dir[400], out[500];
+    snprintf(dir, sizeof dir, "%s", lqmf_test_tmpdir());
+    snprintf(out, sizeof out, "%s/q", dir);
+    lqmf_model *m = NULL;
+    REQUIRE_OK(lqmf_model_open(src, &m));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        lqmf_install_signal_cleanup();
+        lqmf_hfq_opts o = {.kind = LQMF_HFQ_NF4, .progress = sigint_after_2, .user = dir};
+        lqmf_hfq_write(m, out, &o, NULL);
+        _exit(2); /* not reached: the signal ends the process */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "child status %d", status);
+    CHECK_EQ_INT(n_entries(dir), 0);
+    lqmf_hfq_opts o = {.kind = LQMF_HFQ_NF4, .progress = stop_at_2};
+    CHECK_ERR(lqmf_hfq_write(m, out, &o, NULL), LQMF_E_INTERRUPTED, "interrupted");
+    CHECK_EQ_INT(n_entries(dir), 0);
+    lqmf_model_close(m);
 }
 
 /* ---- bad inputs ---------------------------------------------------------------- */
