@@ -97,6 +97,7 @@ typedef struct {
     double seconds;
     uint32_t n_tensors;    /* tensors written */
     uint32_t n_quantized;  /* linear weights quantized */
+    uint64_t calib_tokens; /* GPTQ: tokens of the calibration text; 0 without one */
 } lqmf_hfq_result;
 
 /* Write m (opened from an HF folder) as a quantized checkpoint folder

@@ -299,7 +299,8 @@ static void tmp_name(const char *dir, char *out, size_t n) {
 
 /* Quantize every block linear of m into o. */
 static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors *src, const lqmf_hfq_opts *opt,
-                                    hfq_out *o, bool *done, lqmf_st_dtype *first_dt, uint32_t *n_q) {
+                                    hfq_out *o, bool *done, lqmf_st_dtype *first_dt, lqmf_hfq_result *res) {
+    uint32_t *n_q = &res->n_quantized;
     uint64_t bs = opt->blocksize ? opt->blocksize : LQMF_BNB_BLOCKSIZE;
     lqmf_hfq_progress pr = {0};
     for (size_t i = 0; i < m->n_tensors; i++)
@@ -307,7 +308,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
     double t0 = lqmf_time_now();
     bool gptq = opt->kind == LQMF_HFQ_GPTQ_4BIT || opt->kind == LQMF_HFQ_GPTQ_8BIT;
     hfq_gptq *g = NULL;
-    lqmf_status st = gptq ? hfq_gptq_begin(m, opt, &g) : LQMF_OK;
+    lqmf_status st = gptq ? hfq_gptq_begin(m, opt, &g, &res->calib_tokens) : LQMF_OK;
     for (size_t i = 0; i < m->n_tensors && st == LQMF_OK; i++) {
         const lqmf_tensor *t = &m->tensors[i];
         if (!is_block_linear(t)) continue;
@@ -360,7 +361,7 @@ static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src
     bool *done = calloc(lqmf_st_n_tensors(src) + 1, 1);
     lqmf_st_dtype first_dt = LQMF_ST_F32;
     lqmf_status st = done ? lqmf_st_writer_new(&o.w) : lqmf_error(LQMF_E_NOMEM, "out of memory");
-    if (st == LQMF_OK) st = quantize_linears(m, src, opt, &o, done, &first_dt, &res->n_quantized);
+    if (st == LQMF_OK) st = quantize_linears(m, src, opt, &o, done, &first_dt, res);
     if (st == LQMF_OK && !res->n_quantized)
         st = lqmf_error(LQMF_E_INVALID, "%s: no linear weight to quantize", m->path);
     if (st == LQMF_OK) st = copy_rest(src, done, &o, &res->src_bytes);
