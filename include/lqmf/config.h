@@ -42,6 +42,7 @@ typedef enum {
     LQMF_CFG_API_HOST,
     LQMF_CFG_API_PORT,       /* 1..65535 */
     LQMF_CFG_API_RELOAD,     /* bool */
+    LQMF_CFG_CALIBRATION_TEXT, /* GPTQ calibration text file; "" (default): the built-in text */
     LQMF_CFG_GEMINI_API_KEY, /* secrets: environment / .env only */
     LQMF_CFG_ANTHROPIC_API_KEY,
     LQMF_CFG_OPENAI_API_KEY,

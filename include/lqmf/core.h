@@ -109,6 +109,18 @@ void lqmf_afile_abort(lqmf_afile *f);        /* safe on a closed f */
  * re-raise the signal with its default action. Idempotent. */
 void lqmf_install_signal_cleanup(void);
 
+/* ---- folders ------------------------------------------------------------- */
+/* Remove path and, for a folder, everything under it (symbolic links are
+ * removed, not followed). An absent path is not an error. */
+lqmf_status lqmf_remove_tree(const char *path);
+/* Register a temporary folder of plain files (a folder being built before
+ * a rename into place) for the signal cleanup: on SIGINT/SIGTERM its files
+ * and the folder itself are removed. path is copied. Returns a slot for
+ * lqmf_cleanup_dir_remove, -1 when the table (16) is full or on no memory
+ * (the folder is then only removed by its writer). */
+int lqmf_cleanup_dir_add(const char *path);
+void lqmf_cleanup_dir_remove(int slot); /* -1: no-op */
+
 /* ---- misc ---------------------------------------------------------------- */
 double lqmf_time_now(void); /* monotonic seconds */
 /* Human-readable size, e.g. "13.0 MiB", into buf (>= 32 bytes). */

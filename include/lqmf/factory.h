@@ -15,7 +15,7 @@
  *             "int8") or GPTQ, to a checkpoint folder (lqmf_hfq_write) that
  *             is the artifact itself: <out_dir>/<org>_<name>_bnb_4bit (or
  *             _bnb_8bit, _gptq_4bit, _gptq_8bit); GPTQ calibrates on
- *             lqmf_eval_calibration_text
+ *             calib_path or else lqmf_eval_calibration_text
  *   test      the quick evaluation against the source (when built in)
  *   record    model, artifact (with its sha256), experiment, evaluations in
  *             the experiment store
@@ -77,6 +77,10 @@ typedef struct {
 
 typedef struct lqmf_factory_result lqmf_factory_result;
 
+/* Below this many calibration tokens GPTQ may do worse than round to
+ * nearest: the summary and card warn. */
+#define LQMF_FACTORY_CALIB_MIN_TOKENS 4096
+
 typedef struct {
     const char *request;     /* what the user typed; required */
     const char *out_dir;     /* the quantized-models folder; required (created when absent) */
@@ -86,6 +90,10 @@ typedef struct {
     const lqmf_hw *hw;           /* NULL: probed */
     uint64_t gpu_mem_default;    /* bytes planned for a GPU when none is found (gpu_memory_limit) */
     uint32_t n_threads;          /* quantize threads; 0: all CPUs */
+    /* GPTQ calibration text file (the calibration_text setting); NULL or
+     * "": lqmf_eval_calibration_text. Fewer than
+     * LQMF_FACTORY_CALIB_MIN_TOKENS tokens: a warning in summary and card. */
+    const char *calib_path;
     bool assume_yes;             /* do not ask confirm */
     bool skip_test;
     /* LLM advice on the plan: asked when llm_config is given and
@@ -124,6 +132,8 @@ struct lqmf_factory_result {
     uint64_t src_bytes;           /* source tensor bytes */
     double seconds;               /* whole run */
     char sha256[65];
+    char calib[1100];             /* GPTQ: the calibration text, a path or "built-in text, ..."; "" otherwise */
+    uint64_t calib_tokens;        /* GPTQ: its tokens (valid once quantized) */
     char test_verdict[16];        /* "pass", "fail", "unmeasured", "skipped", "" (not reached) */
     char *test_text;              /* the test report or why there is none (owned) */
     int64_t experiment_id, model_id, artifact_id; /* 0 when not recorded */

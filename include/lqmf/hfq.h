@@ -31,7 +31,9 @@
  * config.json is the source's with "quantization_config" and torch_dtype; the tokenizer and
  * generation files are copied. The folder appears whole or not at all: it
  * is built as a hidden sibling ".<name>.tmp.<pid>" and renamed into place
- * (an existing folder of that name is replaced). Memory: the quantized
+ * (an existing folder of that name is replaced); on failure, and on
+ * SIGINT/SIGTERM with lqmf_install_signal_cleanup(), the hidden folder is
+ * removed. Memory: the quantized
  * tensors of the whole model (about a quarter of an F16 source for 4-bit)
  * plus one F32 copy of the largest weight.
  *
@@ -97,6 +99,7 @@ typedef struct {
     double seconds;
     uint32_t n_tensors;    /* tensors written */
     uint32_t n_quantized;  /* linear weights quantized */
+    uint64_t calib_tokens; /* GPTQ: tokens of the calibration text; 0 without one */
 } lqmf_hfq_result;
 
 /* Write m (opened from an HF folder) as a quantized checkpoint folder

@@ -168,6 +168,7 @@ int lqmf_cli_factory(int argc, char **argv, bool prefix_quantize) {
         .hub = &ho,
         .gpu_mem_default = (uint64_t)(lqmf_config_get_double(cfg, LQMF_CFG_GPU_MEMORY_LIMIT) * 1073741824.0),
         .n_threads = a.threads,
+        .calib_path = lqmf_config_get(cfg, LQMF_CFG_CALIBRATION_TEXT), /* "" : the built-in text */
         .assume_yes = a.yes,
         .skip_test = a.no_test,
         .llm_config = cfg,

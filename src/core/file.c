@@ -1,8 +1,10 @@
 /* File mapping, whole-file reads and atomic (temp + rename) output. */
 #include "lqmf/core.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -120,9 +122,33 @@ static void live_remove(int slot) {
     pthread_mutex_unlock(&g_live_mu);
 }
 
+#define MAX_DIRS 16
+static char *g_dirs[MAX_DIRS]; /* temporary folders being built, for the signal handler */
+
+/* The plain files of folder path, then the folder: async-signal-safe calls
+ * only (open, getdents64, unlinkat, close, rmdir). A scan is repeated when
+ * entries removed during it hid others, at most 4 times. */
+static void rm_flat_dir(const char *path) {
+    for (int pass = 0; pass < 4 && rmdir(path) != 0 && errno == ENOTEMPTY; pass++) {
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return;
+        char buf[4096] __attribute__((aligned(8)));
+        ssize_t n;
+        while ((n = getdents64(fd, buf, sizeof buf)) > 0)
+            for (ssize_t off = 0; off < n;) {
+                const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+                off += e->d_reclen;
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(fd, e->d_name, 0);
+            }
+        close(fd);
+    }
+}
+
 static void on_signal(int sig) {
-    for (int i = 0; i < MAX_LIVE; i++) /* async-signal-safe: unlink only */
+    for (int i = 0; i < MAX_LIVE; i++) /* async-signal-safe calls only */
         if (g_live[i]) unlink(g_live[i]);
+    for (int i = 0; i < MAX_DIRS; i++)
+        if (g_dirs[i]) rm_flat_dir(g_dirs[i]);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -134,6 +160,27 @@ void lqmf_install_signal_cleanup(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+int lqmf_cleanup_dir_add(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    pthread_mutex_lock(&g_live_mu);
+    int slot = -1;
+    for (int i = 0; i < MAX_DIRS && slot < 0; i++)
+        if (!g_dirs[i]) g_dirs[slot = i] = copy;
+    pthread_mutex_unlock(&g_live_mu);
+    if (slot < 0) free(copy);
+    return slot;
+}
+
+void lqmf_cleanup_dir_remove(int slot) {
+    if (slot < 0 || slot >= MAX_DIRS) return;
+    pthread_mutex_lock(&g_live_mu);
+    char *p = g_dirs[slot];
+    g_dirs[slot] = NULL;
+    pthread_mutex_unlock(&g_live_mu);
+    free(p);
 }
 
 lqmf_status lqmf_afile_open(lqmf_afile *f, const char *path) {
@@ -211,6 +258,21 @@ void lqmf_afile_abort(lqmf_afile *f) {
     free(f->path);
     memset(f, 0, sizeof *f);
     f->reg_slot = -1;
+}
+
+/* ---- folders ------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+lqmf_status lqmf_remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) return LQMF_OK;
+    int rc = nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (rc == 0) return LQMF_OK;
+    return lqmf_error(LQMF_E_IO, "%s: cannot remove: %s", path, strerror(rc > 0 ? rc : errno));
 }
 
 /* ---- misc ---------------------------------------------------------------- */

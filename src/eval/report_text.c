@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <utf8proc.h>
 
 #define CELL_WIDE 72   /* display columns of a cell before it is cut: two-column tables */
@@ -196,6 +197,21 @@ static const char *params_str(uint64_t n, char *buf, size_t cap) {
     return buf;
 }
 
+/* The Quantization row: a Hugging Face checkpoint by its library
+ * ("4-bit BitsAndBytes (NF4)", "4-bit GPTQ"), anything else by its method. */
+static const char *quant_row(const lqmf_eval_model_info *m, char *buf, size_t cap) {
+    bool hf = !strcmp(m->format, "hf");
+    if (hf && (!strcasecmp(m->method, "nf4") || !strcasecmp(m->method, "fp4")))
+        snprintf(buf, cap, "4-bit BitsAndBytes (%s), %.2f bits/weight", !strcasecmp(m->method, "nf4") ? "NF4" : "FP4",
+                 m->bits_per_weight);
+    else if (hf && !strcasecmp(m->method, "int8"))
+        snprintf(buf, cap, "8-bit BitsAndBytes (LLM.int8), %.2f bits/weight", m->bits_per_weight);
+    else if (hf && !strcasecmp(m->method, "gptq"))
+        snprintf(buf, cap, "%.0f-bit GPTQ, %.2f bits/weight", m->bits_per_weight, m->bits_per_weight);
+    else snprintf(buf, cap, "%s, %.2f bits/weight", m->method, m->bits_per_weight);
+    return buf;
+}
+
 static void model_table(const lqmf_eval_report *r, const pen *p) {
     const lqmf_eval_model_info *m = &r->model;
     char arch[160], q[96], size[96], b[32], pr[32], base[512], b2[32];
@@ -206,7 +222,7 @@ static void model_table(const lqmf_eval_report *r, const pen *p) {
     t_row(&t, p, "Architecture",
           m->hf_arch[0] ? F(arch, "%s (%s)", m->architecture, m->hf_arch) : m->architecture);
     t_row(&t, p, "Format", m->format);
-    t_row(&t, p, "Quantization", F(q, "%s, %.2f bits/weight", m->method, m->bits_per_weight));
+    t_row(&t, p, "Quantization", quant_row(m, q, sizeof q));
     t_row(&t, p, "Model size",
           F(size, "%s in %u file%s", bytes_str(m->file_bytes, b, sizeof b), m->n_files,
             m->n_files == 1 ? "" : "s"));

@@ -42,6 +42,11 @@ static const char *fmt_mb(uint64_t bytes, char *buf, size_t n) {
 /* "BitsAndBytes" or "GPTQ": how the card and summary name a checkpoint. */
 static const char *hf_label(const lqmf_scheme *s) { return s->method == LQMF_METHOD_BNB ? "BitsAndBytes" : "GPTQ"; }
 
+/* GPTQ calibrated on fewer tokens than LQMF_FACTORY_CALIB_MIN_TOKENS. */
+static bool calib_short(const lqmf_factory_result *r) {
+    return r->scheme->method == LQMF_METHOD_GPTQ && r->calib_tokens < LQMF_FACTORY_CALIB_MIN_TOKENS;
+}
+
 lqmf_status lqmf_factory_render_summary(const lqmf_factory_result *r, lqmf_buf *out) {
     if (r->outcome != LQMF_FACTORY_SUCCEEDED) return lqmf_error(LQMF_E_STATE, "no summary: the run %s",
                                                                lqmf_factory_outcome_name(r->outcome));
@@ -57,7 +62,14 @@ lqmf_status lqmf_factory_render_summary(const lqmf_factory_result *r, lqmf_buf *
                         "Quantization: %u-bit %s (%s on the blocks' linear weights, %.2f bits per weight over the "
                         "whole model), runtime: a CUDA GPU\n",
                         r->scheme->bits, hf_label(r->scheme), r->scheme->name, r->quant.bpw);
-    else
+    if (r->scheme->method == LQMF_METHOD_GPTQ)
+        lqmf_buf_printf(out, "Calibration: %s, %llu tokens\n", r->calib, (unsigned long long)r->calib_tokens);
+    if (calib_short(r))
+        lqmf_buf_printf(out,
+                        "⚠️ Warning: GPTQ was calibrated on only %llu tokens (fewer than %u); it may do worse "
+                        "than round to nearest. Set calibration_text to a longer text file.\n",
+                        (unsigned long long)r->calib_tokens, LQMF_FACTORY_CALIB_MIN_TOKENS);
+    if (r->scheme->method == LQMF_METHOD_GGUF)
         lqmf_buf_printf(out, "Method: GGUF %s (%.2f bits per weight), file %s\n", r->scheme->name, r->quant.bpw,
                         strrchr(r->artifact, '/') ? strrchr(r->artifact, '/') + 1 : r->artifact);
     if (r->experiment_id) lqmf_buf_printf(out, "Experiment: #%lld\n", (long long)r->experiment_id);
@@ -82,10 +94,16 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
                         "runtime: a CUDA GPU with transformers and %s; lqmf runs it on CPU by decoding the "
                         "weights to F32.\n\n",
                         r->scheme->bits, hf_label(r->scheme), r->source, when, r->scheme->bits, hf_label(r->scheme),
-                        gptq ? "group size 128, desc_act false, sym, calibrated on the built-in text's second half"
+                        gptq ? "group size 128, desc_act false, sym, calibrated on the text named below"
                              : r->scheme->bits == 4 ? "NF4, blocksize 64, double quantization"
                                                     : "LLM.int8, per-row scales",
                         gptq ? "a GPTQ kernel package (optimum / gptqmodel)" : "bitsandbytes");
+        if (calib_short(r))
+            lqmf_buf_printf(b,
+                            "> **Warning:** GPTQ was calibrated on only %llu tokens (fewer than %u); with so "
+                            "little text it may do worse than round to nearest. Quantize again with a longer "
+                            "text (the calibration_text setting, CALIBRATION_TEXT or --calibration-text).\n\n",
+                            (unsigned long long)r->calib_tokens, LQMF_FACTORY_CALIB_MIN_TOKENS);
     } else {
         lqmf_buf_printf(b, "# %s (GGUF %s)\n\n", file, r->scheme->name);
         lqmf_buf_printf(b, "A %u-bit GGUF quantization of `%s`, made by lqmf on %s.\n\n", r->scheme->bits,
@@ -98,6 +116,8 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
     lqmf_buf_printf(b, "| architecture | %s (%s) |\n", hp->model_type, hp->hf_arch[0] ? hp->hf_arch : "-");
     lqmf_buf_printf(b, "| parameters | %llu |\n", (unsigned long long)r->quant.n_params);
     lqmf_buf_printf(b, "| request | \"%s\" |\n", fr->rq->request);
+    if (gptq)
+        lqmf_buf_printf(b, "| calibration text | %s, %llu tokens |\n", r->calib, (unsigned long long)r->calib_tokens);
     if (r->advice_asked)
         lqmf_buf_printf(b, "| LLM advice | %s (%s): %s, %s; %s |\n", r->advice.provider, r->advice.model,
                         r->advice.scheme[0] ? r->advice.scheme : "none",

@@ -6,13 +6,14 @@
 #include "lqmf/sha256.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define CALIB_MAX_BYTES (256ull << 20) /* a calibration text file */
 
 const char *lqmf_factory_stage_name(lqmf_factory_stage s) {
     static const char *const names[] = {"resolve", "plan", "download", "quantize", "test", "record"};
@@ -119,6 +120,17 @@ static char *plan_json(const lqmf_factory_result *r) {
     return s;
 }
 
+/* Which text GPTQ calibrates on, into r->calib, and a plan line naming it. */
+static void name_calibration(factory_run *fr, lqmf_buf *plan) {
+    lqmf_factory_result *r = fr->r;
+    size_t len = 0;
+    if (fr->rq->calib_path && *fr->rq->calib_path) snprintf(r->calib, sizeof r->calib, "%s", fr->rq->calib_path);
+    else if (lqmf_eval_calibration_text(&len))
+        snprintf(r->calib, sizeof r->calib, "built-in text, second half (%zu bytes; calibration_text sets a file)",
+                 len);
+    lqmf_buf_printf(plan, "GPTQ calibration text: %s\n", r->calib);
+}
+
 static lqmf_status make_plan(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     lqmf_intent *in = &r->intent;
@@ -140,6 +152,8 @@ static lqmf_status make_plan(factory_run *fr) {
     lqmf_buf_init(&b);
     st = lqmf_plan_render(&r->meta, &r->plan, &b);
     if (st == LQMF_OK) factory_advise(fr, &b);
+    if (st == LQMF_OK && r->plan.chosen >= 0 && r->plan.opts[r->plan.chosen].est.scheme->method == LQMF_METHOD_GPTQ)
+        name_calibration(fr, &b);
     if (st == LQMF_OK && (!lqmf_buf_append(&b, "", 1) || b.failed)) st = lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st != LQMF_OK) {
         lqmf_buf_free(&b);
@@ -204,8 +218,8 @@ static bool on_linear(void *user, const lqmf_hfq_progress *p) {
 }
 
 /* A bitsandbytes or GPTQ checkpoint: the artifact is the folder itself.
- * GPTQ calibrates on the part of the built-in text the quick test does not
- * score. */
+ * GPTQ calibrates on the request's calib_path, else on the part of the
+ * built-in text the quick test does not score. */
 static lqmf_status quantize_hf(factory_run *fr, q_state *q) {
     lqmf_factory_result *r = fr->r;
     lqmf_hfq_kind kind = LQMF_HFQ_NF4;
@@ -216,10 +230,19 @@ static lqmf_status quantize_hf(factory_run *fr, q_state *q) {
                        .n_threads = fr->rq->n_threads,
                        .progress = on_linear,
                        .user = q};
-    if (r->scheme->method == LQMF_METHOD_GPTQ) o.calib_text = lqmf_eval_calibration_text(&o.calib_len);
+    char *text = NULL;
+    lqmf_status st = LQMF_OK;
+    if (r->scheme->method == LQMF_METHOD_GPTQ && fr->rq->calib_path && *fr->rq->calib_path) {
+        st = lqmf_read_file(fr->rq->calib_path, CALIB_MAX_BYTES, &text, &o.calib_len);
+        o.calib_text = text;
+    } else if (r->scheme->method == LQMF_METHOD_GPTQ) {
+        o.calib_text = lqmf_eval_calibration_text(&o.calib_len);
+    }
     lqmf_hfq_result h;
-    lqmf_status st = lqmf_hfq_write(fr->model, r->out_folder, &o, &h);
+    if (st == LQMF_OK) st = lqmf_hfq_write(fr->model, r->out_folder, &o, &h);
+    free(text);
     if (st != LQMF_OK) return st;
+    r->calib_tokens = h.calib_tokens;
     fr->wrote_artifact = true;
     r->quant = (lqmf_quantize_result){.ftype = -1,
                                       .src_bytes = h.src_bytes,
@@ -376,17 +399,11 @@ static lqmf_status pipeline(factory_run *fr) {
 
 /* Remove what a run that did not succeed wrote: the artifact (when the
  * quantizer had committed it) and the folder it created. */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void clean_up(factory_run *fr) {
     lqmf_factory_result *r = fr->r;
     struct stat sb;
     if (fr->wrote_artifact && stat(r->artifact, &sb) == 0 && S_ISDIR(sb.st_mode)) /* a checkpoint folder */
-        nftw(r->artifact, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        lqmf_remove_tree(r->artifact);
     else if (fr->wrote_artifact) unlink(r->artifact);
     if (fr->wrote_card) unlink(r->card);
     if (fr->made_folder) rmdir(r->out_folder);

@@ -45,6 +45,7 @@ static const struct {
     [LQMF_CFG_API_HOST] = {"api_host", "API_HOST", T_TEXT, "127.0.0.1", 0, 0, NULL},
     [LQMF_CFG_API_PORT] = {"api_port", "API_PORT", T_INT, "8000", 1, 65535, NULL},
     [LQMF_CFG_API_RELOAD] = {"api_reload", "API_RELOAD", T_BOOL, "false", 0, 0, NULL},
+    [LQMF_CFG_CALIBRATION_TEXT] = {"calibration_text", "CALIBRATION_TEXT", T_PATH, "", 0, 0, NULL},
     [LQMF_CFG_GEMINI_API_KEY] = {"gemini_api_key", "GEMINI_API_KEY", T_SECRET, "", 0, 0, NULL},
     [LQMF_CFG_ANTHROPIC_API_KEY] = {"anthropic_api_key", "ANTHROPIC_API_KEY", T_SECRET, "", 0, 0, NULL},
     [LQMF_CFG_OPENAI_API_KEY] = {"openai_api_key", "OPENAI_API_KEY", T_SECRET, "", 0, 0, NULL},

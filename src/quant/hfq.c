@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,15 +277,6 @@ static lqmf_status copy_side_files(const char *src_dir, const char *dir) {
     return LQMF_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* Remove a folder and everything in it (no error when absent). */
-static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 /* Move the finished folder tmp to dir: a plain rename, or an exchange with
  * an existing dir whose old contents are then removed. */
 static lqmf_status publish(const char *tmp, const char *dir) {
@@ -295,7 +285,7 @@ static lqmf_status publish(const char *tmp, const char *dir) {
         return lqmf_error(LQMF_E_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0)
         return lqmf_error(LQMF_E_IO, "%s: cannot replace the existing folder: %s", dir, strerror(errno));
-    rm_tree(tmp); /* now the old folder */
+    lqmf_remove_tree(tmp); /* now the old folder; the new one is in place either way */
     return LQMF_OK;
 }
 
@@ -313,7 +303,8 @@ static void tmp_name(const char *dir, char *out, size_t n) {
 
 /* Quantize every block linear of m into o. */
 static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors *src, const lqmf_hfq_opts *opt,
-                                    hfq_out *o, bool *done, lqmf_st_dtype *first_dt, uint32_t *n_q) {
+                                    hfq_out *o, bool *done, lqmf_st_dtype *first_dt, lqmf_hfq_result *res) {
+    uint32_t *n_q = &res->n_quantized;
     uint64_t bs = opt->blocksize ? opt->blocksize : LQMF_BNB_BLOCKSIZE;
     lqmf_hfq_progress pr = {0};
     for (size_t i = 0; i < m->n_tensors; i++)
@@ -321,7 +312,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
     double t0 = lqmf_time_now();
     bool gptq = opt->kind == LQMF_HFQ_GPTQ_4BIT || opt->kind == LQMF_HFQ_GPTQ_8BIT;
     hfq_gptq *g = NULL;
-    lqmf_status st = gptq ? hfq_gptq_begin(m, opt, &g) : LQMF_OK;
+    lqmf_status st = gptq ? hfq_gptq_begin(m, opt, &g, &res->calib_tokens) : LQMF_OK;
     for (size_t i = 0; i < m->n_tensors && st == LQMF_OK; i++) {
         const lqmf_tensor *t = &m->tensors[i];
         if (!is_block_linear(t)) continue;
@@ -393,7 +384,7 @@ static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src
     bool *done = calloc(lqmf_st_n_tensors(src) + 1, 1);
     lqmf_st_dtype first_dt = LQMF_ST_F32;
     lqmf_status st = done ? lqmf_st_writer_new(&o.w) : lqmf_error(LQMF_E_NOMEM, "out of memory");
-    if (st == LQMF_OK) st = quantize_linears(m, src, opt, &o, done, &first_dt, &res->n_quantized);
+    if (st == LQMF_OK) st = quantize_linears(m, src, opt, &o, done, &first_dt, res);
     if (st == LQMF_OK && !res->n_quantized)
         st = lqmf_error(LQMF_E_INVALID, "%s: no linear weight to quantize", m->path);
     if (st == LQMF_OK) st = copy_rest(src, done, &o, &res->src_bytes);
@@ -433,11 +424,13 @@ lqmf_status lqmf_hfq_write(const lqmf_model *m, const char *out_dir, const lqmf_
     if (st != LQMF_OK) return st;
     char tmp[4200];
     tmp_name(out_dir, tmp, sizeof tmp);
-    rm_tree(tmp); /* a leftover of an earlier run of this pid */
-    if (mkdir(tmp, 0777) != 0) st = lqmf_error(LQMF_E_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    st = lqmf_remove_tree(tmp); /* a leftover of an earlier run of this pid */
+    if (st == LQMF_OK && mkdir(tmp, 0777) != 0) st = lqmf_error(LQMF_E_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    int slot = st == LQMF_OK ? lqmf_cleanup_dir_add(tmp) : -1; /* gone on Ctrl-C too */
     if (st == LQMF_OK) st = write_folder(m, src, tmp, opt, res);
     if (st == LQMF_OK) st = publish(tmp, out_dir);
-    if (st != LQMF_OK) rm_tree(tmp);
+    if (st != LQMF_OK) lqmf_remove_tree(tmp);
+    lqmf_cleanup_dir_remove(slot);
     lqmf_st_close(src);
     res->n_params = lqmf_model_n_params(m);
     res->bpw = res->n_params ? (double)res->tensor_bytes * 8 / (double)res->n_params : 0;

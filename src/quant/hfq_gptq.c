@@ -20,8 +20,9 @@ static lqmf_gptq_params params_of(const lqmf_hfq_opts *o) {
     return p;
 }
 
-lqmf_status hfq_gptq_begin(const lqmf_model *m, const lqmf_hfq_opts *o, hfq_gptq **out) {
+lqmf_status hfq_gptq_begin(const lqmf_model *m, const lqmf_hfq_opts *o, hfq_gptq **out, uint64_t *n_tokens) {
     *out = NULL;
+    *n_tokens = 0;
     hfq_gptq *g = calloc(1, sizeof *g);
     if (!g) return lqmf_error(LQMF_E_NOMEM, "gptq: out of memory");
     g->p = params_of(o);
@@ -33,6 +34,7 @@ lqmf_status hfq_gptq_begin(const lqmf_model *m, const lqmf_hfq_opts *o, hfq_gptq
         st = lqmf_tok_open_model(m, &tok);
         if (st == LQMF_OK) st = lqmf_tok_encode(tok, o->calib_text, o->calib_len, 0, &ids);
         if (st == LQMF_OK && !ids.n) st = lqmf_error(LQMF_E_INVALID, "gptq: the calibration text has no tokens");
+        *n_tokens = ids.n;
         if (st == LQMF_OK)
             st = lqmf_gptq_calib_new(m, ids.ids, ids.n, o->calib_ctx, 0, o->n_threads, &g->calib);
         lqmf_tok_ids_free(&ids);

@@ -27,8 +27,9 @@ lqmf_status hfq_need(const lqmf_st_tensor *t, const char *weight_name, const cha
 
 /* ---- GPTQ (hfq_gptq.c) ---- */
 typedef struct hfq_gptq hfq_gptq;
-/* Tokenize the calibration text and collect Hessians (none without text). */
-lqmf_status hfq_gptq_begin(const lqmf_model *m, const lqmf_hfq_opts *o, hfq_gptq **out);
+/* Tokenize the calibration text (*n_tokens tokens; 0 without text) and
+ * collect Hessians (none without text). */
+lqmf_status hfq_gptq_begin(const lqmf_model *m, const lqmf_hfq_opts *o, hfq_gptq **out, uint64_t *n_tokens);
 /* Quantize W [n_out][n_in] of internal tensor t (HF name t->src_name,
  * "P.weight") into P.qweight, P.qzeros, P.scales, P.g_idx. */
 lqmf_status hfq_gptq_linear(hfq_gptq *g, const lqmf_tensor *t, const float *w, hfq_out *o);

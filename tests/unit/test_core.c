@@ -4,7 +4,9 @@
 #include "lqmf/core.h"
 #include "lqmf/types.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* fp16 value from its bits by the IEEE formula, in double. */
@@ -99,6 +101,37 @@ TEST(core_atomic_file) {
     /* size limit is enforced with a message naming the file */
     CHECK_ERR(lqmf_read_file(path, 4, &data, &len), LQMF_E_FORMAT, "out.bin");
     CHECK_ERR(lqmf_read_file("/nonexistent/x", 4, &data, &len), LQMF_E_NOT_FOUND, "/nonexistent/x");
+}
+
+static void touch(const char *dir, const char *name) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f) fputs("x", f), fclose(f);
+}
+
+/* A tree with nested folders, a hidden file and a link to a file outside:
+ * all gone, the link's target kept; an absent path and a plain file too. */
+TEST(core_remove_tree) {
+    char base[400], root[512], sub[560], deep[600], outside[560], link[600];
+    snprintf(base, sizeof base, "%s", lqmf_test_tmpdir());
+    snprintf(root, sizeof root, "%s/rt", base);
+    snprintf(sub, sizeof sub, "%s/a", root);
+    snprintf(deep, sizeof deep, "%s/b", sub);
+    snprintf(outside, sizeof outside, "%s/rt-keep", base);
+    snprintf(link, sizeof link, "%s/link", sub);
+    REQUIRE(mkdir(root, 0777) == 0 && mkdir(sub, 0777) == 0 && mkdir(deep, 0777) == 0);
+    touch(root, "f1");
+    touch(root, ".hidden");
+    touch(deep, "f2");
+    touch(base, "rt-keep");
+    REQUIRE(symlink(outside, link) == 0);
+    CHECK_OK(lqmf_remove_tree(root));
+    CHECK(access(root, F_OK) != 0);
+    CHECK(access(outside, F_OK) == 0);
+    CHECK_OK(lqmf_remove_tree(root)); /* absent */
+    CHECK_OK(lqmf_remove_tree(outside));
+    CHECK(access(outside, F_OK) != 0);
 }
 
 TEST(core_utf8) {

@@ -1,9 +1,11 @@
 /* The factory pipeline on tiny-llama: a local run (artifact, folder name,
  * model card, store records), a Hub run against the mock Hub, refusals
- * (nothing fits; a method not built) and an interrupted run. */
+ * (nothing fits; a method not built), an interrupted run and a bitsandbytes
+ * 4-bit checkpoint from the mock Hub. */
 #include "../fakes/mock_hub.h"
 #include "../test.h"
 #include "lqmf/factory.h"
+#include "lqmf/model.h"
 #include "lqmf/sha256.h"
 
 #include <dirent.h>
@@ -154,6 +156,61 @@ TEST(factory_hub_mock) {
     free(card);
     lqmf_store_snapshot snap;
     check_store(f.db, LQMF_STORE_SUCCEEDED, "", &snap);
+    if (snap.n_models == 1) CHECK_STR(snap.models[0].revision, r.commit);
+    lqmf_store_snapshot_free(&snap);
+    lqmf_factory_result_free(&r);
+    mock_hub_stop(hub);
+}
+
+/* A bitsandbytes 4-bit request for a Hub model: downloaded from the mock
+ * Hub into the cache, written as a checkpoint folder (the artifact) with
+ * the source's tokenizer and a quantization_config, and the folder opens
+ * again with the weights the source has (tensor count and shapes). */
+TEST(factory_hub_mock_bnb_4bit) {
+    DATA(src, "models/tiny-llama");
+    mock_hub *hub = mock_hub_start(13);
+    REQUIRE(hub);
+    REQUIRE(mock_hub_add_repo(hub, "lqmf-test/tiny-llama", src, MOCK_PUBLIC, NULL));
+    fixture f;
+    fixture_init(&f, "quantize lqmf-test/tiny-llama to bnb 4-bit");
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/hf-cache", lqmf_test_tmpdir());
+    lqmf_hub_options ho;
+    use_mock_hub(&f, hub, cache, &ho);
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&f.rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    REQUIRE(r.outcome == LQMF_FACTORY_SUCCEEDED);
+    CHECK_STR(r.scheme->name, "NF4");
+    char want[1024], path[1200];
+    snprintf(want, sizeof want, "%s/lqmf-test_tiny-llama_bnb_4bit", f.out);
+    CHECK_STR(r.artifact, want);
+    CHECK_STR(r.commit, mock_hub_commit(hub, "lqmf-test/tiny-llama"));
+    CHECK(strstr(r.source_path, cache) == r.source_path); /* read from the Hub cache */
+    snprintf(path, sizeof path, "%s/config.json", want);
+    char *cfg = slurp(path);
+    CHECK(cfg && strstr(cfg, "\"quant_method\": \"bitsandbytes\"") && strstr(cfg, "\"bnb_4bit_quant_type\": \"nf4\""));
+    free(cfg);
+    snprintf(path, sizeof path, "%s/tokenizer.json", want);
+    CHECK(exists(path));
+    lqmf_model *src_m = NULL, *q = NULL;
+    CHECK_OK(lqmf_model_open(src, &src_m));
+    CHECK_OK(lqmf_model_open(want, &q));
+    if (src_m && q) {
+        CHECK_EQ_INT(q->n_tensors, src_m->n_tensors);
+        for (size_t i = 0; i < src_m->n_tensors; i++) {
+            const lqmf_tensor *a = &src_m->tensors[i], *b = lqmf_model_tensor(q, a->name);
+            CHECKF(b && b->ne[0] == a->ne[0] && b->ne[1] == a->ne[1], "%s: missing or shape differs", a->name);
+        }
+    }
+    lqmf_model_close(src_m);
+    lqmf_model_close(q);
+    char *card = slurp(r.card);
+    CHECK(card && strstr(card, r.commit) && strstr(card, "4-bit BitsAndBytes"));
+    free(card);
+    lqmf_store_snapshot snap;
+    check_store(f.db, LQMF_STORE_SUCCEEDED, "", &snap);
+    if (snap.n_artifacts == 1) CHECK_STR(snap.artifacts[0].method, "NF4");
     if (snap.n_models == 1) CHECK_STR(snap.models[0].revision, r.commit);
     lqmf_store_snapshot_free(&snap);
     lqmf_factory_result_free(&r);

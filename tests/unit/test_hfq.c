@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- an independent safetensors reader ---------------------------------- */
 typedef struct {
@@ -529,6 +532,65 @@ TEST(hfq_factory_interrupted_leaves_nothing) {
     lqmf_factory_result_free(&r);
 }
 
+/* Entries of folder dir other than "." and "..". */
+static int n_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
+/* Progress of a writer into "<dir>/q": after the second weight, leave a
+ * file in the hidden ".q.tmp.<pid>" (as a half-written checkpoint would)
+ * and get Ctrl-C. */
+static bool sigint_after_2(void *user, const lqmf_hfq_progress *p) {
+    if (p->done < 2) return true;
+    char part[700];
+    snprintf(part, sizeof part, "%s/.q.tmp.%ld/model.safetensors.tmp.%ld.0", (const char *)user, (long)getpid(),
+             (long)getpid());
+    FILE *f = fopen(part, "w");
+    if (!f) _exit(3); /* the hidden folder is not where it should be */
+    fputs("partial", f);
+    fclose(f);
+    raise(SIGINT);
+    return true;
+}
+
+static bool stop_at_2(void *user, const lqmf_hfq_progress *p) {
+    (void)user;
+    return p->done < 2;
+}
+
+/* A checkpoint write killed by SIGINT (the signal cleanup installed, as
+ * `lqmf quantize --type NF4` has it) or stopped by its progress callback
+ * leaves no hidden temporary folder and no output. */
+TEST(hfq_interrupted_write_leaves_no_temporary) {
+    DATA(src, "models/tiny-llama");
+    char dir[400], out[500];
+    snprintf(dir, sizeof dir, "%s", lqmf_test_tmpdir());
+    snprintf(out, sizeof out, "%s/q", dir);
+    lqmf_model *m = NULL;
+    REQUIRE_OK(lqmf_model_open(src, &m));
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        lqmf_install_signal_cleanup();
+        lqmf_hfq_opts o = {.kind = LQMF_HFQ_NF4, .progress = sigint_after_2, .user = dir};
+        lqmf_hfq_write(m, out, &o, NULL);
+        _exit(2); /* not reached: the signal ends the process */
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "child status %d", status);
+    CHECK_EQ_INT(n_entries(dir), 0);
+    lqmf_hfq_opts o = {.kind = LQMF_HFQ_NF4, .progress = stop_at_2};
+    CHECK_ERR(lqmf_hfq_write(m, out, &o, NULL), LQMF_E_INTERRUPTED, "interrupted");
+    CHECK_EQ_INT(n_entries(dir), 0);
+    lqmf_model_close(m);
+}
+
 /* ---- bad inputs ---------------------------------------------------------------- */
 
 /* Copy the checkpoint at q into dir with tensor `name` dropped (repl NULL)
@@ -727,7 +789,8 @@ static double check_gptq(const char *src_dir, const char *out_dir, unsigned bits
 
 /* Calibration for the tiny models (trained on the KJV): 10 kB from the
  * middle of the KJV text, away from heldout.txt's opening chapters. */
-static char *kjv_calibration(size_t *len) {
+/* want bytes of the KJV text from its middle (NULL when absent). */
+static char *kjv_calibration(size_t want, size_t *len) {
     const char *path = lqmf_test_data("text/kjv/kjv_verses.txt");
     char *all = NULL, *out = NULL;
     size_t n = 0;
@@ -736,7 +799,7 @@ static char *kjv_calibration(size_t *len) {
         return NULL;
     }
     const char *start = strchr(all + n / 2, '\n') + 1;
-    *len = 10000;
+    *len = want;
     out = strndup(start, *len);
     free(all);
     return out;
@@ -747,7 +810,7 @@ static void gptq_round_trip(const char *src, lqmf_hfq_kind k, unsigned bits, dou
     snprintf(out, sizeof out, "%s/gptq", lqmf_test_tmpdir());
     snprintf(rtn, sizeof rtn, "%s/rtn", lqmf_test_tmpdir());
     size_t clen = 0;
-    char *calib = kjv_calibration(&clen);
+    char *calib = kjv_calibration(10000, &clen);
     if (!calib) return;
     lqmf_model *m = NULL;
     REQUIRE_OK(lqmf_model_open(src, &m));
@@ -803,6 +866,21 @@ TEST(hfq_gptq8_tiny_llama) {
     gptq_round_trip(dir, LQMF_HFQ_GPTQ_8BIT, 8, 0.02);
 }
 
+/* Tokens of text with the tokenizer of the model folder dir. */
+static uint64_t n_tokens(const char *dir, const char *text, size_t len) {
+    lqmf_model *m = NULL;
+    lqmf_tokenizer *tok = NULL;
+    lqmf_tok_ids ids = {0};
+    uint64_t n = 0;
+    if (lqmf_model_open(dir, &m) == LQMF_OK && lqmf_tok_open_model(m, &tok) == LQMF_OK &&
+        lqmf_tok_encode(tok, text, len, 0, &ids) == LQMF_OK)
+        n = ids.n;
+    lqmf_tok_ids_free(&ids);
+    lqmf_tok_free(tok);
+    lqmf_model_close(m);
+    return n;
+}
+
 TEST(hfq_factory_gptq_tiny_llama) {
     DATA(src, "models/tiny-llama");
     char request[1024], out[512], db[512], want[1024];
@@ -824,9 +902,76 @@ TEST(hfq_factory_gptq_tiny_llama) {
     size_t len;
     REQUIRE_OK(lqmf_read_file(r.card, 1 << 20, &card, &len));
     CHECK(strstr(card, "Quantization: 4-bit GPTQ (group size 128") != NULL);
+    /* the built-in text: named in plan, card and summary, with a warning */
+    size_t blen;
+    const char *builtin = lqmf_eval_calibration_text(&blen);
+    CHECK_EQ_INT(r.calib_tokens, n_tokens(src, builtin, blen));
+    CHECK(r.calib_tokens > 0 && r.calib_tokens < LQMF_FACTORY_CALIB_MIN_TOKENS);
+    CHECK(strstr(r.calib, "built-in text") != NULL);
+    CHECK(r.plan_text && strstr(r.plan_text, "GPTQ calibration text: built-in text"));
+    CHECK(strstr(card, "| calibration text | built-in text") && strstr(card, "**Warning:** GPTQ was calibrated on only"));
     free(card);
+    lqmf_buf b;
+    lqmf_buf_init(&b);
+    CHECK_OK(lqmf_factory_render_summary(&r, &b));
+    lqmf_buf_append(&b, "", 1);
+    CHECK(strstr((char *)b.data, "Calibration: built-in text") && strstr((char *)b.data, "Warning: GPTQ was calibrated"));
+    lqmf_buf_free(&b);
     CHECKF(!strcmp(r.test_verdict, "pass"), "verdict %s", r.test_verdict);
     lqmf_factory_result_free(&r);
+}
+
+/* A calibration text file for the factory: the request's calib_path
+ * (library) and CALIBRATION_TEXT / --calibration-text (lqmf quantize ...
+ * with gptq): named with its token count, no warning above 4096 tokens. */
+TEST(hfq_factory_gptq_calibration_file) {
+    DATA(src, "models/tiny-llama");
+    size_t len = 0;
+    char *text = kjv_calibration(24000, &len);
+    if (!text) SKIP("text/kjv/kjv_verses.txt missing");
+    char dir[400], calib[500], request[1024], out[512], db[512];
+    snprintf(dir, sizeof dir, "%s", lqmf_test_tmpdir());
+    snprintf(calib, sizeof calib, "%s/calib.txt", dir);
+    FILE *f = fopen(calib, "wb");
+    REQUIRE(f);
+    fwrite(text, 1, len, f);
+    fclose(f);
+    uint64_t want = n_tokens(src, text, len);
+    free(text);
+    CHECKF(want >= LQMF_FACTORY_CALIB_MIN_TOKENS, "%llu tokens", (unsigned long long)want);
+    snprintf(request, sizeof request, "quantize %s with gptq", src);
+    snprintf(out, sizeof out, "%s/quantized-models", dir);
+    snprintf(db, sizeof db, "%s/e.db", dir);
+    lqmf_hw hw;
+    lqmf_factory_request rq = cpu_request(request, out, db, &hw);
+    rq.calib_path = calib;
+    rq.skip_test = true;
+    lqmf_factory_result r;
+    lqmf_status st = lqmf_factory_run(&rq, &r);
+    CHECKF(st == LQMF_OK, "%s: %s", lqmf_status_name(st), r.message);
+    REQUIRE(r.outcome == LQMF_FACTORY_SUCCEEDED);
+    CHECK_STR(r.calib, calib);
+    CHECK_EQ_INT(r.calib_tokens, want);
+    char line[700];
+    snprintf(line, sizeof line, "GPTQ calibration text: %s\n", calib);
+    CHECK(r.plan_text && strstr(r.plan_text, line));
+    char *card = NULL;
+    size_t clen;
+    REQUIRE_OK(lqmf_read_file(r.card, 1 << 20, &card, &clen));
+    snprintf(line, sizeof line, "| calibration text | %s, %llu tokens |", calib, (unsigned long long)want);
+    CHECK(card && strstr(card, line) && !strstr(card, "Warning"));
+    free(card);
+    lqmf_factory_result_free(&r);
+    /* the command line: the setting from the environment */
+    char args[1600], *cout = NULL;
+    snprintf(args, sizeof args, "quantize '%s' with gptq --yes --no-test --quantized-models-dir '%s/cli' --db '%s/cli.db'",
+             src, dir, dir);
+    setenv("CALIBRATION_TEXT", calib, 1);
+    int rc = lqmf_test_cli(args, NULL, &cout);
+    unsetenv("CALIBRATION_TEXT");
+    snprintf(line, sizeof line, "Calibration: %s, %llu tokens", calib, (unsigned long long)want);
+    CHECKF(rc == 0 && cout && strstr(cout, line) && !strstr(cout, "Warning"), "rc %d: %s", rc, cout ? cout : "");
+    free(cout);
 }
 
 TEST(hfq_gptq_bad_checkpoints_named) {

@@ -1,6 +1,7 @@
 /* The LQMF> prompt driven through a pseudo-terminal with the product
  * description's example session: help, a quantization, test list, list
- * successful experiments, stats, exit. The lqmf command is the one built
+ * successful experiments, stats, exit; and a second session with a
+ * bitsandbytes 4-bit checkpoint tested by name. The lqmf command is the one built
  * beside this test binary. */
 #include "../test.h"
 #include "lqmf/core.h"
@@ -51,26 +52,25 @@ static char *say(session *s, const char *line, int timeout_ms) {
     return strndup(s->out + echo_end, s->len - echo_end);
 }
 
-TEST(repl_example_session) {
-    DATA(src, "models/tiny-llama");
+/* lqmf (the one beside this test binary) at a pseudo-terminal in folder
+ * tmp with LQMF_HOME home; false (after a skip or failure) when it could
+ * not start. */
+static bool start(session *s, const char *tmp, const char *home) {
     char exe[PATH_MAX], lqmf[PATH_MAX + 8];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    REQUIRE(n > 0);
+    if (n <= 0) return false;
     exe[n] = '\0';
     *strrchr(exe, '/') = '\0';
     snprintf(lqmf, sizeof lqmf, "%s/lqmf", exe);
-    if (access(lqmf, X_OK) != 0) SKIP("%s not built", lqmf);
-    char abs_src[PATH_MAX];
-    REQUIRE(realpath(src, abs_src));
-    const char *tmp = lqmf_test_tmpdir();
-    char home[PATH_MAX];
-    snprintf(home, sizeof home, "%s/home", tmp);
-
-    session s = {0};
+    if (access(lqmf, X_OK) != 0) {
+        lqmf_test_skip("%s not built", lqmf);
+        return false;
+    }
+    memset(s, 0, sizeof *s);
     struct winsize ws = {.ws_row = 50, .ws_col = 200};
-    s.pid = forkpty(&s.fd, NULL, NULL, &ws);
-    REQUIRE(s.pid >= 0);
-    if (s.pid == 0) {
+    s->pid = forkpty(&s->fd, NULL, NULL, &ws);
+    if (s->pid < 0) return false;
+    if (s->pid == 0) {
         if (chdir(tmp) != 0) _exit(126);
         setenv("LQMF_HOME", home, 1);
         setenv("TERM", "dumb", 1);
@@ -78,6 +78,29 @@ TEST(repl_example_session) {
         execl(lqmf, "lqmf", (char *)NULL);
         _exit(127);
     }
+    return true;
+}
+
+/* "exit", then the process ends with status 0. */
+static void finish(session *s) {
+    if (write(s->fd, "exit\n", 5) < 0) CHECK(false);
+    read_until(s, s->len, "\x01", 5000); /* drain until the terminal closes */
+    int status = 0;
+    CHECK(waitpid(s->pid, &status, 0) == s->pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(s->fd);
+    free(s->out);
+}
+
+TEST(repl_example_session) {
+    DATA(src, "models/tiny-llama");
+    char abs_src[PATH_MAX];
+    REQUIRE(realpath(src, abs_src));
+    const char *tmp = lqmf_test_tmpdir();
+    char home[PATH_MAX];
+    snprintf(home, sizeof home, "%s/home", tmp);
+    session s;
+    if (!start(&s, tmp, home)) return;
     CHECK(read_until(&s, 0, "LQMF> ", 10000));
 
     char *help = say(&s, "help", 10000);
@@ -115,13 +138,7 @@ TEST(repl_example_session) {
            st ? st : "(nothing)");
     free(st);
 
-    if (write(s.fd, "exit\n", 5) < 0) CHECK(false);
-    read_until(&s, s.len, "\x01", 5000); /* drain until the terminal closes */
-    int status = 0;
-    CHECK(waitpid(s.pid, &status, 0) == s.pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(s.fd);
-    free(s.out);
+    finish(&s);
 
     /* the history is kept for the next run */
     char hist[PATH_MAX + 16], *text = NULL;
@@ -130,4 +147,47 @@ TEST(repl_example_session) {
     CHECK_OK(lqmf_read_file(hist, 1 << 20, &text, &len));
     CHECK(text && strstr(text, "list successful experiments") && strstr(text, "stats"));
     free(text);
+}
+
+/* The description's bitsandbytes example on tiny-gpt2 (a GPT-2, as
+ * DialoGPT-small is): quantize to a bnb 4-bit checkpoint folder, find it in
+ * test list, test it by name ("Quantization: 4-bit BitsAndBytes"), stats. */
+TEST(repl_bnb_4bit_session) {
+    DATA(src, "models/tiny-gpt2");
+    char abs_src[PATH_MAX];
+    REQUIRE(realpath(src, abs_src));
+    const char *tmp = lqmf_test_tmpdir();
+    char home[PATH_MAX];
+    snprintf(home, sizeof home, "%s/home", tmp);
+    session s;
+    if (!start(&s, tmp, home)) return;
+    CHECK(read_until(&s, 0, "LQMF> ", 10000));
+
+    char line[PATH_MAX + 64];
+    snprintf(line, sizeof line, "quantize %s to 4-bit bnb --yes", abs_src);
+    char *q = say(&s, line, 120000);
+    CHECKF(q && strstr(q, "Quantization Successful!"), "quantize printed: %s", q ? q : "(nothing)");
+    CHECK(q && strstr(q, "Model saved to: quantized-models/tiny-gpt2_bnb_4bit"));
+    CHECK(q && strstr(q, "4-bit BitsAndBytes"));
+    free(q);
+    char cfg[PATH_MAX + 64];
+    snprintf(cfg, sizeof cfg, "%s/quantized-models/tiny-gpt2_bnb_4bit/config.json", tmp);
+    CHECK(access(cfg, R_OK) == 0);
+
+    char *tl = say(&s, "test list", 30000);
+    /* the row: name, method nf4, 4.00 bits */
+    const char *row = tl ? strstr(tl, "tiny-gpt2_bnb_4bit") : NULL;
+    CHECKF(row && strstr(row, "nf4") && strstr(row, "4.00"), "test list: %s", tl ? tl : "(nothing)");
+    free(tl);
+
+    char *tn = say(&s, "test tiny-gpt2_bnb_4bit --quick", 60000);
+    CHECKF(tn && strstr(tn, "4-bit BitsAndBytes (NF4)") && strstr(tn, "Verdict:"), "test NAME: %s",
+           tn ? tn : "(nothing)");
+    free(tn);
+
+    char *st = say(&s, "stats", 10000);
+    CHECKF(st && strstr(st, "experiments: 2 (2 succeeded") && strstr(st, "nf4"), "stats: %s",
+           st ? st : "(nothing)");
+    free(st);
+    finish(&s);
 }
