@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -129,7 +130,11 @@ int main(int argc, char **argv) {
         g_failed = g_skipped = false;
         fprintf(stdout, "  %-48s ", g_tests[i].name);
         fflush(stdout);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         g_tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
         if (g_failed) {
             failed++;
             fprintf(stdout, "  %-48s FAIL (%s)\n", g_tests[i].name, g_tests[i].file);
@@ -138,7 +143,8 @@ int main(int argc, char **argv) {
             fprintf(stdout, "SKIP: %s\n", g_skip_msg);
         } else {
             passed++;
-            fprintf(stdout, "ok\n");
+            if (secs >= 1.0) fprintf(stdout, "ok (%.1f s)\n", secs); /* slow tests stand out */
+            else fprintf(stdout, "ok\n");
         }
     }
     char cmd[400];
