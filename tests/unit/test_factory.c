@@ -339,7 +339,7 @@ TEST(factory_interrupted_during_download_resumes) {
     CHECK_EQ_INT(lqmf_factory_run(&f.rq, &r), LQMF_E_INTERRUPTED);
     double late = lqmf_time_now() - d.stop_at;
     CHECK(d.stop_at > 0);
-    CHECKF(late < 1.5, "the run ended %.2f s after the stop", late);
+    CHECKF(late < 4.0, "the run ended %.2f s after the stop (the download takes ~17 s)", late);
     CHECK_EQ_INT(r.outcome, LQMF_FACTORY_INTERRUPTED);
     CHECK_EQ_INT(r.stage, LQMF_FACTORY_DOWNLOAD);
     CHECK(r.artifact[0] == '\0');
