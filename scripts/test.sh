@@ -57,7 +57,7 @@ if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
             corpus="tests/fuzz/corpus/${name#fuzz_}"
             work="$LOG/corpus-$name"; mkdir -p "$work"
             [ -d "$corpus" ] && cp -r "$corpus/." "$work/"
-            if "$bin" -max_total_time="${LQMF_FUZZ_SECONDS:-20}" -max_len=65536 \
+            if "$bin" -max_total_time="${LQMF_FUZZ_SECONDS:-10}" -max_len=65536 \
                    -rss_limit_mb=2048 "$work" >"$LOG/$name.log" 2>&1; then
                 echo "fuzz $name: ok ($(grep -Eo 'Done [0-9]+ runs' "$LOG/$name.log" | grep -Eo '[0-9]+') runs)"
                 total_p=$((total_p + 1))
