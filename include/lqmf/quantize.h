@@ -23,6 +23,10 @@
  *   Q5_1, Q6_K -> Q8_0, IQ4_XS -> IQ4_NL, else F16): stories260K (dim 64,
  *   rows of 64 or 172) gets Q5_0 / IQ4_NL / Q8_0 / F16 for k-quant mixes.
  *
+ * Importance: with --imatrix, its per-column importances weight every
+ * quantizer's error; without one, an importance matrix estimated from the
+ * model's own weights (lqmf_imatrix_estimate) does, unless no_estimate.
+ *
  * Metadata: general.file_type = the mix's llama_ftype (Q4_K_M = 15, ...),
  * general.quantization_version 2, general.quantized_by "lqmf", provenance,
  * the tokenizer (vocabulary, merges, special ids, chat template) and, with
@@ -58,6 +62,7 @@ typedef struct {
     size_t n_overrides;
     bool pure;        /* the base type everywhere, no mix rules */
     bool keep_output; /* output.weight not quantized */
+    bool no_estimate; /* without imatrix: plain error weights, no lqmf_imatrix_estimate */
     const char *name;        /* general.name, NULL: from the source */
     const char *source_url;  /* provenance, NULL when unknown */
     const char *source_repo; /* "org/name", NULL when unknown */
@@ -78,6 +83,8 @@ typedef struct {
     uint32_t n_tensors;
     uint32_t type_count[LQMF_TYPE_COUNT]; /* tensors per output type */
     uint32_t n_fallback;                  /* tensors in a fallback type */
+    uint32_t n_imatrix;                   /* tensors quantized with importances */
+    bool imatrix_estimated;               /* ... estimated from the model (no imatrix file) */
 } lqmf_quantize_result;
 
 lqmf_quantize_opts lqmf_quantize_default_opts(void);
@@ -116,6 +123,15 @@ typedef struct {
 
 /* Run m over the text and collect the matrix; *out owned by the caller. */
 lqmf_status lqmf_imatrix_collect(const lqmf_model *m, const lqmf_imatrix_opts *o, lqmf_imatrix **out);
+/* Estimate the matrix from m's weights alone, no text (src/quant/imatrix_estimate.c):
+ * each input channel's mean square carried forward from the normalisation
+ * in front of the matrix (norm gain and bias, then V, the FFN activation)
+ * with independent Gaussian channels. Entries for attn_q/k/v/qkv, attn_output,
+ * ffn_up/gate and ffn_down of llama and GPT-2 blocks; none for tensors whose
+ * inputs it cannot follow. read_done (may be NULL) is called after each
+ * matrix has been read, so the caller can release its pages. */
+lqmf_status lqmf_imatrix_estimate(const lqmf_model *m, void (*read_done)(void *user, const lqmf_tensor *t),
+                                  void *user, lqmf_imatrix **out);
 lqmf_status lqmf_imatrix_save(const lqmf_imatrix *im, const char *path); /* atomic */
 lqmf_status lqmf_imatrix_load(const char *path, lqmf_imatrix **out);
 void lqmf_imatrix_free(lqmf_imatrix *im); /* NULL is a no-op */

@@ -1,5 +1,5 @@
-/* lqmf quantize SOURCE --type TYPE [-o OUT.gguf] [--imatrix F] [-t N]
- *   [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]
+/* lqmf quantize SOURCE --type TYPE [-o OUT.gguf] [--imatrix F | --no-estimate]
+ *   [-t N] [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test]
  * A model (HF folder, GGUF, llama2.c) to a quantized GGUF: a progress bar on
  * a terminal (plain lines otherwise), then the summary. TYPE NF4, FP4 or
  * INT8 writes a bitsandbytes checkpoint folder from an HF folder instead
@@ -56,6 +56,9 @@ static void summary(const char *out, const lqmf_quantize_result *r) {
         if (r->type_count[t]) printf(" %s %u", lqmf_type_name((uint32_t)t), r->type_count[t]);
     printf("\n");
     if (r->n_fallback) printf("Fallback types: %u tensors (rows not a multiple of the block size)\n", r->n_fallback);
+    if (r->n_imatrix)
+        printf("Importance: %u tensors weighted by %s\n", r->n_imatrix,
+               r->imatrix_estimated ? "an importance matrix estimated from the weights" : "the importance matrix");
 }
 
 /* "REGEX=TYPE" (the last '=' splits, so a regex may contain '='). */
@@ -117,7 +120,6 @@ static bool plain_conversion(int argc, char **argv) {
     return false;
 }
 
-/* The bitsandbytes checkpoint folder of an HF source, then its quick test. */
 /* The checkpoint folder (bitsandbytes or GPTQ) of an HF source, then its
  * quick test. GPTQ calibrates on calib (a text file) or the built-in text. */
 static int run_hfq(const char *src, const char *out, lqmf_hfq_kind kind, bool dq, const char *calib,
@@ -182,6 +184,8 @@ static int run_quantize(int argc, char **argv) {
             o.pure = true;
         else if (LQMF_IS(a, "--keep-output"))
             o.keep_output = true;
+        else if (LQMF_IS(a, "--no-estimate"))
+            o.no_estimate = true;
         else if (LQMF_IS(a, "--no-test"))
             no_test = true;
         else if (LQMF_IS(a, "--double-quant"))
@@ -235,8 +239,8 @@ static int run_quantize(int argc, char **argv) {
 
 LQMF_COMMAND(quantize, "quantize",
              "REQUEST... [--yes] [--json] [--no-test] [--advice] | SOURCE --type TYPE [-o OUT.gguf] "
-             "[--imatrix F] [-t N] [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] [--no-test] | HF_FOLDER "
-             "--type NF4|FP4|INT8|GPTQ-4bit|GPTQ-8bit [--double-quant] [--calib TEXT] [-o OUTDIR] [--no-test]",
+             "[--imatrix F | --no-estimate] [-t N] [--tensor-type REGEX=TYPE]... [--pure] [--keep-output] "
+             "[--no-test] | HF_FOLDER --type NF4|FP4|INT8|GPTQ-4bit|GPTQ-8bit [--double-quant] [--calib TEXT] [-o OUTDIR] [--no-test]",
              "the factory (\"gpt2 to 4-bit GGUF for CPU\": plan, download, quantize, test, record), or with "
              "--type a plain conversion to a GGUF file or a bitsandbytes / GPTQ checkpoint folder",
              run_quantize)

@@ -6,6 +6,7 @@
 #include "lqmf/gguf.h"
 #include "lqmf/quantize.h"
 #include "lqmf/tokenizer.h"
+#include "quant/imatrix_priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,24 @@ static lqmf_status finalize(lqmf_imatrix *im) {
         if (!(e->mean = malloc(e->n * sizeof *e->mean))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
         for (uint64_t j = 0; j < e->n; j++) e->mean[j] = e->count > 0 ? (float)(e->sum2[j] / e->count) : 0.0f;
     }
+    return LQMF_OK;
+}
+
+lqmf_imatrix *lqmf_imatrix_new(const char *dataset) {
+    lqmf_imatrix *im = calloc(1, sizeof *im);
+    if (im && !(im->dataset = strdup(dataset))) {
+        free(im);
+        im = NULL;
+    }
+    return im;
+}
+
+lqmf_status lqmf_imatrix_put(lqmf_imatrix *im, const char *name, const float *v, uint64_t n) {
+    if (find(im, name)) return lqmf_error(LQMF_E_INVALID, "imatrix: %s twice", name);
+    entry *e = add(im, name, n);
+    if (!e || !(e->mean = malloc(n * sizeof *e->mean))) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    e->count = 1;
+    for (uint64_t j = 0; j < n; j++) e->sum2[j] = e->mean[j] = v[j];
     return LQMF_OK;
 }
 

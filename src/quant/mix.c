@@ -223,6 +223,8 @@ static void release_source(const qctx *c, const lqmf_tensor *t) {
         }
 }
 
+static void release_read(void *user, const lqmf_tensor *t) { release_source(user, t); }
+
 /* ---- converter hooks --------------------------------------------------------- */
 
 static lqmf_type hook_type(void *user, const lqmf_model *m, const lqmf_tensor *t) {
@@ -271,6 +273,7 @@ static lqmf_status hook_quantize(void *user, const lqmf_tensor *t, lqmf_type typ
     const float *imx = NULL;
     uint64_t n_im = 0;
     if (c->im && (imx = lqmf_imatrix_get(c->im, t->name, &n_im)) && n_im != t->ne[0]) imx = NULL;
+    c->res->n_imatrix += imx != NULL;
     uint32_t nt = c->n_threads;
     if ((int64_t)nt > nrows) nt = (uint32_t)nrows;
     if (nt == 0) nt = 1;
@@ -313,10 +316,11 @@ static lqmf_status hook_metadata(void *user, const lqmf_model *m, lqmf_gguf_writ
         lqmf_tok_free(tok);
         TRY(st);
     }
-    if (!c->im) return LQMF_OK;
-    TRY(lqmf_gguf_writer_set_str(w, "quantize.imatrix.file", c->o->imatrix));
+    if (!c->im || !lqmf_imatrix_n_entries(c->im)) return LQMF_OK;
     TRY(lqmf_gguf_writer_set_str(w, "quantize.imatrix.dataset", lqmf_imatrix_dataset(c->im)));
     TRY(lqmf_gguf_writer_set_i32(w, "quantize.imatrix.entries_count", (int32_t)lqmf_imatrix_n_entries(c->im)));
+    if (!c->o->imatrix) return LQMF_OK; /* estimated: no file, no chunks */
+    TRY(lqmf_gguf_writer_set_str(w, "quantize.imatrix.file", c->o->imatrix));
     return lqmf_gguf_writer_set_i32(w, "quantize.imatrix.chunks_count", (int32_t)lqmf_imatrix_n_chunks(c->im));
 }
 
@@ -335,6 +339,13 @@ lqmf_status lqmf_quantize_model(const lqmf_model *m, const char *out_path, const
     c.t0 = lqmf_time_now();
     load_spans(&c);
     for (size_t i = 0; i < m->n_tensors; i++) c.bytes_total += m->tensors[i].nbytes;
+    if (!c.im && !o->no_estimate && (!is_float(c.base) || o->n_overrides)) {
+        if ((st = lqmf_imatrix_estimate(m, release_read, &c, &c.im)) != LQMF_OK) {
+            ctx_free(&c);
+            return st;
+        }
+        res->imatrix_estimated = lqmf_imatrix_n_entries(c.im) > 0;
+    }
     lqmf_gguf_convert_opts co = lqmf_gguf_convert_default_opts();
     co.name = o->name;
     co.source_url = o->source_url;
