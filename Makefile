@@ -114,7 +114,7 @@ else
   NEON_RUN ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 endif
 NEON_MARCHES := armv8.2-a+dotprod armv8-a
-NEON_LEFT_OUT := src/io/hf_config.c src/io/safetensors.c src/io/model_hf.c src/quant/imatrix.c src/quant/mix.c \
+NEON_LEFT_OUT := src/io/hf_config.c src/io/safetensors.c src/io/model_hf.c src/quant/imatrix.c src/quant/imatrix_estimate.c src/quant/mix.c \
                  $(wildcard src/quant/hfq*.c)
 NEON_TEST_SRC := tests/main.c tests/neon/no_hf.c \
                  $(foreach t,core gguf model_desc quant engine,tests/unit/test_$(t).c) \

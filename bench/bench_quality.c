@@ -25,7 +25,9 @@
  *
  * Usage: bench_quality [--tokens N] [--ctx N] [--rows N] [--cols N]
  *                      [--threads N] [--types T,T,..] [--no-generated]
- *                      [--no-models] [MODEL...]
+ *                      [--no-models] [--no-estimate] [MODEL...]
+ * lqmf quantizes with its importance matrix estimated from the weights (no
+ * imatrix file; --no-estimate: plain weights); llama-quantize without one.
  * Temporary files go to a folder under $TMPDIR (default /tmp), removed at
  * the end. */
 #include "lqmf/eval.h"
@@ -67,6 +69,7 @@ typedef struct {
     uint32_t tokens, ctx, rows, cols, threads;
     const char *types; /* comma list or NULL: all */
     bool generated, models;
+    bool no_estimate; /* lqmf without its estimated importance matrix */
     char *llama_quantize; /* path or NULL */
     char tmp[256];
 } config;
@@ -276,10 +279,11 @@ static uint32_t type_differences(const char *a, const char *b, char *first, size
     return n;
 }
 
-static bool quantize_file(lqmf_model *m, const char *type, uint32_t threads, const char *out) {
+static bool quantize_file(lqmf_model *m, const char *type, const config *c, const char *out) {
     lqmf_quantize_opts o = lqmf_quantize_default_opts();
     o.type = type;
-    o.n_threads = threads;
+    o.n_threads = c->threads;
+    o.no_estimate = c->no_estimate;
     if (lqmf_quantize_model(m, out, &o, NULL) != LQMF_OK) {
         fprintf(stderr, "bench_quality: quantize %s: %s\n", type, lqmf_last_error());
         return false;
@@ -295,7 +299,7 @@ static void bench_model(const config *c, const char *data, const char *name) {
     lqmf_model *m = NULL, *mf = NULL;
     lqmf_gguf *ref = NULL;
     printf("\n== %s\n", name);
-    if (lqmf_model_open(src, &m) != LQMF_OK || !quantize_file(m, "F32", c->threads, f32) ||
+    if (lqmf_model_open(src, &m) != LQMF_OK || !quantize_file(m, "F32", c, f32) ||
         lqmf_model_open(f32, &mf) != LQMF_OK || lqmf_gguf_open(f32, &ref) != LQMF_OK) {
         printf("%s: skipped: %s\n", name, lqmf_last_error());
         goto done;
@@ -315,7 +319,7 @@ static void bench_model(const config *c, const char *data, const char *name) {
         snprintf(ours, sizeof ours, "%s/%s-%s.gguf", c->tmp, name, t);
         snprintf(theirs, sizeof theirs, "%s/%s-%s-llamacpp.gguf", c->tmp, name, t);
         score so = {.kl = NAN, .top1 = NAN}, st = so;
-        so.ok = quantize_file(mf, t, c->threads, ours) && score_tensors(ref, ours, &so) &&
+        so.ok = quantize_file(mf, t, c, ours) && score_tensors(ref, ours, &so) &&
                 score_kl(c, ours, f32, text, &so, NULL);
         print_row(t, "lqmf", &so);
         if (!c->llama_quantize) {
@@ -538,11 +542,13 @@ int main(int argc, char **argv) {
             c.generated = false;
         } else if (!strcmp(a, "--no-models")) {
             c.models = false;
+        } else if (!strcmp(a, "--no-estimate")) {
+            c.no_estimate = true;
         } else if (a[0] != '-' && n_models < 16) {
             models[n_models++] = a;
         } else {
             fprintf(stderr, "usage: bench_quality [--tokens N] [--ctx N] [--rows N] [--cols N] [--threads N] "
-                            "[--types T,T,..] [--no-generated] [--no-models] [MODEL...]\n");
+                            "[--types T,T,..] [--no-generated] [--no-models] [--no-estimate] [MODEL...]\n");
             return 2;
         }
     }

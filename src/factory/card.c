@@ -130,6 +130,8 @@ static void card_text(const factory_run *fr, lqmf_buf *b) {
     for (int t = 0; t < LQMF_TYPE_COUNT; t++)
         if (r->quant.type_count[t]) lqmf_buf_printf(b, " %s ×%u", lqmf_type_name((uint32_t)t), r->quant.type_count[t]);
     lqmf_buf_printf(b, " |\n| quantize time | %.2f s |\n", r->quant.seconds);
+    if (r->quant.imatrix_estimated)
+        lqmf_buf_printf(b, "| importance | estimated from the weights, %u tensors |\n", r->quant.n_imatrix);
     if (r->experiment_id)
         lqmf_buf_printf(b, "| experiment | #%lld in `%s` |\n", (long long)r->experiment_id, fr->rq->store_path);
     lqmf_buf_printf(b, "\n## Plan\n\n```text\n%s```\n", r->plan_text ? r->plan_text : "");

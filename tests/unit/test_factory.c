@@ -91,6 +91,7 @@ TEST(factory_local_tiny_llama) {
     CHECK(strstr(card, hex) != NULL);
     CHECK(strstr(card, src) != NULL);
     CHECK(strstr(card, "Q4_K_M") && strstr(card, "LlamaForCausalLM"));
+    CHECK(strstr(card, "| importance | estimated from the weights, 42 tensors |") != NULL); /* 6 blocks x 7 */
     free(card);
     /* the summary */
     lqmf_buf b;
