@@ -18,10 +18,19 @@
  * pages, its output), never the whole model: the check is peak RSS <=
  * 3 x largest f32 + 64 MiB, about half the source by default.
  *
- * usage: bench_quant_memory [-d DIM] [-l LAYERS] [-v VOCAB] [-t THREADS] [-T Q4_K_M,Q8_0,...] */
+ *
+ * NF4 and INT8 (bitsandbytes checkpoints, lqmf_hfq_write) read the same
+ * model written as a Hugging Face folder (F16 model.safetensors and
+ * config.json) and get the same check: their quantized tensors wait in a
+ * spill file, not in memory.
+ *
+ * usage: bench_quant_memory [-d DIM] [-l LAYERS] [-v VOCAB] [-t THREADS] [-T Q4_K_M,Q8_0,NF4,...] */
 #include "lqmf/engine.h"
 #include "lqmf/gguf_convert.h"
+#include "lqmf/hf_config.h"
+#include "lqmf/hfq.h"
 #include "lqmf/quantize.h"
+#include "lqmf/safetensors.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -74,9 +83,43 @@ static const char *mib(uint64_t b, char *buf, size_t n) {
     return buf;
 }
 
-/* The generated model as an F16 GGUF at path; *largest = the largest
- * tensor's element count. */
-static lqmf_status write_source(const cfg *c, const char *path, uint64_t *largest) {
+/* The same model as an HF folder: config.json and model.safetensors (F16). */
+static lqmf_status write_hf(const lqmf_model *m, const char *dir) {
+    const lqmf_hparams *hp = &m->hp;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return lqmf_error(LQMF_E_IO, "%s: cannot write", path);
+    fprintf(f,
+            "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": %u, "
+            "\"intermediate_size\": %u, \"num_attention_heads\": %u, \"num_key_value_heads\": %u, "
+            "\"num_hidden_layers\": %u, \"vocab_size\": %u, \"max_position_embeddings\": %u, \"rms_norm_eps\": %g, "
+            "\"rope_theta\": %g, \"tie_word_embeddings\": false, \"torch_dtype\": \"float16\"}\n",
+            hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->n_layer, hp->n_vocab, hp->n_ctx_train,
+            (double)hp->norm_eps, (double)hp->rope_theta);
+    if (fclose(f) != 0) return lqmf_error(LQMF_E_IO, "%s: cannot write", path);
+    lqmf_st_writer *w;
+    lqmf_status st = lqmf_st_writer_new(&w);
+    for (size_t i = 0; st == LQMF_OK && i < m->n_tensors; i++) {
+        const lqmf_tensor *t = &m->tensors[i];
+        char name[256];
+        uint64_t shape[2] = {t->ne[1], t->ne[0]}; /* torch order */
+        if (!lqmf_hf_tensor_src_name(hp, t->name, "", name, sizeof name))
+            st = lqmf_error(LQMF_E_INVALID, "%s: no HF name", t->name);
+        else if (t->n_dims == 1)
+            st = lqmf_st_writer_add(w, name, LQMF_ST_F16, 1, &shape[1], t->data, t->nbytes);
+        else
+            st = lqmf_st_writer_add(w, name, LQMF_ST_F16, 2, shape, t->data, t->nbytes);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (st == LQMF_OK) st = lqmf_st_writer_write(w, path);
+    lqmf_st_writer_free(w);
+    return st;
+}
+
+/* The generated model as an F16 GGUF at path and an HF folder hf_dir;
+ * *largest = the largest tensor's element count. */
+static lqmf_status write_source(const cfg *c, const char *path, const char *hf_dir, uint64_t *largest) {
     lqmf_hparams hp = {.arch = LQMF_ARCH_LLAMA,
                        .n_vocab = c->vocab,
                        .n_ctx_train = 4096,
@@ -100,15 +143,18 @@ static lqmf_status write_source(const cfg *c, const char *path, uint64_t *larges
         *largest = n > *largest ? n : *largest;
     }
     st = lqmf_model_write_gguf(m, path, NULL);
+    if (st == LQMF_OK) st = mkdir(hf_dir, 0777) == 0 ? write_hf(m, hf_dir) : lqmf_error(LQMF_E_IO, "%s", hf_dir);
     lqmf_model_close(m);
     return st;
 }
 
 /* One type in this process: open, quantize, print. */
-static int run_case(const cfg *c, const char *src, const char *type, uint64_t src_bytes, uint64_t largest_f32,
-                    const char *dir) {
+static int run_case(const cfg *c, const char *src, const char *hf_src, const char *type, uint64_t src_bytes,
+                    uint64_t largest_f32, const char *dir) {
     char out[4096];
-    snprintf(out, sizeof out, "%s/out-%s.gguf", dir, type);
+    lqmf_hfq_kind kind = LQMF_HFQ_NONE;
+    bool hf = lqmf_hfq_kind_from_name(type, &kind);
+    snprintf(out, sizeof out, "%s/out-%s%s", dir, type, hf ? "" : ".gguf");
     sampler s = {.anon = 0, .file = 0};
     atomic_init(&s.stop, false);
     pthread_t th;
@@ -117,16 +163,23 @@ static int run_case(const cfg *c, const char *src, const char *type, uint64_t sr
     lqmf_quantize_opts o = lqmf_quantize_default_opts();
     o.type = type;
     o.n_threads = c->threads;
-    lqmf_quantize_result r;
+    lqmf_quantize_result r = {0};
+    lqmf_hfq_result hr = {0};
+    lqmf_hfq_opts ho = {.kind = kind, .n_threads = c->threads};
     double t0 = lqmf_time_now();
-    lqmf_status st = lqmf_model_open(src, &m);
-    if (st == LQMF_OK) st = lqmf_quantize_model(m, out, &o, &r);
+    lqmf_status st = lqmf_model_open(hf ? hf_src : src, &m);
+    if (st == LQMF_OK) st = hf ? lqmf_hfq_write(m, out, &ho, &hr) : lqmf_quantize_model(m, out, &o, &r);
     double secs = lqmf_time_now() - t0;
     lqmf_model_close(m);
     const uint64_t hwm = status_bytes("VmHWM");
     atomic_store(&s.stop, true);
     if (sampling) pthread_join(th, NULL);
-    unlink(out);
+    if (hf) {
+        r.out_bytes = hr.out_bytes;
+        lqmf_remove_tree(out);
+    } else {
+        unlink(out);
+    }
     if (st != LQMF_OK) {
         fprintf(stderr, "bench_quant_memory: %s: %s: %s\n", type, lqmf_status_name(st), lqmf_last_error());
         return 1;
@@ -142,7 +195,7 @@ static int run_case(const cfg *c, const char *src, const char *type, uint64_t sr
 
 int main(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg c = {1024, 12, 8000, ncpu > 0 ? (uint32_t)ncpu : 1, {"Q4_K_M", "Q8_0"}, 2};
+    cfg c = {1024, 12, 8000, ncpu > 0 ? (uint32_t)ncpu : 1, {"Q4_K_M", "Q8_0", "NF4", "INT8"}, 4};
     bool bad = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         uint32_t v = (uint32_t)strtoul(argv[i + 1], NULL, 10);
@@ -167,15 +220,16 @@ int main(int argc, char **argv) {
                         "[-t THREADS] [-T TYPE,...]\n");
         return 2;
     }
-    char dir[] = "/tmp/lqmf-bench-qmem.XXXXXX", src[64];
+    char dir[] = "/tmp/lqmf-bench-qmem.XXXXXX", src[64], hf_src[64];
     if (!mkdtemp(dir)) return 1;
     snprintf(src, sizeof src, "%s/source-F16.gguf", dir);
+    snprintf(hf_src, sizeof hf_src, "%s/source-hf", dir);
     uint64_t largest = 0;
-    lqmf_status st = write_source(&c, src, &largest);
+    lqmf_status st = write_source(&c, src, hf_src, &largest);
     struct stat sb;
     if (st != LQMF_OK || stat(src, &sb) != 0) {
         fprintf(stderr, "bench_quant_memory: source: %s\n", st ? lqmf_last_error() : "not written");
-        rmdir(dir);
+        lqmf_remove_tree(dir);
         return 1;
     }
     const uint64_t src_bytes = (uint64_t)sb.st_size, largest_f32 = 4 * largest;
@@ -191,14 +245,13 @@ int main(int argc, char **argv) {
     for (int i = 0; i < c.n_types; i++) {
         pid_t pid = fork();
         if (pid == 0) {
-            int r = run_case(&c, src, c.types[i], src_bytes, largest_f32, dir);
+            int r = run_case(&c, src, hf_src, c.types[i], src_bytes, largest_f32, dir);
             fflush(stdout);
             _exit(r);
         }
         int status = 1;
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) rc = 1;
     }
-    unlink(src);
-    rmdir(dir);
+    lqmf_remove_tree(dir);
     return rc;
 }

@@ -121,6 +121,18 @@ lqmf_status lqmf_remove_tree(const char *path);
 int lqmf_cleanup_dir_add(const char *path);
 void lqmf_cleanup_dir_remove(int slot); /* -1: no-op */
 
+/* ---- mapped sources ------------------------------------------------------- */
+/* A model read through a read-only file mapping keeps every page it has read
+ * in the process's resident set. These let a streaming reader hand the pages
+ * of a tensor back once done with it (MADV_DONTNEED: the kernel keeps them in
+ * its page cache and maps them again if they are read again). Only ranges
+ * inside the read-only file mappings listed by /proc/self/maps at scan time
+ * are released; owned memory is never touched. */
+typedef struct lqmf_mapped lqmf_mapped;
+lqmf_mapped *lqmf_mapped_scan(void); /* NULL on no memory: releasing is then a no-op */
+void lqmf_mapped_release(const lqmf_mapped *m, const void *p, uint64_t n);
+void lqmf_mapped_free(lqmf_mapped *m); /* NULL is a no-op */
+
 /* ---- misc ---------------------------------------------------------------- */
 double lqmf_time_now(void); /* monotonic seconds */
 /* Human-readable size, e.g. "13.0 MiB", into buf (>= 32 bytes). */

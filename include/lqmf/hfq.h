@@ -33,9 +33,10 @@
  * is built as a hidden sibling ".<name>.tmp.<pid>" and renamed into place
  * (an existing folder of that name is replaced); on failure, and on
  * SIGINT/SIGTERM with lqmf_install_signal_cleanup(), the hidden folder is
- * removed. Memory: the quantized
- * tensors of the whole model (about a quarter of an F16 source for 4-bit)
- * plus one F32 copy of the largest weight.
+ * removed. Memory: one linear at a time (its F32 copy and its quantized
+ * tensors); the tensors made on the way wait in an unlinked spill file in
+ * the hidden folder (disk: the output once more) and each linear's source
+ * pages leave the process once read (bench/bench_quant_memory.c).
  *
  * Reader (lqmf_hfq_config_parse + lqmf_hfq_dequantize): lqmf_model_open
  * uses them for a folder whose config.json has a quantization_config, so

@@ -130,6 +130,11 @@ void lqmf_st_writer_free(lqmf_st_writer *w); /* NULL is a no-op */
  * Fails on a duplicate or invalid name, a bad shape or a size mismatch. */
 lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
                                const uint64_t *shape, const void *data, uint64_t nbytes);
+/* The same for a tensor whose bytes are at offset in the open file fd: they
+ * are read a buffer at a time while writing (fd stays open until then), so
+ * tensors made on the way can wait in a spill file instead of memory. */
+lqmf_status lqmf_st_writer_add_file(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                                    const uint64_t *shape, int fd, uint64_t offset, uint64_t nbytes);
 /* Set (or replace) a __metadata__ entry; both strings are copied. */
 lqmf_status lqmf_st_writer_set_metadata(lqmf_st_writer *w, const char *key, const char *value);
 /* Write the file atomically (temporary + rename). The writer stays usable. */

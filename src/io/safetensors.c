@@ -12,6 +12,7 @@
  * first, header padded with spaces to a multiple of 8. */
 #include "lqmf/safetensors.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,7 +574,9 @@ typedef struct {
     lqmf_st_dtype dtype;
     uint32_t n_dims;
     uint64_t shape[LQMF_ST_MAX_DIMS];
-    const void *data; /* borrowed */
+    const void *data; /* borrowed, or NULL: */
+    int fd;           /* ... the bytes at off of this file, read while writing */
+    uint64_t off;
     uint64_t nbytes;
 } wtensor;
 
@@ -601,8 +604,8 @@ void lqmf_st_writer_free(lqmf_st_writer *w) {
     free(w);
 }
 
-lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
-                               const uint64_t *shape, const void *data, uint64_t nbytes) {
+static lqmf_status add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                       const uint64_t *shape, const void *data, int fd, uint64_t off, uint64_t nbytes) {
     if (!name || !*name || !lqmf_utf8_valid(name, strlen(name)) || !strcmp(name, "__metadata__"))
         return lqmf_error(LQMF_E_INVALID, "safetensors writer: bad tensor name \"%.200s\"",
                           name ? name : "(null)");
@@ -614,7 +617,7 @@ lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtyp
     uint64_t n = 1, need;
     for (uint32_t i = 0; i < n_dims; i++)
         if (!lqmf_mul_u64(n, shape[i], &n)) n = UINT64_MAX;
-    if (!lqmf_st_dtype_nbytes(dtype, n, &need) || need != nbytes || (!data && nbytes))
+    if (!lqmf_st_dtype_nbytes(dtype, n, &need) || need != nbytes || (!data && fd < 0 && nbytes))
         return lqmf_error(LQMF_E_INVALID,
                           "safetensors writer: tensor \"%.200s\": %llu bytes given "
                           "for %llu elements of %s",
@@ -625,10 +628,37 @@ lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtyp
     if (!grow((void **)&w->t, &w->cap_t, w->n_t + 1, sizeof *w->t))
         return lqmf_error(LQMF_E_NOMEM, "safetensors writer: out of memory");
     wtensor *t = &w->t[w->n_t];
-    *t = (wtensor){.name = strdup(name), .dtype = dtype, .n_dims = n_dims, .data = data, .nbytes = nbytes};
+    *t = (wtensor){.name = strdup(name), .dtype = dtype, .n_dims = n_dims, .data = data, .fd = fd, .off = off,
+                       .nbytes = nbytes};
     if (!t->name) return lqmf_error(LQMF_E_NOMEM, "safetensors writer: out of memory");
     if (n_dims) memcpy(t->shape, shape, n_dims * sizeof *shape);
     w->n_t++;
+    return LQMF_OK;
+}
+
+lqmf_status lqmf_st_writer_add(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                               const uint64_t *shape, const void *data, uint64_t nbytes) {
+    return add(w, name, dtype, n_dims, shape, data, -1, 0, nbytes);
+}
+
+lqmf_status lqmf_st_writer_add_file(lqmf_st_writer *w, const char *name, lqmf_st_dtype dtype, uint32_t n_dims,
+                                    const uint64_t *shape, int fd, uint64_t offset, uint64_t nbytes) {
+    if (fd < 0) return lqmf_error(LQMF_E_INVALID, "safetensors writer: tensor \"%.200s\": no file", name ? name : "");
+    return add(w, name, dtype, n_dims, shape, NULL, fd, offset, nbytes);
+}
+
+/* The bytes of t from its file into f, a buffer at a time. */
+static lqmf_status copy_from_file(lqmf_afile *f, const wtensor *t, uint8_t *buf, size_t cap) {
+    for (uint64_t done = 0; done < t->nbytes;) {
+        size_t want = t->nbytes - done < cap ? (size_t)(t->nbytes - done) : cap;
+        ssize_t got = pread(t->fd, buf, want, (off_t)(t->off + done));
+        if (got <= 0)
+            return lqmf_error(LQMF_E_IO, "safetensors writer: tensor \"%.200s\": %s", t->name,
+                              got < 0 ? strerror(errno) : "its file is shorter than the tensor");
+        lqmf_status s = lqmf_afile_write(f, buf, (size_t)got);
+        if (s != LQMF_OK) return s;
+        done += (uint64_t)got;
+    }
     return LQMF_OK;
 }
 
@@ -741,8 +771,18 @@ lqmf_status lqmf_st_writer_write(lqmf_st_writer *w, const char *path) {
         for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hdr.len >> (8 * i));
         s = lqmf_afile_write(&f, len8, 8);
         if (s == LQMF_OK) s = lqmf_afile_write(&f, hdr.data, hdr.len);
-        for (size_t i = 0; s == LQMF_OK && i < w->n_t; i++)
-            if (order[i]->nbytes) s = lqmf_afile_write(&f, order[i]->data, (size_t)order[i]->nbytes);
+        enum { CHUNK = 1 << 20 };
+        uint8_t *buf = NULL;
+        for (size_t i = 0; s == LQMF_OK && i < w->n_t; i++) {
+            if (!order[i]->nbytes) continue;
+            if (order[i]->data) {
+                s = lqmf_afile_write(&f, order[i]->data, (size_t)order[i]->nbytes);
+                continue;
+            }
+            if (!buf && !(buf = malloc(CHUNK))) s = lqmf_error(LQMF_E_NOMEM, "%s: out of memory", path);
+            if (s == LQMF_OK) s = copy_from_file(&f, order[i], buf, CHUNK);
+        }
+        free(buf);
         if (s == LQMF_OK)
             s = lqmf_afile_commit(&f);
         else

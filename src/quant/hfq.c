@@ -79,27 +79,32 @@ static const char *torch_dtype(lqmf_st_dtype d) {
     return d == LQMF_ST_F16 ? "float16" : d == LQMF_ST_BF16 ? "bfloat16" : "float32";
 }
 
-static lqmf_status keep(hfq_out *o, void *p) {
-    if (o->n_bufs == o->cap_bufs) {
-        size_t cap = o->cap_bufs ? o->cap_bufs * 2 : 64;
-        void **nb = realloc(o->bufs, cap * sizeof *nb);
-        if (!nb) {
-            free(p);
-            return lqmf_error(LQMF_E_NOMEM, "out of memory");
-        }
-        o->bufs = nb;
-        o->cap_bufs = cap;
-    }
-    o->bufs[o->n_bufs++] = p;
-    return LQMF_OK;
-}
-
 lqmf_status hfq_add_owned(hfq_out *o, const char *name, lqmf_st_dtype dt, uint32_t n_dims, const uint64_t *shape,
                           void *data, uint64_t nbytes) {
-    lqmf_status st = keep(o, data);
-    if (st == LQMF_OK) st = lqmf_st_writer_add(o->w, name, dt, n_dims, shape, data, nbytes);
-    if (st == LQMF_OK) o->tensor_bytes += nbytes, o->n_tensors++;
-    return st;
+    lqmf_status st = LQMF_OK;
+    if (n_dims > 4) st = lqmf_error(LQMF_E_INVALID, "tensor %s: %u dimensions", name, n_dims);
+    if (st == LQMF_OK && o->n_sp == o->cap_sp) {
+        size_t cap = o->cap_sp ? o->cap_sp * 2 : 64;
+        hfq_spilled *g = realloc(o->sp, cap * sizeof *g);
+        if (g) o->sp = g, o->cap_sp = cap;
+        else st = lqmf_error(LQMF_E_NOMEM, "out of memory");
+    }
+    for (uint64_t done = 0; st == LQMF_OK && done < nbytes;) {
+        ssize_t k = pwrite(o->spill, (const uint8_t *)data + done, nbytes - done, (off_t)(o->spill_bytes + done));
+        if (k <= 0) st = lqmf_error(LQMF_E_IO, "tensor %s: spill file: %s", name, k < 0 ? strerror(errno) : "no space");
+        else done += (uint64_t)k;
+    }
+    free(data);
+    if (st != LQMF_OK) return st;
+    hfq_spilled *e = &o->sp[o->n_sp];
+    *e = (hfq_spilled){.name = strdup(name), .dt = dt, .n_dims = n_dims, .off = o->spill_bytes, .nbytes = nbytes};
+    if (!e->name) return lqmf_error(LQMF_E_NOMEM, "out of memory");
+    if (n_dims) memcpy(e->shape, shape, n_dims * sizeof *shape);
+    o->n_sp++;
+    o->spill_bytes += nbytes;
+    o->tensor_bytes += nbytes;
+    o->n_tensors++;
+    return LQMF_OK;
 }
 
 /* absmax[nb] as bitsandbytes' double quantization: P.weight.absmax U8,
@@ -304,6 +309,7 @@ static void tmp_name(const char *dir, char *out, size_t n) {
 /* Quantize every block linear of m into o. */
 static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors *src, const lqmf_hfq_opts *opt,
                                     hfq_out *o, bool *done, lqmf_st_dtype *first_dt, lqmf_hfq_result *res) {
+    lqmf_mapped *mapped = lqmf_mapped_scan(); /* a linear's source pages leave once it is read */
     uint32_t *n_q = &res->n_quantized;
     uint64_t bs = opt->blocksize ? opt->blocksize : LQMF_BNB_BLOCKSIZE;
     lqmf_hfq_progress pr = {0};
@@ -325,6 +331,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
         if (!*n_q) *first_dt = stored_dtype(s->dtype);
         float *w = NULL;
         if ((st = to_f32(t, &w)) != LQMF_OK) break;
+        lqmf_mapped_release(mapped, t->data, t->nbytes);
         uint64_t n_in = t->ne[0], n_out = t->ne[1];
         if (gptq) st = hfq_gptq_linear(g, t, w, o);
         else if (opt->kind == LQMF_HFQ_INT8) st = write_int8(o, t->src_name, w, n_out, n_in);
@@ -342,6 +349,7 @@ static lqmf_status quantize_linears(const lqmf_model *m, const lqmf_safetensors 
             st = lqmf_error(LQMF_E_INTERRUPTED, "interrupted after %s", t->src_name);
     }
     hfq_gptq_end(g);
+    lqmf_mapped_free(mapped);
     return st;
 }
 
@@ -378,18 +386,34 @@ static lqmf_status copy_rest(const lqmf_safetensors *src, const bool *done, hfq_
     return LQMF_OK;
 }
 
+/* The spilled tensors into the writer, read back from the spill file. */
+static lqmf_status add_spilled(const hfq_out *o) {
+    for (size_t i = 0; i < o->n_sp; i++) {
+        const hfq_spilled *e = &o->sp[i];
+        lqmf_status st = lqmf_st_writer_add_file(o->w, e->name, e->dt, e->n_dims, e->shape, o->spill, e->off, e->nbytes);
+        if (st != LQMF_OK) return st;
+    }
+    return LQMF_OK;
+}
+
 static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src, const char *tmp,
                                 const lqmf_hfq_opts *opt, lqmf_hfq_result *res) {
-    hfq_out o = {0};
+    hfq_out o = {.spill = -1};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.spill", tmp);
+    o.spill = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (o.spill >= 0) unlink(path); /* gone with the descriptor, whatever happens */
     bool *done = calloc(lqmf_st_n_tensors(src) + 1, 1);
     lqmf_st_dtype first_dt = LQMF_ST_F32;
-    lqmf_status st = done ? lqmf_st_writer_new(&o.w) : lqmf_error(LQMF_E_NOMEM, "out of memory");
+    lqmf_status st = o.spill < 0 ? lqmf_error(LQMF_E_IO, "%s: %s", path, strerror(errno))
+                     : done     ? lqmf_st_writer_new(&o.w)
+                                : lqmf_error(LQMF_E_NOMEM, "out of memory");
     if (st == LQMF_OK) st = quantize_linears(m, src, opt, &o, done, &first_dt, res);
     if (st == LQMF_OK && !res->n_quantized)
         st = lqmf_error(LQMF_E_INVALID, "%s: no linear weight to quantize", m->path);
     if (st == LQMF_OK) st = copy_rest(src, done, &o, &res->src_bytes);
+    if (st == LQMF_OK) st = add_spilled(&o);
     if (st == LQMF_OK) st = lqmf_st_writer_set_metadata(o.w, "format", "pt");
-    char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     if (st == LQMF_OK) st = lqmf_st_writer_write(o.w, path);
     if (st == LQMF_OK) st = write_config(m->path, tmp, opt, torch_dtype(first_dt));
@@ -399,8 +423,9 @@ static lqmf_status write_folder(const lqmf_model *m, const lqmf_safetensors *src
     res->tensor_bytes = o.tensor_bytes;
     res->n_tensors = o.n_tensors;
     lqmf_st_writer_free(o.w);
-    for (size_t i = 0; i < o.n_bufs; i++) free(o.bufs[i]);
-    free(o.bufs);
+    for (size_t i = 0; i < o.n_sp; i++) free(o.sp[i].name);
+    free(o.sp);
+    if (o.spill >= 0) close(o.spill);
     free(done);
     return st;
 }

@@ -7,17 +7,31 @@
 
 #include <jansson.h>
 
-/* The tensors of the file being written. */
+/* A tensor made by the writer, waiting in the spill file. */
+typedef struct {
+    char *name;
+    lqmf_st_dtype dt;
+    uint32_t n_dims;
+    uint64_t shape[4];
+    uint64_t off, nbytes;
+} hfq_spilled;
+
+/* The tensors of the file being written: the source's own ones borrowed
+ * from its mapping, the ones made here (quantized, converted) appended to
+ * an unlinked spill file as they come, so that memory holds one tensor at
+ * a time; model.safetensors is written from both at the end. */
 typedef struct {
     lqmf_st_writer *w;
-    void **bufs; /* owned buffers the writer borrows */
-    size_t n_bufs, cap_bufs;
+    int spill;         /* fd of the spill file */
+    uint64_t spill_bytes;
+    hfq_spilled *sp;
+    size_t n_sp, cap_sp;
     uint64_t tensor_bytes;
     uint32_t n_tensors;
 } hfq_out;
 
-/* Add a tensor whose data is a malloc'd buffer, owned from now on (freed
- * after the write, or now on failure). */
+/* Add a tensor whose data is a malloc'd buffer: the bytes go to the spill
+ * file and the buffer is freed (on failure too). */
 lqmf_status hfq_add_owned(hfq_out *o, const char *name, lqmf_st_dtype dt, uint32_t n_dims, const uint64_t *shape,
                           void *data, uint64_t nbytes);
 /* Tensor t (named weight_name + suffix when absent) exists with dtype dt

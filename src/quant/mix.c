@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,9 +68,7 @@ typedef struct {
     size_t n_re;
     lqmf_imatrix *im;
     uint32_t n_threads;
-    /* read-only file mappings of the process when writing (see release_source) */
-    struct span *spans;
-    size_t n_spans;
+    lqmf_mapped *mapped; /* when writing: the process's file mappings (release_source) */
     /* statistics, filled while writing */
     lqmf_quantize_result *res;
     uint64_t bytes_done, bytes_total;
@@ -163,7 +160,7 @@ static lqmf_status ctx_init(qctx *c, const lqmf_model *m, const lqmf_quantize_op
 }
 
 static void ctx_free(qctx *c) {
-    free(c->spans);
+    lqmf_mapped_free(c->mapped);
     for (size_t i = 0; i < c->n_re; i++) regfree(&c->re[i]);
     free(c->re);
     lqmf_imatrix_free(c->im);
@@ -184,46 +181,10 @@ lqmf_status lqmf_quantize_plan(const lqmf_model *m, const lqmf_quantize_opts *o,
  * A source opened from a file is a read-only mapping, and every page of it
  * read stays in the process's resident set: quantizing would count the whole
  * model in its peak memory although it streams one tensor at a time. After
- * each tensor is written its pages leave the process (MADV_DONTNEED; the
- * kernel keeps them in the page cache and maps them again if they are read
- * again). Only tensors inside read-only file mappings, as /proc/self/maps
- * lists them, are released: owned buffers are never touched. */
-struct span {
-    uintptr_t lo, hi;
-};
-
-/* The read-only file mappings of the process (none when /proc is not readable). */
-static void load_spans(qctx *c) {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    size_t cap = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long long lo, hi, inode;
-        char perms[8];
-        if (sscanf(line, "%llx-%llx %7s %*s %*s %llu", &lo, &hi, perms, &inode) != 4 || !inode ||
-            perms[1] == 'w')
-            continue;
-        if (c->n_spans == cap) {
-            struct span *g = realloc(c->spans, (cap = cap ? 2 * cap : 16) * sizeof *g);
-            if (!g) break;
-            c->spans = g;
-        }
-        c->spans[c->n_spans++] = (struct span){(uintptr_t)lo, (uintptr_t)hi};
-    }
-    if (f) fclose(f);
+ * each tensor is written its pages leave the process (lqmf_mapped_release). */
+static void release_source(void *user, const lqmf_tensor *t) {
+    lqmf_mapped_release(((const qctx *)user)->mapped, t->data, t->nbytes);
 }
-
-static void release_source(const qctx *c, const lqmf_tensor *t) {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)t->data, hi = lo + t->nbytes;
-    for (size_t i = 0; i < c->n_spans; i++)
-        if (c->spans[i].lo <= lo && hi <= c->spans[i].hi) {
-            const uintptr_t a = lo & ~(page - 1), b = (hi + page - 1) & ~(page - 1);
-            madvise((void *)a, b < c->spans[i].hi ? b - a : c->spans[i].hi - a, MADV_DONTNEED);
-            return;
-        }
-}
-
-static void release_read(void *user, const lqmf_tensor *t) { release_source(user, t); }
 
 /* ---- converter hooks --------------------------------------------------------- */
 
@@ -337,10 +298,10 @@ lqmf_status lqmf_quantize_model(const lqmf_model *m, const char *out_path, const
     }
     c.res = res;
     c.t0 = lqmf_time_now();
-    load_spans(&c);
+    c.mapped = lqmf_mapped_scan();
     for (size_t i = 0; i < m->n_tensors; i++) c.bytes_total += m->tensors[i].nbytes;
     if (!c.im && !o->no_estimate && (!is_float(c.base) || o->n_overrides)) {
-        if ((st = lqmf_imatrix_estimate(m, release_read, &c, &c.im)) != LQMF_OK) {
+        if ((st = lqmf_imatrix_estimate(m, release_source, &c, &c.im)) != LQMF_OK) {
             ctx_free(&c);
             return st;
         }

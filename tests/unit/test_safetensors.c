@@ -5,9 +5,11 @@
 
 #include "../test.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -238,6 +240,57 @@ TEST(st_writer_reference_bytes) {
         lqmf_map_close(&m);
         free(want);
     }
+}
+
+/* Tensors whose bytes come from a file: the same file as from memory,
+ * larger than the copy buffer; a file too short is an error naming the
+ * tensor, and leaves no output. */
+TEST(st_writer_from_file) {
+    const char *dir = lqmf_test_tmpdir();
+    const uint64_t n = (3u << 20) / 4 + 5; /* over three 1 MiB buffers */
+    float *v = malloc(n * sizeof *v);
+    REQUIRE(v);
+    for (uint64_t i = 0; i < n; i++) v[i] = (float)i * 0.5f;
+    const char *spill = path_in(dir, "spill.bin");
+    FILE *f = fopen(spill, "wb");
+    REQUIRE(f);
+    const char pad[7] = "padding";
+    CHECK(fwrite(pad, 1, 7, f) == 7 && fwrite(v, sizeof *v, n, f) == n);
+    fclose(f);
+    int fd = open(spill, O_RDONLY);
+    REQUIRE(fd >= 0);
+    const uint64_t shape[2] = {1, n}, small[1] = {2};
+    const float two[2] = {7, 8};
+    uint8_t *img[2] = {NULL, NULL};
+    size_t len[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        lqmf_st_writer *w;
+        REQUIRE_OK(lqmf_st_writer_new(&w));
+        CHECK_OK(lqmf_st_writer_add(w, "b.small", LQMF_ST_F32, 1, small, two, sizeof two));
+        if (k == 0) CHECK_OK(lqmf_st_writer_add(w, "a.big", LQMF_ST_F32, 2, shape, v, n * 4));
+        else CHECK_OK(lqmf_st_writer_add_file(w, "a.big", LQMF_ST_F32, 2, shape, fd, 7, n * 4));
+        const char *out = path_in(dir, k ? "file.safetensors" : "mem.safetensors");
+        CHECK_OK(lqmf_st_writer_write(w, out));
+        lqmf_st_writer_free(w);
+        char *data = NULL;
+        CHECK_OK(lqmf_read_file(out, 1u << 26, &data, &len[k]));
+        img[k] = (uint8_t *)data;
+    }
+    CHECK(img[0] && img[1] && len[0] == len[1] && len[0] > n * 4 && memcmp(img[0], img[1], len[0]) == 0);
+    free(img[0]);
+    free(img[1]);
+    /* the file ends 4 bytes early */
+    lqmf_st_writer *w;
+    REQUIRE_OK(lqmf_st_writer_new(&w));
+    CHECK_OK(lqmf_st_writer_add_file(w, "a.big", LQMF_ST_F32, 2, shape, fd, 11, n * 4));
+    const char *out = path_in(dir, "short.safetensors");
+    lqmf_status st = lqmf_st_writer_write(w, out);
+    CHECK(st == LQMF_E_IO && strstr(lqmf_last_error(), "a.big") && strstr(lqmf_last_error(), "shorter"));
+    CHECK(access(out, F_OK) != 0);
+    CHECK(lqmf_st_writer_add_file(w, "c", LQMF_ST_F32, 1, small, -1, 0, 8) == LQMF_E_INVALID);
+    lqmf_st_writer_free(w);
+    close(fd);
+    free(v);
 }
 
 /* Every dtype, a scalar, an empty tensor and escaped metadata survive. */
