@@ -83,6 +83,16 @@ const char *lqmf_test_cli_path(void) {
     return path;
 }
 
+uint64_t lqmf_test_rss_file(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
 int lqmf_test_cli(const char *args, const char *in, char **out) {
     *out = NULL;
     size_t len = strlen(args) + 8192;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,9 @@ bool lqmf_test_failed(void); /* has the running test failed so far? */
 const char *lqmf_test_data(const char *rel);
 /* A fresh empty temporary folder for this test (removed after the run). */
 const char *lqmf_test_tmpdir(void);
+/* RssFile of this process in bytes (pages of mapped files it holds), 0 when
+ * /proc is not readable. */
+uint64_t lqmf_test_rss_file(void);
 /* The `lqmf` command built beside this test binary (static buffer). */
 const char *lqmf_test_cli_path(void);
 /* Run `lqmf ARGS` (shell words) with stdin from the file `in` (NULL:

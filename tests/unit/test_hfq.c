@@ -1011,16 +1011,6 @@ TEST(hfq_gptq_bad_checkpoints_named) {
     CHECK_ERR(lqmf_hfq_config_parse(b5, strlen(b5), "c.json", &qc), LQMF_E_UNSUPPORTED, "bits is not 2, 3, 4 or 8");
 }
 
-static uint64_t rss_file_bytes(void) { /* RssFile of this process */
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "RssFile: %llu kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 /* Streaming: each linear's source pages leave the process once read (the
  * mapped BF16 source of tiny-llama: RssFile grows by the embeddings and
  * norms it copies, not by the 42 linears), the quantized tensors wait in
@@ -1036,9 +1026,9 @@ TEST(hfq_write_releases_source_pages) {
     char out[512];
     snprintf(out, sizeof out, "%s/nf4", lqmf_test_tmpdir());
     lqmf_hfq_opts o = {.kind = LQMF_HFQ_NF4, .n_threads = 1};
-    const uint64_t before = rss_file_bytes();
+    const uint64_t before = lqmf_test_rss_file();
     CHECK_OK(lqmf_hfq_write(m, out, &o, NULL));
-    const uint64_t after = rss_file_bytes(), grown = after > before ? after - before : 0;
+    const uint64_t after = lqmf_test_rss_file(), grown = after > before ? after - before : 0;
     CHECKF(grown < linear_bytes / 2, "RssFile grew by %llu bytes; the linears hold %llu",
            (unsigned long long)grown, (unsigned long long)linear_bytes);
     lqmf_model_close(m);

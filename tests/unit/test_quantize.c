@@ -332,16 +332,6 @@ TEST(quantize_imatrix_roundtrip) {
 
 /* ---- memory ---------------------------------------------------------------------- */
 
-static uint64_t rss_file(void) { /* RssFile of this process, bytes */
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "RssFile: %llu kB", &kb) == 1) break;
-    if (f) fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 static uint64_t tensors_hash(const lqmf_model *m) { /* FNV-1a over every tensor's bytes */
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < m->n_tensors; i++)
@@ -371,9 +361,9 @@ TEST(quantize_releases_source_pages) {
     struct stat sb;
     REQUIRE(stat(path, &sb) == 0);
     REQUIRE_OK(lqmf_model_open(path, &src));
-    const uint64_t before = rss_file();
+    const uint64_t before = lqmf_test_rss_file();
     CHECK_OK(lqmf_quantize_model(src, out, &o, NULL));
-    const uint64_t after = rss_file(), grown = after > before ? after - before : 0;
+    const uint64_t after = lqmf_test_rss_file(), grown = after > before ? after - before : 0;
     CHECKF(grown < (uint64_t)sb.st_size / 4, "RssFile grew by %llu bytes for a %lld-byte source",
            (unsigned long long)grown, (long long)sb.st_size);
     CHECK(tensors_hash(src) == h);
